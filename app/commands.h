@@ -1,0 +1,20 @@
+// One file per subcommand (CLI11's subcom_in_files layout): each registers its
+// options on the parent app and returns the function that runs it.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace bertq::app {
+
+// Runs a parsed subcommand; returns the process exit code.
+using Runner = std::function<int()>;
+
+// `bertq convert` and `bertq prepare` share their options and pipeline.
+void setup_convert(CLI::App& parent, Runner& runner);
+void setup_prepare(CLI::App& parent, Runner& runner);
+
+}  // namespace bertq::app

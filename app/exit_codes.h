@@ -1,0 +1,30 @@
+// Process exit codes, documented in docs/cli.md. Only app/ chooses them.
+#pragma once
+
+#include "error.h"
+
+namespace bertq::app {
+
+enum ExitCode : int {
+  kOk = 0,
+  kInternal = 1,     // a bug in bertq or LibTorch
+  kUsage = 2,        // bad command line
+  kConfig = 3,       // bad qconfig
+  kModel = 4,        // the input is not a usable TorchScript model
+  kIo = 5,           // the output could not be written
+  kUnsupported = 6,  // the result could not run here (missing kernels)
+};
+
+inline int exit_code_for(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Usage: return kUsage;
+    case ErrorKind::Config: return kConfig;
+    case ErrorKind::Model: return kModel;
+    case ErrorKind::Io: return kIo;
+    case ErrorKind::Unsupported: return kUnsupported;
+    case ErrorKind::Internal: return kInternal;
+  }
+  return kInternal;
+}
+
+}  // namespace bertq::app

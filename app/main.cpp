@@ -1,0 +1,54 @@
+// bertq: graph-mode dynamic quantization of TorchScript models, without Python.
+// Parse, run, print, exit code; the work is in lib/.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "exit_codes.h"
+
+int main(int argc, char** argv) {
+  using namespace bertq::app;
+  // Logs go to stderr; stdout carries results.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bertq"));
+  spdlog::set_pattern("bertq: %l: %v");
+
+  CLI::App app{"bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "
+               "bit-identical to PyTorch's quantize_dynamic_jit"};
+  app.set_version_flag("--version", std::string("bertq ") + BERTQ_VERSION);
+  app.require_subcommand(1);
+  Runner runner;
+  setup_convert(app, runner);
+  setup_prepare(app, runner);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "bertq: error: " << e.what() << "\n";
+    std::cerr << "hint: run `bertq --help` or `bertq SUBCOMMAND --help`\n";
+    return kUsage;
+  }
+
+  try {
+    return runner();
+  } catch (const bertq::Error& e) {
+    std::cerr << "bertq: error: " << e.what() << "\n";
+    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+    return exit_code_for(e.kind());
+  } catch (const c10::Error& e) {
+    std::cerr << "bertq: internal error: " << e.what_without_backtrace() << "\n";
+    return kInternal;
+  } catch (const std::exception& e) {
+    std::cerr << "bertq: internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+}

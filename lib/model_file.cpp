@@ -1,0 +1,188 @@
+#include "model_file.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <torch/script.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "error.h"
+#include "text_util.h"
+
+namespace bertq {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kExpect =
+    "bertq expects a TorchScript archive written by torch.jit.save(torch.jit.trace(model, inputs), "
+    "path) or torch.jit.script";
+
+[[noreturn]] void not_a_model(const std::string& path, const std::string& what,
+                              std::string hint = kExpect) {
+  throw Error(ErrorKind::Model, path + ": " + what, std::move(hint));
+}
+
+std::string read_head(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string buf(n, '\0');
+  in.read(buf.data(), static_cast<std::streamsize>(n));
+  buf.resize(static_cast<size_t>(in.gcount()));
+  return buf;
+}
+
+// A zip ends with an end-of-central-directory record ("PK\5\6") in its last
+// 64 KiB + 22 bytes; a truncated file has lost it.
+bool has_zip_end_record(const std::string& path, uint64_t size) {
+  const uint64_t tail = std::min<uint64_t>(size, 65536 + 22);
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(size - tail));
+  std::string buf(tail, '\0');
+  in.read(buf.data(), static_cast<std::streamsize>(tail));
+  return buf.rfind(std::string("PK\x05\x06", 4)) != std::string::npos;
+}
+
+// Classifies a zip that PyTorch can read: TorchScript has code/ and
+// constants.pkl; torch.save writes only data.pkl and data/.
+void check_zip_records(const std::string& path) {
+  std::vector<std::string> records;
+  std::string data_pkl;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    records = reader.getAllRecords();
+    if (reader.hasRecord("data.pkl")) {
+      auto [ptr, size] = reader.getRecord("data.pkl");
+      data_pkl.assign(static_cast<const char*>(ptr.get()), std::min<size_t>(size, 4096));
+    }
+  } catch (const c10::Error& e) {
+    not_a_model(path, "is a corrupted zip archive (" + std::string(e.what_without_backtrace()) + ")");
+  }
+  bool has_code = false, has_constants = false;
+  for (const auto& r : records) {
+    if (r.rfind("code/", 0) == 0) has_code = true;
+    if (r == "constants.pkl") has_constants = true;
+  }
+  if (has_code && has_constants) return;
+  if (!data_pkl.empty()) {
+    // A state_dict pickles an OrderedDict of tensors; a module pickles its class.
+    const bool state_dict = data_pkl.find("OrderedDict") != std::string::npos &&
+                            data_pkl.find("torch.nn.modules") == std::string::npos &&
+                            data_pkl.find("__main__") == std::string::npos;
+    if (state_dict)
+      not_a_model(path,
+                  "is a state_dict saved with torch.save (tensors only, no code), not a TorchScript "
+                  "model",
+                  std::string(kExpect) + " from the model that owns this state_dict");
+    not_a_model(path,
+                "is an eager model saved with torch.save (a pickled Python object), not a "
+                "TorchScript model");
+  }
+  not_a_model(path, "is a zip archive but not a TorchScript model (no code/ and constants.pkl)");
+}
+
+}  // namespace
+
+uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void check_torchscript_archive(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  if (S_ISDIR(st.st_mode)) not_a_model(path, "is a directory, not a model file");
+  if (!S_ISREG(st.st_mode)) not_a_model(path, "is not a regular file");
+  if (::access(path.c_str(), R_OK) != 0)
+    throw Error(ErrorKind::Model, "cannot read " + path + ": " + errno_message());
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) not_a_model(path, "is empty (0 bytes)");
+  const std::string head = read_head(path, 16);
+  if (head.rfind("PK\x03\x04", 0) == 0) {
+    if (!has_zip_end_record(path, size))
+      not_a_model(path, "is a truncated zip archive (its end record is missing)",
+                  "the file was cut short while being written or copied; save or copy it again");
+    check_zip_records(path);
+    return;
+  }
+  // torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
+  // writes a bare pickle: protocol 2 opens with 0x80 0x02.
+  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] <= 5)
+    not_a_model(path,
+                "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript "
+                "model");
+  not_a_model(path, "is not a TorchScript archive (not a zip file)");
+}
+
+torch::jit::Module load_model(const std::string& path) {
+  check_torchscript_archive(path);
+  try {
+    return torch::jit::load(path, torch::kCPU);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::Model, path + ": LibTorch could not load the model: " +
+                                      std::string(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::Model, path + ": LibTorch could not load the model: " + e.what());
+  }
+}
+
+void save_model_atomic(const torch::jit::Module& model, const std::string& path) {
+  const fs::path out(path);
+  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  // A private folder beside the output: the archive inside is written under
+  // the output's own file name (torch.jit.save names the archive's root
+  // folder after it), then renamed into place in one step.
+  std::string tmpl = (dir / ".bertq-tmp-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data()))
+    throw Error(ErrorKind::Io, "cannot write to " + dir.string() + ": " + errno_message());
+  const fs::path tmp_dir(tmpl);
+  const fs::path tmp_file = tmp_dir / out.filename();
+  auto cleanup = [&] {
+    std::error_code ec;
+    fs::remove(tmp_file, ec);
+    fs::remove(tmp_dir, ec);
+  };
+  // The pickler memoizes an object only if something else also holds it. In
+  // Python every submodule is held by its RecursiveScriptModule wrapper, so
+  // torch.jit.save memoizes them all; holding them here too makes the
+  // archive's data.pkl byte-identical to Python's for models that keep
+  // submodules (debug and prepared models).
+  std::vector<torch::jit::Module> held;
+  for (const auto& child : model.named_modules()) held.push_back(child.value);
+  try {
+    model.save(tmp_file.string());
+  } catch (const c10::Error& e) {
+    cleanup();
+    throw Error(ErrorKind::Io, "cannot write " + path + ": " + e.what_without_backtrace());
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  // Flush to disk before the rename, so a crash cannot leave an empty file
+  // under the final name.
+  int fd = ::open(tmp_file.c_str(), O_RDONLY);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced || ::rename(tmp_file.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_message();
+    cleanup();
+    throw Error(ErrorKind::Io, "cannot write " + path + ": " + why);
+  }
+  cleanup();
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+}  // namespace bertq

@@ -1,0 +1,35 @@
+// Reading and writing model files without losing anything: inputs are checked
+// before LibTorch sees them, outputs appear complete or not at all.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace bertq {
+
+// Throws Error(Model) saying what the file is when it is not a TorchScript
+// archive: empty, a directory, an eager torch.save pickle or zip, a
+// state_dict, a truncated zip, text, ...
+void check_torchscript_archive(const std::string& path);
+
+// check_torchscript_archive, then torch::jit::load on CPU. LibTorch's own
+// exceptions become Error(Model) naming the file.
+torch::jit::Module load_model(const std::string& path);
+
+// Writes `model` with torch.jit.save's format. The archive is written under a
+// temporary name in the destination folder and renamed into place, so a
+// failure leaves no partial file. The archive's root folder is named after
+// `path`, exactly as torch.jit.save(model, path) names it.
+void save_model_atomic(const torch::jit::Module& model, const std::string& path);
+
+// True if both paths name the same file (also through links). A path that
+// does not exist yet is the same as nothing.
+bool same_file(const std::string& a, const std::string& b);
+
+uint64_t file_size(const std::string& path);
+
+}  // namespace bertq

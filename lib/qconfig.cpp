@@ -1,0 +1,535 @@
+#include "qconfig.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "error.h"
+#include "presets_data.h"
+#include "text_util.h"
+
+namespace bertq {
+namespace {
+
+// ordered_json keeps the file's key order, so reports list entries as written.
+using json = nlohmann::ordered_json;
+
+// A name <-> value table for one enum-like JSON field.
+template <typename T>
+using NameTable = std::vector<std::pair<std::string, T>>;
+
+const NameTable<ObserverKind>& kind_names() {
+  static const NameTable<ObserverKind> t = {{"placeholder", ObserverKind::Placeholder},
+                                            {"minmax", ObserverKind::MinMax},
+                                            {"per_channel_minmax", ObserverKind::PerChannelMinMax}};
+  return t;
+}
+
+const NameTable<DType>& dtype_names() {
+  static const NameTable<DType> t = {{"quint8", DType::QUInt8},
+                                     {"qint8", DType::QInt8},
+                                     {"float16", DType::Float16},
+                                     {"quint4x2", DType::QUInt4x2},
+                                     {"float32", DType::Float32}};
+  return t;
+}
+
+const NameTable<QScheme>& qscheme_names() {
+  static const NameTable<QScheme> t = {
+      {"per_tensor_affine", QScheme::PerTensorAffine},
+      {"per_tensor_symmetric", QScheme::PerTensorSymmetric},
+      {"per_channel_affine", QScheme::PerChannelAffine},
+      {"per_channel_symmetric", QScheme::PerChannelSymmetric},
+      {"per_channel_affine_float_qparams", QScheme::PerChannelAffineFloatQParams}};
+  return t;
+}
+
+template <typename T>
+std::string name_of(const NameTable<T>& table, T value) {
+  for (const auto& [name, v] : table)
+    if (v == value) return name;
+  return "?";
+}
+
+template <typename T>
+std::vector<std::string> names_in(const NameTable<T>& table) {
+  std::vector<std::string> out;
+  for (const auto& entry : table) out.push_back(entry.first);
+  return out;
+}
+
+// Where in the document a value sits, for messages: `["sub.fc1"].weight.dtype`.
+std::string child_path(const std::string& parent, const std::string& field) {
+  return parent + "." + field;
+}
+
+[[noreturn]] void fail(const std::string& source, const std::string& path, const std::string& what,
+                       std::string hint = {}) {
+  throw Error(ErrorKind::Config, source + ": " + path + ": " + what, std::move(hint));
+}
+
+std::string describe(const json& v) {
+  std::string kind = v.type_name();
+  std::string dumped = v.dump();
+  if (dumped.size() > 40) dumped = dumped.substr(0, 37) + "...";
+  return kind + " " + dumped;
+}
+
+template <typename T>
+T parse_enum(const json& v, const NameTable<T>& table, const std::string& source,
+             const std::string& path) {
+  const auto allowed = names_in(table);
+  if (!v.is_string())
+    fail(source, path, "expected a string, got " + describe(v), "allowed: " + join(allowed, ", "));
+  const std::string s = v.get<std::string>();
+  for (const auto& [name, value] : table)
+    if (name == s) return value;
+  std::string hint = "allowed: " + join(allowed, ", ");
+  if (auto near = closest(s, allowed)) hint = "did you mean \"" + *near + "\"? " + hint;
+  fail(source, path, "unknown value \"" + s + "\"", hint);
+}
+
+int64_t parse_int(const json& v, const std::string& source, const std::string& path) {
+  if (!v.is_number_integer()) fail(source, path, "expected an integer, got " + describe(v));
+  return v.get<int64_t>();
+}
+
+bool parse_bool(const json& v, const std::string& source, const std::string& path) {
+  if (!v.is_boolean()) fail(source, path, "expected true or false, got " + describe(v));
+  return v.get<bool>();
+}
+
+// Fields each observer class takes, as in its PyTorch constructor.
+const std::vector<std::string>& fields_for(ObserverKind kind) {
+  static const std::vector<std::string> placeholder = {"observer", "dtype", "compute_dtype"};
+  static const std::vector<std::string> minmax = {"observer", "dtype", "qscheme", "reduce_range",
+                                                  "quant_min", "quant_max"};
+  static const std::vector<std::string> per_channel = {
+      "observer", "dtype", "qscheme", "ch_axis", "reduce_range", "quant_min", "quant_max"};
+  switch (kind) {
+    case ObserverKind::Placeholder: return placeholder;
+    case ObserverKind::MinMax: return minmax;
+    case ObserverKind::PerChannelMinMax: return per_channel;
+  }
+  return placeholder;
+}
+
+bool is_per_channel(QScheme q) {
+  return q == QScheme::PerChannelAffine || q == QScheme::PerChannelSymmetric ||
+         q == QScheme::PerChannelAffineFloatQParams;
+}
+bool is_symmetric(QScheme q) {
+  return q == QScheme::PerTensorSymmetric || q == QScheme::PerChannelSymmetric;
+}
+
+std::pair<int64_t, int64_t> dtype_range(DType d) {
+  switch (d) {
+    case DType::QInt8: return {-128, 127};
+    case DType::QUInt8: return {0, 255};
+    case DType::QUInt4x2: return {0, 15};
+    default: return {0, 0};
+  }
+}
+
+// Checks one observer the way PyTorch's constructors would, plus the
+// combinations that PyTorch accepts but that crash or misbehave later.
+void validate_observer(const ObserverSpec& s, const std::string& source, const std::string& path) {
+  const std::string kind = to_string(s.kind);
+  if (s.kind == ObserverKind::Placeholder) {
+    if (s.compute_dtype && *s.compute_dtype != DType::QUInt8 && *s.compute_dtype != DType::Float16)
+      fail(source, child_path(path, "compute_dtype"),
+           "compute_dtype must be \"quint8\" (int8 dynamic) or \"float16\" (fp16 dynamic), got \"" +
+               to_string(*s.compute_dtype) + "\"");
+    return;
+  }
+  if (s.dtype != DType::QInt8 && s.dtype != DType::QUInt8 && s.dtype != DType::QUInt4x2)
+    fail(source, child_path(path, "dtype"),
+         "observer \"" + kind + "\" computes integer quantization parameters; dtype must be "
+         "qint8, quint8 or quint4x2, got \"" + to_string(s.dtype) + "\"",
+         "for float16 weights use {\"observer\": \"placeholder\", \"dtype\": \"float16\"}");
+  if (s.kind == ObserverKind::MinMax && is_per_channel(s.qscheme))
+    fail(source, child_path(path, "qscheme"),
+         "observer \"minmax\" is per-tensor but qscheme is \"" + to_string(s.qscheme) + "\"",
+         "use \"per_tensor_affine\" or \"per_tensor_symmetric\", or observer \"per_channel_minmax\"");
+  if (s.kind == ObserverKind::PerChannelMinMax && !is_per_channel(s.qscheme))
+    fail(source, child_path(path, "qscheme"),
+         "observer \"per_channel_minmax\" is per-channel but qscheme is \"" + to_string(s.qscheme) +
+             "\"",
+         "use \"per_channel_symmetric\", \"per_channel_affine\" or "
+         "\"per_channel_affine_float_qparams\", or observer \"minmax\"");
+  if (s.reduce_range && is_symmetric(s.qscheme) && s.dtype == DType::QUInt8)
+    fail(source, child_path(path, "reduce_range"),
+         "reduce_range cannot be used with a symmetric qscheme and dtype quint8 (PyTorch raises "
+         "NotImplementedError)");
+  if (s.quant_min.has_value() != s.quant_max.has_value())
+    fail(source, child_path(path, s.quant_min ? "quant_min" : "quant_max"),
+         "quant_min and quant_max must be given together");
+  if (s.quant_min) {
+    const int64_t lo = *s.quant_min, hi = *s.quant_max;
+    if (!(lo <= 0 && 0 <= hi))
+      fail(source, child_path(path, "quant_min"),
+           "the range [" + std::to_string(lo) + ", " + std::to_string(hi) + "] must include 0");
+    if (!(lo < hi))
+      fail(source, child_path(path, "quant_min"),
+           "quant_min (" + std::to_string(lo) + ") must be less than quant_max (" +
+               std::to_string(hi) + ")");
+    const auto [dlo, dhi] = dtype_range(s.dtype);
+    if (lo < dlo || hi > dhi)
+      fail(source, child_path(path, "quant_min"),
+           "the range [" + std::to_string(lo) + ", " + std::to_string(hi) + "] does not fit dtype " +
+               to_string(s.dtype) + " [" + std::to_string(dlo) + ", " + std::to_string(dhi) + "]");
+  }
+  if (s.kind == ObserverKind::PerChannelMinMax && s.ch_axis != 0)
+    fail(source, child_path(path, "ch_axis"),
+         "ch_axis must be 0: dynamic quantization quantizes Linear and EmbeddingBag weights per "
+         "output row (axis 0); got " + std::to_string(s.ch_axis),
+         "PyTorch accepts other axes but the quantized Linear then gives errors of ~50%");
+}
+
+// The combinations of activation and weight observer that dynamic quantization
+// can turn into a working model. Anything else either crashes PyTorch's passes
+// or yields a model that fails at its first forward, so it is refused here.
+void validate_qconfig(const QConfig& q, const std::string& source, const std::string& path) {
+  validate_observer(q.activation, source, child_path(path, "activation"));
+  validate_observer(q.weight, source, child_path(path, "weight"));
+  const ObserverSpec& a = q.activation;
+  const ObserverSpec& w = q.weight;
+  const std::string allowed =
+      "dynamic quantization supports: int8 (activation placeholder quint8 with compute_dtype "
+      "quint8, weight minmax/per_channel_minmax qint8), fp16 (activation placeholder float16 with "
+      "compute_dtype float16, weight placeholder float16), weight-only embedding_bag (activation "
+      "placeholder float32, weight per_channel_minmax quint8/quint4x2 "
+      "per_channel_affine_float_qparams)";
+  if (a.kind != ObserverKind::Placeholder)
+    fail(source, child_path(path, "activation.observer"),
+         "the activation observer must be \"placeholder\": dynamic quantization computes "
+         "activation scales per batch at run time, so nothing is observed ahead of time",
+         allowed);
+  const bool int8 = a.dtype == DType::QUInt8;
+  const bool fp16 = a.dtype == DType::Float16;
+  const bool weight_only = a.dtype == DType::Float32;
+  if (int8 && a.compute_dtype != DType::QUInt8)
+    fail(source, child_path(path, "activation"),
+         "a quint8 placeholder activation needs \"compute_dtype\": \"quint8\" (without it PyTorch's "
+         "conversion crashes)",
+         allowed);
+  if (fp16 && a.compute_dtype != DType::Float16)
+    fail(source, child_path(path, "activation"),
+         "a float16 placeholder activation needs \"compute_dtype\": \"float16\"", allowed);
+  if (weight_only && a.compute_dtype)
+    fail(source, child_path(path, "activation.compute_dtype"),
+         "a float32 placeholder activation means weight-only quantization; compute_dtype does "
+         "not apply",
+         allowed);
+  if (!int8 && !fp16 && !weight_only)
+    fail(source, child_path(path, "activation.dtype"),
+         "activation dtype \"" + to_string(a.dtype) + "\" is not used by dynamic quantization",
+         allowed);
+  if (int8) {
+    if (w.kind == ObserverKind::Placeholder || w.dtype != DType::QInt8)
+      fail(source, child_path(path, "weight"),
+           "int8 dynamic quantization needs qint8 weights from a minmax or per_channel_minmax "
+           "observer (quantized Linear packs only qint8 weights)",
+           allowed);
+    if (w.qscheme == QScheme::PerChannelAffineFloatQParams)
+      fail(source, child_path(path, "weight.qscheme"),
+           "per_channel_affine_float_qparams is for weight-only embedding_bag quantization, not "
+           "for int8 dynamic Linear (PyTorch fails with \"a Tensor with N elements cannot be "
+           "converted to Scalar\")",
+           allowed);
+  }
+  if (fp16 && !(w.kind == ObserverKind::Placeholder && w.dtype == DType::Float16))
+    fail(source, child_path(path, "weight"),
+         "fp16 dynamic quantization needs a float16 placeholder weight observer", allowed);
+  if (weight_only && !(w.kind == ObserverKind::PerChannelMinMax &&
+                       w.qscheme == QScheme::PerChannelAffineFloatQParams &&
+                       (w.dtype == DType::QUInt8 || w.dtype == DType::QUInt4x2)))
+    fail(source, child_path(path, "weight"),
+         "weight-only quantization (float32 activation) needs a per_channel_minmax weight "
+         "observer with qscheme per_channel_affine_float_qparams and dtype quint8 or quint4x2",
+         allowed);
+}
+
+ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& base,
+                            const std::string& source, const std::string& path) {
+  if (!v.is_object())
+    fail(source, path, "expected an observer object like {\"observer\": \"minmax\", ...}, got " +
+                           describe(v));
+  auto it = v.find("observer");
+  if (it == v.end())
+    fail(source, path, "missing field \"observer\"",
+         "allowed observers: " + join(names_in(kind_names()), ", "));
+  const ObserverKind kind = parse_enum(*it, kind_names(), source, child_path(path, "observer"));
+  // Same observer class as the preset's: the given fields override the preset's
+  // arguments. Another class: start from that class's PyTorch defaults.
+  ObserverSpec s = (base && base->kind == kind) ? *base : default_observer(kind);
+  const auto& allowed = fields_for(kind);
+  for (auto field = v.begin(); field != v.end(); ++field) {
+    const std::string& name = field.key();
+    const std::string fpath = child_path(path, name);
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      static const std::vector<std::string> all = {"observer",  "dtype",         "qscheme",
+                                                   "ch_axis",   "reduce_range",  "quant_min",
+                                                   "quant_max", "compute_dtype"};
+      const bool known = std::find(all.begin(), all.end(), name) != all.end();
+      std::string hint = "allowed for \"" + to_string(kind) + "\": " + join(allowed, ", ");
+      if (!known)
+        if (auto near = closest(name, all)) hint = "did you mean \"" + *near + "\"? " + hint;
+      fail(source, fpath,
+           known ? "field \"" + name + "\" does not apply to observer \"" + to_string(kind) + "\""
+                 : "unknown field \"" + name + "\"",
+           hint);
+    }
+    const json& fv = field.value();
+    if (name == "dtype") s.dtype = parse_enum(fv, dtype_names(), source, fpath);
+    else if (name == "qscheme") s.qscheme = parse_enum(fv, qscheme_names(), source, fpath);
+    else if (name == "ch_axis") s.ch_axis = parse_int(fv, source, fpath);
+    else if (name == "reduce_range") s.reduce_range = parse_bool(fv, source, fpath);
+    else if (name == "quant_min") s.quant_min = parse_int(fv, source, fpath);
+    else if (name == "quant_max") s.quant_max = parse_int(fv, source, fpath);
+    else if (name == "compute_dtype") s.compute_dtype = parse_enum(fv, dtype_names(), source, fpath);
+  }
+  return s;
+}
+
+// Parses one value of the dict (everything but `null`). Presets are themselves
+// qconfig files in configs/, so they go through this same function.
+QConfigEntry parse_value(const std::string& key, const json& v, const std::string& source,
+                         const std::string& path) {
+  QConfigEntry entry{key, std::nullopt, {}};
+  if (v.is_string()) {
+    entry.preset = v.get<std::string>();
+    try {
+      entry.qconfig = preset(entry.preset);
+    } catch (const Error& e) {
+      fail(source, path, e.what(), e.hint());
+    }
+    return entry;
+  }
+  if (!v.is_object())
+    fail(source, path,
+         "expected null, a preset name or an object {\"activation\": ..., \"weight\": ...}, got " +
+             describe(v),
+         "presets: " + join(preset_names(), ", "));
+  std::optional<QConfig> base;
+  if (auto p = v.find("preset"); p != v.end()) {
+    if (!p->is_string())
+      fail(source, child_path(path, "preset"), "expected a preset name, got " + describe(*p),
+           "presets: " + join(preset_names(), ", "));
+    entry.preset = p->get<std::string>();
+    try {
+      base = preset(entry.preset);
+    } catch (const Error& e) {
+      fail(source, child_path(path, "preset"), e.what(), e.hint());
+    }
+  }
+  for (auto field = v.begin(); field != v.end(); ++field) {
+    const std::string& name = field.key();
+    if (name != "preset" && name != "activation" && name != "weight") {
+      std::string hint = "allowed: preset, activation, weight";
+      if (auto near = closest(name, {"preset", "activation", "weight"}))
+        hint = "did you mean \"" + *near + "\"? " + hint;
+      fail(source, child_path(path, name), "unknown field \"" + name + "\"", hint);
+    }
+  }
+  QConfig q;
+  for (const char* which : {"activation", "weight"}) {
+    const std::string fpath = child_path(path, which);
+    const bool is_weight = std::string(which) == "weight";
+    std::optional<ObserverSpec> base_obs;
+    if (base) base_obs = is_weight ? base->weight : base->activation;
+    ObserverSpec spec;
+    if (auto it = v.find(which); it != v.end()) {
+      spec = parse_observer(*it, base_obs, source, fpath);
+    } else if (base_obs) {
+      spec = *base_obs;
+    } else {
+      fail(source, fpath, std::string("missing field \"") + which + "\"",
+           "give both \"activation\" and \"weight\", or start from a \"preset\"");
+    }
+    (is_weight ? q.weight : q.activation) = spec;
+  }
+  validate_qconfig(q, source, path);
+  entry.qconfig = q;
+  return entry;
+}
+
+std::string key_path(const std::string& key) { return "[" + json(key).dump() + "]"; }
+
+json observer_to_json(const ObserverSpec& s) {
+  json j = json::object();
+  j["observer"] = to_string(s.kind);
+  j["dtype"] = to_string(s.dtype);
+  if (s.kind == ObserverKind::Placeholder) {
+    if (s.compute_dtype) j["compute_dtype"] = to_string(*s.compute_dtype);
+    return j;
+  }
+  j["qscheme"] = to_string(s.qscheme);
+  if (s.kind == ObserverKind::PerChannelMinMax) j["ch_axis"] = s.ch_axis;
+  j["reduce_range"] = s.reduce_range;
+  if (s.quant_min) {
+    j["quant_min"] = *s.quant_min;
+    j["quant_max"] = *s.quant_max;
+  }
+  return j;
+}
+
+json qconfig_to_json(const QConfig& q) {
+  return json{{"activation", observer_to_json(q.activation)},
+              {"weight", observer_to_json(q.weight)}};
+}
+
+}  // namespace
+
+bool ObserverSpec::operator==(const ObserverSpec& o) const {
+  return kind == o.kind && dtype == o.dtype && qscheme == o.qscheme && ch_axis == o.ch_axis &&
+         reduce_range == o.reduce_range && quant_min == o.quant_min && quant_max == o.quant_max &&
+         compute_dtype == o.compute_dtype;
+}
+
+ObserverSpec default_observer(ObserverKind kind) {
+  ObserverSpec s;
+  s.kind = kind;
+  switch (kind) {
+    case ObserverKind::Placeholder: s.dtype = DType::Float32; break;
+    case ObserverKind::MinMax:
+      s.dtype = DType::QUInt8;
+      s.qscheme = QScheme::PerTensorAffine;
+      break;
+    case ObserverKind::PerChannelMinMax:
+      s.dtype = DType::QUInt8;
+      s.qscheme = QScheme::PerChannelAffine;
+      break;
+  }
+  return s;
+}
+
+std::pair<int64_t, int64_t> effective_qrange(const ObserverSpec& s) {
+  if (s.quant_min && s.quant_max) {
+    int64_t lo = *s.quant_min, hi = *s.quant_max;
+    // Python floors (//); C++ truncates. The ranges include 0, so lo <= 0.
+    if (s.reduce_range) {
+      lo = lo >= 0 ? lo / 2 : -((-lo + 1) / 2);
+      hi = hi >= 0 ? hi / 2 : -((-hi + 1) / 2);
+    }
+    return {lo, hi};
+  }
+  switch (s.dtype) {
+    case DType::QInt8: return s.reduce_range ? std::pair<int64_t, int64_t>{-64, 63}
+                                             : std::pair<int64_t, int64_t>{-128, 127};
+    case DType::QUInt8: return s.reduce_range ? std::pair<int64_t, int64_t>{0, 127}
+                                              : std::pair<int64_t, int64_t>{0, 255};
+    default: return {0, 15};
+  }
+}
+
+const QConfigEntry* QConfigDict::find(std::string_view key) const {
+  for (const auto& e : entries)
+    if (e.key == key) return &e;
+  return nullptr;
+}
+
+const std::vector<std::string>& preset_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& p : embedded_presets()) n.push_back(p.name);
+    return n;
+  }();
+  return names;
+}
+
+QConfig preset(std::string_view name) {
+  for (const auto& p : embedded_presets()) {
+    if (name != p.name) continue;
+    // A preset file is a qconfig dict with one "" entry written out in full.
+    const std::string source = "configs/" + std::string(p.name) + ".json";
+    json doc = json::parse(p.json);
+    auto it = doc.find("");
+    if (it == doc.end() || !it->is_object())
+      throw Error(ErrorKind::Internal, source + ": a preset file must have one \"\" entry");
+    return *parse_value("", *it, source, key_path("")).qconfig;
+  }
+  std::string hint = "presets: " + join(preset_names(), ", ");
+  if (auto near = closest(std::string(name), preset_names()))
+    hint = "did you mean \"" + *near + "\"? " + hint;
+  throw Error(ErrorKind::Config, "unknown preset \"" + std::string(name) + "\"", hint);
+}
+
+QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
+  json doc;
+  // nlohmann keeps the last of two equal keys; a silently dropped entry is the
+  // failure this format exists to prevent, so duplicates are an error.
+  std::vector<std::string> top_keys;
+  std::string duplicate;
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1) {
+      const std::string k = parsed.get<std::string>();
+      if (duplicate.empty() && std::find(top_keys.begin(), top_keys.end(), k) != top_keys.end())
+        duplicate = k;
+      top_keys.push_back(k);
+    }
+    return true;
+  };
+  try {
+    doc = json::parse(text.begin(), text.end(), on_event);
+  } catch (const json::parse_error& e) {
+    // nlohmann reports the byte offset; users want line:column.
+    auto [line, col] = line_column(text, e.byte);
+    std::string what = e.what();
+    // Strip nlohmann's "[json.exception.parse_error.101] parse error at ...: " prefix.
+    if (auto pos = what.find(": "); pos != std::string::npos) what = what.substr(pos + 2);
+    throw Error(ErrorKind::Config,
+                source + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                    ": malformed JSON: " + what);
+  }
+  if (!duplicate.empty())
+    throw Error(ErrorKind::Config, source + ": " + key_path(duplicate) + ": duplicate key",
+                "each module name may appear once");
+  if (!doc.is_object())
+    throw Error(ErrorKind::Config,
+                source + ": expected a JSON object mapping module names to qconfigs, got " +
+                    describe(doc),
+                "example: {\"\": \"per_channel_dynamic\", \"classifier\": null}");
+  QConfigDict dict;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string& key = it.key();
+    const std::string path = key_path(key);
+    if (it.value().is_null()) {
+      dict.entries.push_back({key, std::nullopt, {}});
+      continue;
+    }
+    dict.entries.push_back(parse_value(key, it.value(), source, path));
+  }
+  return dict;
+}
+
+QConfigDict load_qconfig_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(ErrorKind::Config, "cannot read qconfig file " + path + ": " + errno_message());
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return parse_qconfig(buf.str(), path);
+}
+
+QConfigDict default_qconfig_dict() {
+  QConfigDict d;
+  d.entries.push_back({"", preset("per_channel_dynamic"), "per_channel_dynamic"});
+  return d;
+}
+
+std::string to_string(ObserverKind kind) { return name_of(kind_names(), kind); }
+std::string to_string(DType dtype) { return name_of(dtype_names(), dtype); }
+std::string to_string(QScheme qscheme) { return name_of(qscheme_names(), qscheme); }
+
+std::string to_json_string(const QConfigDict& dict, int indent) {
+  json j = json::object();
+  for (const auto& e : dict.entries) j[e.key] = e.qconfig ? qconfig_to_json(*e.qconfig) : json();
+  return j.dump(indent);
+}
+
+std::string to_json_string(const QConfig& q) { return qconfig_to_json(q).dump(); }
+
+}  // namespace bertq

@@ -1,0 +1,54 @@
+// The C++ counterpart of torch.ao.quantization.quantize_jit's dynamic API.
+//
+//   Python                                   bertq
+//   prepare_dynamic_jit(m, qconfig_dict)      bertq::prepare_dynamic_jit(m, dict)
+//   convert_dynamic_jit(m, inplace, debug)    bertq::convert_dynamic_jit(m, inplace, debug)
+//   quantize_dynamic_jit(m, dict, debug=d)    bertq::quantize_dynamic_jit(m, dict, d)
+//
+// Each runs the same LibTorch passes, in the same order and with the same
+// clones, as PyTorch 1.13's Python functions, so the results are identical.
+// Callers include <torch/script.h> themselves; this header stays light.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qconfig.h"
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace bertq {
+
+// Quantized engines (kernel libraries) this LibTorch may have.
+enum class Engine { OneDNN, QNNPACK };
+
+std::string to_string(Engine engine);
+// Parses "onednn" / "qnnpack"; throws Error(Usage) listing the allowed names.
+Engine parse_engine(const std::string& name);
+// Engines this LibTorch was built with, best first.
+std::vector<Engine> available_engines();
+// The engine bertq uses without --engine: onednn where available.
+Engine default_engine();
+// Sets at::globalContext().setQEngine; packed weights are created for it.
+void set_engine(Engine engine);
+
+// Inserts observer modules for every value `qconfig_dict` asks to quantize
+// (PyTorch's prepare_dynamic_jit). The input is not modified.
+torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict);
+
+// Replaces observed Linear/EmbeddingBag calls by dynamic quantized ones
+// (PyTorch's convert_dynamic_jit). With debug, keeps the float graph with
+// quantize/dequantize pairs and *_scale_* / *_zero_point_* attributes.
+torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace = false,
+                                       bool debug = false);
+
+// prepare_dynamic_jit then an in-place convert_dynamic_jit, as in PyTorch.
+torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
+                                        bool debug = false);
+
+// True if the model holds observers inserted by prepare_dynamic_jit.
+bool is_prepared(const torch::jit::Module& model);
+
+}  // namespace bertq

@@ -1,0 +1,101 @@
+#include "text_util.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace bertq {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+size_t common_suffix(const std::string& a, const std::string& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[a.size() - 1 - n] == b[b.size() - 1 - n]) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_d = 0;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (!best || d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  // A third of the word may differ: catches typos, not unrelated names.
+  if (best && best_d <= std::max<size_t>(2, word.size() / 3)) return best;
+  return std::nullopt;
+}
+
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
+                                 size_t n) {
+  // Users often give a suffix of the real path ("encoder.layer.0..." for
+  // "bert.encoder.layer.0..."), so a shared suffix counts in a name's favour.
+  std::vector<std::pair<long, std::string>> scored;
+  for (const auto& c : candidates)
+    scored.push_back({2 * static_cast<long>(edit_distance(word, c)) -
+                          static_cast<long>(common_suffix(word, c)),
+                      c});
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset) {
+  size_t line = 1, col = 1;
+  // nlohmann's offset points just past the offending character.
+  const size_t end = std::min(byte_offset > 0 ? byte_offset - 1 : 0, text.size());
+  for (size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return {line, col};
+}
+
+std::string errno_message() {
+  const int e = errno;
+  char buf[256];
+  // GNU strerror_r returns the message pointer.
+  return strerror_r(e, buf, sizeof buf);
+}
+
+std::string format_mb(uint64_t bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+}  // namespace bertq

@@ -1,0 +1,32 @@
+// Small string helpers shared by the library's messages.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bertq {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+
+// The candidate nearest to `word` by edit distance, if it is near enough to be
+// a plausible typo.
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
+
+// Up to `n` candidates ordered by how well they match `word` (shared suffix
+// first, then edit distance), for "did you mean" lists of module names.
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
+                                 size_t n);
+
+// 1-based line and column of a byte offset (nlohmann reports offsets).
+std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset);
+
+// strerror(errno) in a thread-safe way.
+std::string errno_message();
+
+// Formats a byte count as MB (1e6 bytes, as the PyTorch tutorial prints sizes).
+std::string format_mb(uint64_t bytes);
+
+}  // namespace bertq
