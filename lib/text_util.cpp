@@ -41,17 +41,21 @@ size_t common_suffix(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+  // A third of the word may differ: catches typos, not unrelated names.
+  const size_t limit = std::max<size_t>(2, word.size() / 3);
   std::optional<std::string> best;
   size_t best_d = 0;
   for (const auto& c : candidates) {
-    const size_t d = edit_distance(word, c);
+    size_t d = edit_distance(word, c);
+    // Part of a name ("per_channel") counts as a typo at the limit, so a
+    // closer real typo still wins.
+    if (word.size() >= 3 && c.find(word) != std::string::npos) d = std::min(d, limit);
     if (!best || d < best_d) {
       best = c;
       best_d = d;
     }
   }
-  // A third of the word may differ: catches typos, not unrelated names.
-  if (best && best_d <= std::max<size_t>(2, word.size() / 3)) return best;
+  if (best && best_d <= limit) return best;
   return std::nullopt;
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what bertq needs from Debian 12's packages, skipping what is there.
+# Usage: scripts/install-deps.sh [--reference] [--browser]
+#   --reference  also Python's PyTorch (python3-torch, the same 1.13.1 as
+#                libtorch-dev), needed only to regenerate golden files and to
+#                run the Python side of the benchmarks
+#   --browser    also headless Chromium, for checking HTML output
+set -euo pipefail
+
+packages=(
+  build-essential cmake
+  libtorch-dev          # LibTorch 1.13.1: the passes, kernels and serializer
+  libopenblas0-pthread  # a fast libblas.so.3; the reference BLAS is ~30x slower
+  libcli11-dev nlohmann-json3-dev libspdlog-dev catch2
+)
+for arg in "$@"; do
+  case "$arg" in
+    --reference) packages+=(python3-torch) ;;
+    --browser) packages+=(chromium) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,491 @@
+#!/usr/bin/python3
+"""Generate the Python reference test data for bertq.
+
+Run from the repository root with Debian's Python (python3-torch 1.13.1):
+
+    /usr/bin/python3 testdata/generate.py
+
+Deterministic and idempotent: rewrites testdata/{models,bad,qconfigs,golden}/ and
+checks (does not write) the preset files in configs/.
+"""
+import copy
+import functools
+import inspect
+import json
+import os
+import shutil
+import sys
+from collections import Counter
+
+if os.environ.get("PYTHONHASHSEED") != "0":
+    # TorchScript serialises some class attributes in Python-set order; fix string
+    # hashing so every run produces byte-identical files.
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import torch
+from torch import nn
+import torch.ao.quantization as tq
+from torch.ao.quantization.observer import (MinMaxObserver, PerChannelMinMaxObserver,
+                                            PlaceholderObserver)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import minibert  # noqa: E402
+
+torch.set_num_threads(1)
+
+# --------------------------------------------------------------------------------------
+# bertq qconfig JSON  ->  PyTorch qconfig_dict  (the reference semantics)
+# --------------------------------------------------------------------------------------
+PRESETS = {
+    "default_dynamic": tq.default_dynamic_qconfig,
+    "per_channel_dynamic": tq.per_channel_dynamic_qconfig,
+    "float16_dynamic": tq.float16_dynamic_qconfig,
+    "float_qparams_weight_only": tq.float_qparams_weight_only_qconfig,
+}
+OBSERVERS = {
+    "placeholder": PlaceholderObserver,
+    "minmax": MinMaxObserver,
+    "per_channel_minmax": PerChannelMinMaxObserver,
+}
+OBS_FIELDS = {  # JSON fields accepted for each observer kind (besides "observer")
+    "placeholder": ("dtype", "compute_dtype"),
+    "minmax": ("dtype", "qscheme", "reduce_range", "quant_min", "quant_max"),
+    "per_channel_minmax": ("ch_axis", "dtype", "qscheme", "reduce_range", "quant_min", "quant_max"),
+}
+DTYPES = {
+    "quint8": torch.quint8, "qint8": torch.qint8, "float16": torch.float16,
+    "quint4x2": torch.quint4x2, "float32": torch.float32,
+}
+QSCHEMES = {
+    "per_tensor_affine": torch.per_tensor_affine,
+    "per_tensor_symmetric": torch.per_tensor_symmetric,
+    "per_channel_affine": torch.per_channel_affine,
+    "per_channel_symmetric": torch.per_channel_symmetric,
+    "per_channel_affine_float_qparams": torch.per_channel_affine_float_qparams,
+}
+
+
+def _split_observer(obs):
+    """PyTorch observer factory (class or Class.with_args(...)) -> (class, keywords)."""
+    if inspect.isclass(obs):
+        return obs, {}
+    p = obs.p
+    assert isinstance(p, functools.partial) and not p.args and not obs.callable_args
+    return p.func, dict(p.keywords)
+
+
+def _kind_of(cls):
+    for k, c in OBSERVERS.items():
+        if c is cls:
+            return k
+    raise ValueError("unsupported observer class %r" % cls)
+
+
+def _obs_kwargs(obs_json, where):
+    if not isinstance(obs_json, dict) or "observer" not in obs_json:
+        raise ValueError("%s: observer spec must be an object with an \"observer\" field" % where)
+    kind = obs_json["observer"]
+    if kind not in OBSERVERS:
+        raise ValueError("%s: unknown observer %r" % (where, kind))
+    kw = {}
+    for key, val in obs_json.items():
+        if key == "observer":
+            continue
+        if key not in OBS_FIELDS[kind]:
+            raise ValueError("%s: field %r not allowed for observer %r" % (where, key, kind))
+        if key in ("dtype", "compute_dtype"):
+            kw[key] = DTYPES[val]
+        elif key == "qscheme":
+            kw[key] = QSCHEMES[val]
+        elif key == "reduce_range":
+            assert isinstance(val, bool), where
+            kw[key] = val
+        else:  # ch_axis, quant_min, quant_max
+            assert isinstance(val, int) and not isinstance(val, bool), where
+            kw[key] = val
+    return kind, kw
+
+
+def _make_observer(obs_json, base, where):
+    """base: PyTorch observer factory to override (preset form) or None (full form)."""
+    kind, kw = _obs_kwargs(obs_json, where)
+    if base is not None:
+        base_cls, base_kw = _split_observer(base)
+        if base_cls is OBSERVERS[kind]:
+            kw = {**base_kw, **kw}  # same kind: override the preset's arguments
+    return OBSERVERS[kind].with_args(**kw)
+
+
+def parse_qconfig_value(v, where):
+    if v is None:
+        return None
+    if isinstance(v, str):
+        if v not in PRESETS:
+            raise ValueError("%s: unknown preset %r" % (where, v))
+        return PRESETS[v]
+    if not isinstance(v, dict):
+        raise ValueError("%s: qconfig must be null, a preset name or an object" % where)
+    if "preset" in v:
+        extra = set(v) - {"preset", "activation", "weight"}
+        if extra:
+            raise ValueError("%s: unknown keys %s" % (where, sorted(extra)))
+        base = PRESETS[v["preset"]]
+        act = (_make_observer(v["activation"], base.activation, where + ".activation")
+               if "activation" in v else base.activation)
+        wt = (_make_observer(v["weight"], base.weight, where + ".weight")
+              if "weight" in v else base.weight)
+        return tq.QConfig(activation=act, weight=wt)
+    if set(v) != {"activation", "weight"}:
+        raise ValueError("%s: full form needs exactly \"activation\" and \"weight\"" % where)
+    return tq.QConfig(activation=_make_observer(v["activation"], None, where + ".activation"),
+                      weight=_make_observer(v["weight"], None, where + ".weight"))
+
+
+def parse_qconfig_json(obj):
+    if not isinstance(obj, dict):
+        raise ValueError("qconfig JSON must be an object")
+    return {k: parse_qconfig_value(v, repr(k)) for k, v in obj.items()}
+
+
+def load_qconfig_file(path):
+    with open(path) as f:
+        return parse_qconfig_json(json.load(f))
+
+
+def effective_observer_args(obs):
+    """(class, full constructor kwargs incl. defaults) of an observer factory."""
+    cls, kw = _split_observer(obs)
+    sig = inspect.signature(cls.__init__)
+    full = {n: p.default for n, p in sig.parameters.items()
+            if n != "self" and p.default is not inspect.Parameter.empty}
+    full.update(kw)
+    return cls, full
+
+
+def check_shipped_presets():
+    for name, preset in PRESETS.items():
+        path = os.path.join(ROOT, "configs", name + ".json")
+        d = load_qconfig_file(path)
+        assert list(d) == [""], path
+        got = d[""]
+        for field in ("activation", "weight"):
+            g, e = getattr(got, field), getattr(preset, field)
+            assert effective_observer_args(g) == effective_observer_args(e), \
+                (path, field, effective_observer_args(g), effective_observer_args(e))
+            gcls, gkw = _split_observer(g)
+            ecls, ekw = _split_observer(e)
+            # every keyword PyTorch sets explicitly is spelled out in the file too
+            assert all(gkw.get(k) == v for k, v in ekw.items()), (path, field, gkw, ekw)
+    # parser self-checks for the override semantics
+    q = parse_qconfig_value({"preset": "per_channel_dynamic",
+                             "weight": {"observer": "per_channel_minmax", "quant_min": -127,
+                                        "quant_max": 127}}, "selftest")
+    assert q.activation is tq.per_channel_dynamic_qconfig.activation
+    assert _split_observer(q.weight) == (PerChannelMinMaxObserver, {
+        "dtype": torch.qint8, "qscheme": torch.per_channel_symmetric,
+        "quant_min": -127, "quant_max": 127})
+    q = parse_qconfig_value({"preset": "default_dynamic",
+                             "weight": {"observer": "per_channel_minmax", "quant_min": -127,
+                                        "quant_max": 127}}, "selftest")
+    assert _split_observer(q.weight) == (PerChannelMinMaxObserver,
+                                         {"quant_min": -127, "quant_max": 127})
+    print("configs/*.json match PyTorch presets")
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+class Sub(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(32, 32)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+
+
+class Submodules(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = Sub()
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, x):
+        return self.fc(self.sub(x))
+
+
+class FunctionalLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(24, 16) * 0.1)
+        self.bias = nn.Parameter(torch.randn(24) * 0.1)
+        self.fc = nn.Linear(24, 8)
+
+    def forward(self, x):
+        x = torch.nn.functional.linear(x, self.weight, self.bias)
+        x = torch.relu(x)
+        return self.fc(x)
+
+
+class ScriptedIf(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(16, 8)
+        self.b = nn.Linear(16, 8)
+
+    def forward(self, x):
+        if bool(x.sum() > 0):
+            return self.a(x)
+        else:
+            return self.b(x)
+
+
+class EmbBag(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.EmbeddingBag(64, 16, mode="sum")
+        self.fc = nn.Linear(16, 8)
+
+    def forward(self, indices, offsets):
+        return self.fc(self.emb(indices, offsets))
+
+
+class TinyEager(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class NoForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    @torch.jit.export
+    def run(self, x):
+        return self.fc(x)
+
+
+def model_inputs(name):
+    """Fixed example inputs used for tracing and for the runnable check."""
+    g = torch.Generator().manual_seed(1234)
+    if name == "tiny_bert":
+        return minibert.example_inputs(minibert.TINY_CONFIG, 2, 16, 0)
+    if name in ("submodules", "functional_linear", "scripted_if"):
+        return (torch.randn(2, 16, generator=g),)
+    if name == "embedding_bag":
+        return (torch.randint(0, 64, (10,), generator=g, dtype=torch.int64),
+                torch.tensor([0, 3, 7], dtype=torch.int64))
+    raise KeyError(name)
+
+
+def build_models(outdir):
+    paths = {}
+
+    def save(name, m):
+        p = os.path.join(outdir, name + ".pt")
+        torch.jit.save(m, p)
+        paths[name] = p
+
+    save("tiny_bert", minibert.make_traced(minibert.TINY_CONFIG, 2, 16, 0))
+    with torch.no_grad():
+        torch.manual_seed(0)
+        save("submodules", torch.jit.trace(Submodules().eval(), model_inputs("submodules")))
+        torch.manual_seed(0)
+        save("functional_linear",
+             torch.jit.trace(FunctionalLinear().eval(), model_inputs("functional_linear")))
+        torch.manual_seed(0)
+        save("scripted_if", torch.jit.script(ScriptedIf().eval()))
+        torch.manual_seed(0)
+        # traced (scripting also works; tracing gives a smaller graph)
+        save("embedding_bag", torch.jit.trace(EmbBag().eval(), model_inputs("embedding_bag")))
+    return paths
+
+
+def _make_legacy_deterministic(path):
+    """The legacy format keys storages by memory address; rename them to fixed,
+    same-length digit strings so the file is byte-reproducible."""
+    import pickle
+
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read()
+        f.seek(0)
+        for _ in range(4):  # magic number, protocol version, sys info, main object
+            for _op in pickletools.genops(f):
+                pass
+        keys = pickle.load(f)  # list of storage keys
+    for i, k in enumerate(keys):
+        new = str(i + 1).zfill(len(k))
+        assert data.count(k.encode()) >= 1
+        data = data.replace(k.encode(), new.encode())
+    with open(path, "wb") as f:
+        f.write(data)
+    torch.load(path)  # still loadable
+
+
+def build_bad(baddir, submodules_path):
+    torch.manual_seed(0)
+    m = TinyEager().eval()
+    legacy = os.path.join(baddir, "eager_pickle_legacy.pt")
+    torch.save(m, legacy, _use_new_zipfile_serialization=False)
+    _make_legacy_deterministic(legacy)
+    torch.save(m, os.path.join(baddir, "eager_zip.pt"))
+    torch.save(m.state_dict(), os.path.join(baddir, "state_dict.pt"))
+    with open(submodules_path, "rb") as f:
+        data = f.read()
+    with open(os.path.join(baddir, "truncated.pt"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    open(os.path.join(baddir, "empty.pt"), "wb").close()
+    with open(os.path.join(baddir, "not_a_model.txt"), "w") as f:
+        f.write("This is not a TorchScript model.\n")
+    torch.manual_seed(0)
+    nf = torch.jit.script(NoForward().eval())
+    assert not nf._c._has_method("forward")
+    torch.jit.save(nf, os.path.join(baddir, "no_forward.pt"))
+
+
+# --------------------------------------------------------------------------------------
+# qconfig test files
+# --------------------------------------------------------------------------------------
+QCONFIGS = {
+    "per_tensor": {"": "default_dynamic"},
+    "per_channel": {"": "per_channel_dynamic"},
+    "fp16": {"": "float16_dynamic"},
+    "custom_range": {"": {"preset": "per_channel_dynamic",
+                          "weight": {"observer": "per_channel_minmax",
+                                     "quant_min": -127, "quant_max": 127}}},
+    "tutorial_nested": {
+        "": "default_dynamic",
+        "sub": "per_channel_dynamic",
+        "sub.fc1": {"preset": "default_dynamic",
+                    "weight": {"observer": "minmax", "quant_min": -127, "quant_max": 127}},
+        "sub.fc2": None,
+    },
+    "bert_nested": {
+        "": "per_channel_dynamic",
+        "bert.encoder.layer.1": None,
+        "bert.encoder.layer.1.output.dense": "default_dynamic",
+        "classifier": None,
+    },
+    "embedding_bag": {"": "per_channel_dynamic", "emb": "float_qparams_weight_only"},
+    # expected to fail in Python (float_qparams weight observer on a Linear)
+    "float_qparams_linear": {"": "float_qparams_weight_only"},
+}
+
+COMMON = ["per_tensor", "per_channel", "fp16", "custom_range"]
+MODEL_QCONFIGS = {
+    "tiny_bert": COMMON + ["bert_nested"],
+    "submodules": COMMON + ["tutorial_nested", "float_qparams_linear"],
+    "functional_linear": COMMON,
+    "scripted_if": COMMON,
+    "embedding_bag": COMMON + ["embedding_bag"],
+}
+
+# --------------------------------------------------------------------------------------
+# Goldens
+# --------------------------------------------------------------------------------------
+INTERESTING = {"aten::linear", "aten::dequantize", "aten::_choose_qparams_per_tensor",
+               "aten::embedding_bag", "aten::_saturate_weight_to_fp16"}
+
+
+def _count(block, counter):
+    for n in block.nodes():
+        k = n.kind()
+        if k.startswith("quantized::") or k.startswith("aten::quantize_per_") or k in INTERESTING:
+            counter[k] += 1
+        for b in n.blocks():
+            _count(b, counter)
+
+
+def quantized_ops(module):
+    g = module.graph.copy()
+    torch._C._jit_pass_inline(g)  # inlines remaining prim::CallMethod on submodules
+    c = Counter()
+    _count(g, c)
+    return dict(sorted(c.items()))
+
+
+def one_line(e):
+    s = str(e).strip()
+    return s
+
+
+def run_case(model, qname, engine, debug, goldir):
+    model_path = os.path.join(HERE, "models", model + ".pt")
+    suffix = "__debug" if debug else ""
+    gname = "%s__%s__%s%s.pt" % (model, qname, engine, suffix)
+    gpath = os.path.join(goldir, gname)
+    case = {"model": "models/%s.pt" % model, "qconfig": "qconfigs/%s.json" % qname,
+            "engine": engine, "debug": debug, "golden": None, "runnable": False,
+            "python_error": None, "forward_error": None, "quantized_ops": None}
+    torch.backends.quantized.engine = engine
+    try:
+        qconfig_dict = load_qconfig_file(os.path.join(HERE, "qconfigs", qname + ".json"))
+        m = torch.jit.load(model_path)
+        q = tq.quantize_dynamic_jit(m, qconfig_dict, debug=debug)
+        torch.jit.save(q, gpath)
+    except Exception as e:  # record, no golden
+        case["python_error"] = one_line(e)
+        return case
+    case["golden"] = "golden/" + gname
+    case["quantized_ops"] = quantized_ops(q)
+    try:
+        with torch.no_grad():
+            torch.jit.load(gpath)(*model_inputs(model))
+        case["runnable"] = True
+    except Exception as e:
+        case["forward_error"] = one_line(e)
+    return case
+
+
+def reset_dir(d):
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+
+
+def main():
+    check_shipped_presets()
+    moddir, baddir, qdir, goldir = (os.path.join(HERE, x) for x in
+                                    ("models", "bad", "qconfigs", "golden"))
+    for d in (moddir, baddir, qdir, goldir):
+        reset_dir(d)
+
+    for name, obj in QCONFIGS.items():
+        parse_qconfig_json(obj)  # validate
+        with open(os.path.join(qdir, name + ".json"), "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+    paths = build_models(moddir)
+    build_bad(baddir, paths["submodules"])
+
+    cases = []
+    for model, qnames in MODEL_QCONFIGS.items():
+        for qname in qnames:
+            for debug in (False, True):
+                cases.append(run_case(model, qname, "onednn", debug, goldir))
+    cases.append(run_case("tiny_bert", "per_channel", "qnnpack", False, goldir))
+    torch.backends.quantized.engine = "onednn"
+
+    with open(os.path.join(goldir, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=2)
+        f.write("\n")
+    for c in cases:
+        status = ("PY-ERROR: " + c["python_error"][:100]) if c["python_error"] else \
+                 ("ok" if c["runnable"] else "FWD-ERROR: " + c["forward_error"].splitlines()[0][:100])
+        print("%-62s %s" % (c["golden"] or c["model"] + " " + c["qconfig"], status))
+
+
+if __name__ == "__main__":
+    main()
