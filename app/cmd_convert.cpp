@@ -16,6 +16,7 @@ namespace {
 struct ConvertFlags {
   ConvertOptions options;
   std::string engine;
+  bool verbose = false;
 };
 
 void add_common(CLI::App& cmd, ConvertFlags& f) {
@@ -26,11 +27,13 @@ void add_common(CLI::App& cmd, ConvertFlags& f) {
   cmd.add_option("--qconfig", f.options.qconfig_path,
                  "qconfig JSON (docs/qconfig.md); default: per_channel_dynamic for the whole model");
   cmd.add_option("--engine", f.engine, "quantized engine: onednn or qnnpack (default: onednn)");
+  cmd.add_flag("-v,--verbose", f.verbose, "log each step and its time to stderr");
   cmd.add_flag("--allow-missing", f.options.allow_missing,
                "warn instead of failing when a qconfig key names no module");
 }
 
 int run(ConvertFlags& f) {
+  if (f.verbose) spdlog::set_level(spdlog::level::debug);
   if (!f.engine.empty()) f.options.engine = parse_engine(f.engine);
   ConversionReport report = run_convert(f.options);
   for (const auto& w : report.warnings) spdlog::warn("{}", w);

@@ -11,6 +11,10 @@
 #include <ostream>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
 #include "error.h"
 #include "model_file.h"
 #include "quantize.h"
@@ -63,6 +67,19 @@ void warn_idle_keys(const QConfigDict& dict, ConversionReport& report) {
   }
 }
 
+// Logs how long each step took (with -v), so users can see where time goes.
+class StepTimer {
+ public:
+  void done(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    spdlog::debug("{}: {:.2f} s", step, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 ConversionReport run_convert(const ConvertOptions& o) {
@@ -78,7 +95,9 @@ ConversionReport run_convert(const ConvertOptions& o) {
   if (o.qconfig_path) dict = load_qconfig_file(*o.qconfig_path);
 
   set_engine(engine);
+  StepTimer timer;
   torch::jit::Module model = load_model(o.input);
+  timer.done("load");
   report.input_bytes = file_size(o.input);
 
   torch::jit::Module result;
@@ -100,7 +119,9 @@ ConversionReport run_convert(const ConvertOptions& o) {
       report.qconfig_json = to_json_string(*dict);
       report.plan = make_plan(model, *dict, engine, o.allow_missing);
       report.warnings = report.plan.warnings;
-      torch::jit::Module prepared = prepare_dynamic_jit(model, *dict);
+      torch::jit::Module prepared = prepare_dynamic_jit_consuming(model, *dict);
+      model = torch::jit::Module();  // only stand-ins are left in it
+      timer.done("insert observers");
       record_prepared(report.plan, prepared);
       warn_idle_keys(*dict, report);
       if (o.prepare_only) {
@@ -109,6 +130,7 @@ ConversionReport run_convert(const ConvertOptions& o) {
       } else {
         report.mode = o.debug ? "quantize (debug)" : "quantize";
         result = convert_dynamic_jit(prepared, /*inplace=*/true, o.debug);
+        timer.done("quantize and pack");
         // quantize_jit.py cleans the forward graph once more after converting.
         auto graph = result.get_method("forward").graph();
         torch::jit::ConstantPropagation(graph);
@@ -137,6 +159,7 @@ ConversionReport run_convert(const ConvertOptions& o) {
   }
 
   save_model_atomic(result, o.output);
+  timer.done("save");
   report.output_bytes = file_size(o.output);
   return report;
 }

@@ -9,6 +9,10 @@
 #include <torch/csrc/jit/passes/quantization/insert_quant_dequant.h>
 #include <torch/script.h>
 
+#include <map>
+#include <optional>
+#include <unordered_map>
+
 #include "error.h"
 #include "observers.h"
 #include "text_util.h"
@@ -37,6 +41,70 @@ torch::jit::QConfigDict script_qconfig_dict(const QConfigDict& dict) {
   }
   return out;
 }
+
+// PyTorch's prepare clones the model twice (fuse_conv_bn_jit, then
+// InsertObservers), deep-copying every weight: for BERT-base that is 876 MB
+// of copies that are thrown away. The clones must still happen, because they
+// give the model's classes their mangled names (`___torch_mangle_N`) and the
+// output has to match Python's byte for byte. So a caller that is done with
+// the float model lets its tensors be set aside while PyTorch clones, and
+// handed to the clone afterwards. (The model must not keep them: the pickler
+// memoizes tensors held twice, which would change the saved bytes.)
+//
+// Sharing a tensor is equivalent to copying it only if the copy would be laid
+// out the same: offset 0, a storage exactly its size, dense strides, and no
+// other tensor on the same storage. Conv-BatchNorm folding reads weights, so
+// models with BatchNorm are cloned the ordinary way.
+class TensorsAside {
+ public:
+  // Returns nullopt if any tensor of `m` is not safe to share (see above).
+  static std::optional<TensorsAside> take(torch::jit::Module& m) {
+    TensorsAside aside;
+    std::unordered_map<const c10::StorageImpl*, const c10::TensorImpl*> owner;
+    for (const auto& child : m.named_modules()) {
+      const auto type_name = child.value.type()->name()->qualifiedName();
+      if (type_name.find("BatchNorm") != std::string::npos) return std::nullopt;
+      const auto& type = child.value.type();
+      for (size_t i = 0; i < type->numAttributes(); ++i) {
+        const c10::IValue slot = child.value._ivalue()->getSlot(i);
+        if (!slot.isTensor() || !slot.toTensor().defined()) continue;
+        const at::Tensor& t = slot.toTensor();
+        if (t.is_quantized() || t.is_sparse() || t.is_mkldnn() || t.storage_offset() != 0 ||
+            !t.is_non_overlapping_and_dense() ||
+            t.storage().nbytes() != static_cast<size_t>(t.numel()) * t.element_size())
+          return std::nullopt;
+        auto [it, fresh] = owner.emplace(t.storage().unsafeGetStorageImpl(), t.unsafeGetTensorImpl());
+        if (!fresh && it->second != t.unsafeGetTensorImpl()) return std::nullopt;
+        aside.slots_.push_back({child.name, type->getAttributeName(i), t});
+      }
+    }
+    // Only now that every tensor qualified: leave empty stand-ins behind.
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : m.named_modules()) by_path.emplace(child.name, child.value);
+    for (const auto& s : aside.slots_) {
+      at::Tensor stand_in = at::empty({0}, s.tensor.options());
+      stand_in.set_requires_grad(s.tensor.requires_grad());
+      by_path.at(s.path).setattr(s.attr, stand_in);
+    }
+    return aside;
+  }
+
+  // Puts the tensors into `clone`, a clone of the module they were taken from.
+  void give_to(torch::jit::Module& clone) const {
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : clone.named_modules()) by_path.emplace(child.name, child.value);
+    for (const auto& s : slots_) by_path.at(s.path).setattr(s.attr, s.tensor);
+  }
+
+ private:
+  struct Slot {
+    std::string path;
+    std::string attr;
+    at::Tensor tensor;
+  };
+  TensorsAside() = default;
+  std::vector<Slot> slots_;
+};
 
 void check_forward(const torch::jit::Module& m) {
   if (!m.find_method("forward"))
@@ -83,13 +151,34 @@ Engine default_engine() {
 
 void set_engine(Engine engine) { at::globalContext().setQEngine(to_qengine(engine)); }
 
-torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+namespace {
+
+// prepare_dynamic_jit's passes. With `aside`, the tensors of `model` were
+// set aside and go to the prepared model instead of being copied.
+torch::jit::Module run_prepare(torch::jit::Module& model, const QConfigDict& qconfig_dict,
+                               std::optional<TensorsAside> aside) {
   check_forward(model);
   auto scripted = script_qconfig_dict(qconfig_dict);
   // fuse_conv_bn_jit: a clone, with any Conv-BatchNorm pairs folded.
   torch::jit::Module fused = torch::jit::FoldConvBatchNorm(model);
-  return torch::jit::InsertObservers(fused, "forward", scripted, /*inplace=*/false,
-                                     torch::jit::QuantType::DYNAMIC);
+  torch::jit::Module prepared = torch::jit::InsertObservers(fused, "forward", scripted, /*inplace=*/false,
+                                                            torch::jit::QuantType::DYNAMIC);
+  if (aside) aside->give_to(prepared);
+  return prepared;
+}
+
+}  // namespace
+
+torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+  torch::jit::Module m = model;  // a handle; the passes clone before changing anything
+  return run_prepare(m, qconfig_dict, std::nullopt);
+}
+
+torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+  check_forward(model);
+  // Any extra clone here would shift the mangled class names, so the
+  // tensors are taken from the model itself, which keeps only stand-ins.
+  return run_prepare(model, qconfig_dict, TensorsAside::take(model));
 }
 
 torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace, bool debug) {

@@ -25,7 +25,7 @@ namespace {
 const std::string kTestdata = std::string(BERTQ_SOURCE_DIR) + "/testdata/";
 const char* kRegenerate =
     "if PyTorch's reference changed, regenerate the goldens with: "
-    "scripts/install-deps.sh --reference && /usr/bin/python3 testdata/generate.py";
+    "tests/scripts/install-deps.sh --reference && /usr/bin/python3 testdata/generate.py";
 
 json load_cases() {
   std::ifstream in(kTestdata + "golden/cases.json");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what bertq needs from Debian 12's packages, skipping what is there.
-# Usage: scripts/install-deps.sh [--reference] [--browser]
+# Usage: tests/scripts/install-deps.sh [--reference] [--browser]
 #   --reference  also Python's PyTorch (python3-torch, the same 1.13.1 as
 #                libtorch-dev), needed only to regenerate golden files and to
 #                run the Python side of the benchmarks
@@ -15,7 +15,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --reference) packages+=(python3-torch) ;;
+    --reference) packages+=(python3-torch time) ;;
     --browser) packages+=(chromium) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and runs the whole test suite.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/build.sh
+cd "$(dirname "$0")/../.."
+tests/scripts/install-deps.sh
+tests/scripts/build.sh
 cd build
 ctest --output-on-failure -j"${JOBS:-2}"
