@@ -174,3 +174,65 @@ TEST_CASE("golden: scripted_if matches quantize_dynamic_jit", "[golden]") { chec
 TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") {
   check_model_cases("embedding_bag");
 }
+
+TEST_CASE("the plan resolves the tutorial's nested qconfig as PyTorch does", "[plan]") {
+  const fs::path workdir = fs::temp_directory_path() / ("bertq-plan-" + std::to_string(::getpid()));
+  fs::create_directories(workdir);
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/submodules.pt";
+  o.output = (workdir / "q.pt").string();
+  o.qconfig_path = kTestdata + "qconfigs/tutorial_nested.json";
+  const bertq::ConversionReport r = bertq::run_convert(o);
+  fs::remove_all(workdir);
+
+  std::map<std::string, const bertq::ModulePlan*> by_path;
+  for (const auto& m : r.plan.modules) by_path[m.path] = &m;
+  REQUIRE(by_path.size() == 3);
+
+  const auto& fc = *by_path.at("fc");
+  CHECK(fc.rule.kind == bertq::RuleKind::Global);
+  CHECK(fc.rule.describe() == "global \"\"");
+  CHECK(*fc.qconfig == bertq::preset("default_dynamic"));
+  CHECK(fc.quantized);
+  CHECK(fc.op == "linear_dynamic");
+
+  const auto& fc1 = *by_path.at("sub.fc1");
+  CHECK(fc1.rule.kind == bertq::RuleKind::OwnKey);
+  CHECK(fc1.rule.describe() == "own key \"sub.fc1\"");
+  CHECK(fc1.qconfig->weight.kind == bertq::ObserverKind::MinMax);
+  CHECK(fc1.qconfig->weight.quant_min == -127);
+  CHECK(fc1.quantized);
+
+  const auto& fc2 = *by_path.at("sub.fc2");
+  CHECK(fc2.rule.kind == bertq::RuleKind::OptedOut);
+  CHECK(fc2.rule.describe() == "null at \"sub.fc2\"");
+  CHECK_FALSE(fc2.quantized);
+  CHECK(fc2.float_reason == "opted out: null at \"sub.fc2\"");
+
+  // "sub" itself decides nothing here (both its Linears have their own key),
+  // which is worth a warning rather than silence.
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] == "qconfig key \"sub\" quantized nothing (no weight-bearing module under it)");
+}
+
+TEST_CASE("the plan says inherited for a child of a keyed module", "[plan]") {
+  const fs::path workdir = fs::temp_directory_path() / ("bertq-plan2-" + std::to_string(::getpid()));
+  fs::create_directories(workdir);
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/tiny_bert.pt";
+  o.output = (workdir / "q.pt").string();
+  o.qconfig_path = kTestdata + "qconfigs/bert_nested.json";
+  const bertq::ConversionReport r = bertq::run_convert(o);
+  fs::remove_all(workdir);
+  std::map<std::string, const bertq::ModulePlan*> by_path;
+  for (const auto& m : r.plan.modules) by_path[m.path] = &m;
+  CHECK(by_path.at("bert.encoder.layer.1.attention.self.query")->rule.describe() ==
+        "null at \"bert.encoder.layer.1\"");
+  CHECK_FALSE(by_path.at("bert.encoder.layer.1.attention.self.query")->quantized);
+  CHECK(by_path.at("bert.encoder.layer.1.output.dense")->rule.describe() ==
+        "own key \"bert.encoder.layer.1.output.dense\"");
+  CHECK(by_path.at("bert.encoder.layer.1.output.dense")->quantized);
+  CHECK(by_path.at("bert.encoder.layer.0.attention.self.query")->rule.describe() == "global \"\"");
+  CHECK(by_path.at("classifier")->rule.describe() == "null at \"classifier\"");
+  CHECK(r.plan.quantized_count() == 8);  // layer 0 (6) + layer 1's output.dense + pooler
+}
