@@ -13,6 +13,8 @@ enum ExitCode : int {
   kModel = 4,        // the input is not a usable TorchScript model
   kIo = 5,           // the output could not be written
   kUnsupported = 6,  // the result could not run here (missing kernels)
+  kCoverage = 7,     // a coverage guard failed
+  kDiffer = 8,       // `bertq diff`: the models differ
 };
 
 inline int exit_code_for(ErrorKind kind) {
@@ -22,6 +24,7 @@ inline int exit_code_for(ErrorKind kind) {
     case ErrorKind::Model: return kModel;
     case ErrorKind::Io: return kIo;
     case ErrorKind::Unsupported: return kUnsupported;
+    case ErrorKind::Coverage: return kCoverage;
     case ErrorKind::Internal: return kInternal;
   }
   return kInternal;

@@ -13,6 +13,7 @@ enum class ErrorKind {
   Model,     // the input file is not a usable TorchScript model
   Io,        // the output could not be written
   Unsupported,  // the conversion would give a model that cannot run here
+  Coverage,  // a --require-quantized / --min-quantized-fraction guard failed
   Internal,  // bertq or LibTorch failed in a way the user cannot fix
 };
 

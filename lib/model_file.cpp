@@ -122,10 +122,14 @@ void check_torchscript_archive(const std::string& path) {
   not_a_model(path, "is not a TorchScript archive (not a zip file)");
 }
 
-torch::jit::Module load_model(const std::string& path) {
+torch::jit::Module load_model(const std::string& path, const std::string& extra_name, std::string* extra) {
   check_torchscript_archive(path);
   try {
-    return torch::jit::load(path, torch::kCPU);
+    torch::jit::ExtraFilesMap files;
+    if (!extra_name.empty()) files[extra_name] = "";
+    torch::jit::Module m = torch::jit::load(path, torch::kCPU, files);
+    if (extra) *extra = extra_name.empty() ? "" : files[extra_name];
+    return m;
   } catch (const c10::Error& e) {
     throw Error(ErrorKind::Model, path + ": LibTorch could not load the model: " +
                                       std::string(e.what_without_backtrace()));
@@ -134,7 +138,10 @@ torch::jit::Module load_model(const std::string& path) {
   }
 }
 
-void save_model_atomic(const torch::jit::Module& model, const std::string& path) {
+torch::jit::Module load_model(const std::string& path) { return load_model(path, "", nullptr); }
+
+void save_model_atomic(const torch::jit::Module& model, const std::string& path,
+                       const std::map<std::string, std::string>& extra_files) {
   const fs::path out(path);
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   // A private folder beside the output: the archive inside is written under
@@ -158,7 +165,8 @@ void save_model_atomic(const torch::jit::Module& model, const std::string& path)
   std::vector<torch::jit::Module> held;
   for (const auto& child : model.named_modules()) held.push_back(child.value);
   try {
-    model.save(tmp_file.string());
+    torch::jit::ExtraFilesMap extra(extra_files.begin(), extra_files.end());
+    model.save(tmp_file.string(), extra);
   } catch (const c10::Error& e) {
     cleanup();
     throw Error(ErrorKind::Io, "cannot write " + path + ": " + e.what_without_backtrace());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace torch::jit {
@@ -20,11 +21,16 @@ void check_torchscript_archive(const std::string& path);
 // exceptions become Error(Model) naming the file.
 torch::jit::Module load_model(const std::string& path);
 
+// load_model, also returning the archive's extra file `name` ("" if absent).
+torch::jit::Module load_model(const std::string& path, const std::string& extra_name, std::string* extra);
+
 // Writes `model` with torch.jit.save's format. The archive is written under a
 // temporary name in the destination folder and renamed into place, so a
 // failure leaves no partial file. The archive's root folder is named after
 // `path`, exactly as torch.jit.save(model, path) names it.
-void save_model_atomic(const torch::jit::Module& model, const std::string& path);
+// `extra_files` become `extra/NAME` records, as torch.jit.save's _extra_files.
+void save_model_atomic(const torch::jit::Module& model, const std::string& path,
+                       const std::map<std::string, std::string>& extra_files = {});
 
 // True if both paths name the same file (also through links). A path that
 // does not exist yet is the same as nothing.

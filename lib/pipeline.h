@@ -1,16 +1,13 @@
 // File-level operations behind `bertq convert` and `bertq prepare`: check the
-// paths, load, plan, run the passes, check the result, save, and return a
-// report. The CLI only parses flags and prints what this returns.
+// paths, load, plan, run the passes, check the result, save, measure, and
+// return a report. The CLI only parses flags and renders what this returns.
 #pragma once
 
-#include <cstdint>
-#include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "plan.h"
-#include "qconfig.h"
+#include "report.h"
 
 namespace bertq {
 
@@ -23,26 +20,20 @@ struct ConvertOptions {
   std::optional<Engine> engine;             // none: default_engine()
   bool debug = false;             // debug model, like quantize_dynamic_jit(debug=True)
   bool prepare_only = false;      // `bertq prepare`: stop after inserting observers
+  bool dry_run = false;           // plan and estimate, write nothing
   bool allow_missing = false;     // keys naming no module warn instead of failing
   bool allow_unrunnable = false;  // write a model this LibTorch cannot run (fp16 needs fbgemm)
+  bool manifest = true;           // store extra/bertq_manifest.json in the output
+  // Coverage guards (for CI): module-name globs whose Linear modules must end
+  // up quantized, and the least fraction of weight elements quantized.
+  std::vector<std::string> require_quantized;
+  std::optional<double> min_quantized_fraction;
 };
 
-// What a conversion did; renderers turn it into text (and later JSON/HTML).
-struct ConversionReport {
-  std::string input_path;
-  std::string output_path;
-  uint64_t input_bytes = 0;
-  uint64_t output_bytes = 0;
-  std::string engine;
-  std::string mode;  // "quantize", "quantize (debug)", "prepare", "convert prepared"
-  std::string qconfig_json;  // the resolved dict, fully explicit
-  Plan plan;
-  std::vector<std::string> warnings;
-};
+// Throws Error; writes nothing unless it returns.
+Report run_convert(const ConvertOptions& options);
 
-ConversionReport run_convert(const ConvertOptions& options);
-
-// The console summary: sizes before/after, quantized and skipped counts.
-void print_summary(const ConversionReport& report, std::ostream& out);
+// Applies the coverage guards to a plan's result; throws Error(Coverage).
+void check_coverage(const Report& report, const ConvertOptions& options);
 
 }  // namespace bertq
