@@ -16,5 +16,7 @@ using Runner = std::function<int()>;
 // `bertq convert` and `bertq prepare` share their options and pipeline.
 void setup_convert(CLI::App& parent, Runner& runner);
 void setup_prepare(CLI::App& parent, Runner& runner);
+void setup_inspect(CLI::App& parent, Runner& runner);
+void setup_diff(CLI::App& parent, Runner& runner);
 
 }  // namespace bertq::app

@@ -10,11 +10,27 @@
 #include "commands.h"
 #include "exit_codes.h"
 
+namespace {
+
+// PyTorch's TORCH_WARN (e.g. "debug option for add_scalar and mul_scalar is
+// not supported") would go to glog with its own prefix; route it through
+// bertq's log instead, in bertq's voice.
+class ForwardWarnings : public c10::WarningHandler {
+ public:
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    spdlog::warn("PyTorch: {}", msg);
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace bertq::app;
   // Logs go to stderr; stdout carries results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("bertq"));
   spdlog::set_pattern("bertq: %l: %v");
+  static ForwardWarnings forward_warnings;
+  c10::Warning::set_warning_handler(&forward_warnings);
 
   CLI::App app{"bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "
                "bit-identical to PyTorch's quantize_dynamic_jit"};
@@ -23,6 +39,8 @@ int main(int argc, char** argv) {
   Runner runner;
   setup_convert(app, runner);
   setup_prepare(app, runner);
+  setup_inspect(app, runner);
+  setup_diff(app, runner);
 
   try {
     app.parse(argc, argv);

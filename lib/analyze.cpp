@@ -43,17 +43,6 @@ std::vector<double> to_doubles(const at::Tensor& t) {
   return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
 }
 
-std::string dtype_name(at::ScalarType t) {
-  switch (t) {
-    case at::kQInt8: return "qint8";
-    case at::kQUInt8: return "quint8";
-    case at::kQUInt4x2: return "quint4x2";
-    case at::kHalf: return "float16";
-    case at::kFloat: return "float32";
-    default: return c10::toString(t);
-  }
-}
-
 // The integer values of a quantized tensor without copying them (int_repr()
 // copies; over BERT-base's 74 weights that grows glibc's heap by ~30 MB).
 // The view is valid while `q` lives.
@@ -114,28 +103,12 @@ void describe_quantized(ModuleReport& r, const at::Tensor& qweight, const at::Te
 }
 
 // A debug model keeps the float weight and stores the weight's qparams as
-// attributes named after the graph value: `weight.2_scale_0`, ...
+// attributes (see find_debug_qparams).
 bool describe_debug(ModuleReport& r, const torch::jit::Module& m, const at::Tensor& float_weight) {
-  const auto& type = m.type();
-  for (size_t i = 0; i < type->numAttributes(); ++i) {
-    const std::string name = type->getAttributeName(i);
-    const auto pos = name.rfind("_scale_");
-    if (pos == std::string::npos || name.rfind("weight", 0) != 0) continue;
-    const std::string prefix = name.substr(0, pos), suffix = name.substr(pos + 7);
-    const c10::IValue scale = m.attr(name);
-    const c10::IValue zp = m.attr(prefix + "_zero_point_" + suffix);
-    const auto dtype = static_cast<at::ScalarType>(m.attr(prefix + "_scalar_type_" + suffix).toInt());
-    at::Tensor q;
-    if (scale.isTensor()) {
-      const int64_t axis = m.attr(prefix + "_axis_" + suffix).toInt();
-      q = at::quantize_per_channel(float_weight, scale.toTensor(), zp.toTensor(), axis, dtype);
-    } else {
-      q = at::quantize_per_tensor(float_weight, scale.toDouble(), zp.toInt(), dtype);
-    }
-    describe_quantized(r, q, float_weight);
-    return true;
-  }
-  return false;
+  const auto q = find_debug_qparams(m);
+  if (!q) return false;
+  describe_quantized(r, quantize_with(float_weight, *q), float_weight);
+  return true;
 }
 
 // Matches each packed-params attribute of a final model to the module it
@@ -147,21 +120,15 @@ std::map<std::string, std::string> map_packed_params(const torch::jit::Module& c
                                                      const std::vector<ModuleReport>& modules,
                                                      const FloatTensors& floats) {
   std::map<std::string, std::string> by_module;
-  const auto& type = converted.type();
-  std::vector<std::string> attrs;
-  for (size_t i = 0; i < type->numAttributes(); ++i)
-    if (is_packed_linear(converted._ivalue()->getSlot(i))) attrs.push_back(type->getAttributeName(i));
-  // Attribute order is creation order (_jit_pass_packed_weight_0, _1, ...).
-  for (const auto& attr : attrs) {
-    auto packed = converted.attr(attr).toCustomClass<LinearPackedParamsBase>();
-    auto [qweight, bias] = packed->unpack();
+  for (const auto& attr : packed_linear_attrs(converted)) {
+    auto [qweight, bias] = unpack_linear(converted, attr);
     if (!qweight.is_quantized() || qweight.dim() != 2) continue;
     // The first row, dequantized by hand: enough to tell the candidates apart.
     const bool per_channel = qweight.qscheme() == at::kPerChannelAffine;
     const double scale0 = per_channel ? qweight.q_per_channel_scales()[0].item<double>() : qweight.q_scale();
     const int64_t zp0 = per_channel ? qweight.q_per_channel_zero_points()[0].item<int64_t>() : qweight.q_zero_point();
     const at::Tensor row0 = (int_values(qweight)[0].to(at::kFloat) - static_cast<double>(zp0)) * scale0;
-    std::string best;
+    std::optional<std::string> best;  // "" is the root module
     for (const auto& m : modules) {
       if (!m.plan.quantized || by_module.count(m.plan.path)) continue;
       auto it = floats.by_path.find(m.plan.path);
@@ -171,11 +138,12 @@ std::map<std::string, std::string> map_packed_params(const torch::jit::Module& c
       const auto& fb = it->second.bias;
       if (bias.has_value() != fb.has_value() || (bias && !at::equal(*bias, *fb))) continue;
       // Within half a quantization step: the module this row came from.
-      if ((row0 - fw[0]).abs().max().item<double>() > scale0 * 0.5000001) continue;
+      // (0.51: float32 rounding can push an exact half step a hair over.)
+      if ((row0 - fw[0]).abs().max().item<double>() > scale0 * 0.51) continue;
       best = m.plan.path;
       break;
     }
-    if (!best.empty()) by_module[best] = attr;
+    if (best) by_module[*best] = attr;
   }
   return by_module;
 }
@@ -200,6 +168,56 @@ std::pair<const uint8_t*, size_t> tensor_bytes(const at::Tensor& t, at::Tensor& 
 }
 
 }  // namespace
+
+std::optional<DebugQParams> find_debug_qparams(const torch::jit::Module& m) {
+  const auto& type = m.type();
+  for (size_t i = 0; i < type->numAttributes(); ++i) {
+    const std::string name = type->getAttributeName(i);
+    const auto pos = name.rfind("_scale_");
+    if (pos == std::string::npos || name.rfind("weight", 0) != 0) continue;
+    const std::string prefix = name.substr(0, pos), suffix = name.substr(pos + 7);
+    DebugQParams q;
+    q.scale = m.attr(name);
+    q.zero_point = m.attr(prefix + "_zero_point_" + suffix);
+    q.dtype = static_cast<at::ScalarType>(m.attr(prefix + "_scalar_type_" + suffix).toInt());
+    if (m.hasattr(prefix + "_axis_" + suffix)) q.axis = m.attr(prefix + "_axis_" + suffix).toInt();
+    return q;
+  }
+  return std::nullopt;
+}
+
+at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q) {
+  if (q.scale.isTensor())
+    return at::quantize_per_channel(float_weight, q.scale.toTensor(), q.zero_point.toTensor(), q.axis.value_or(0),
+                                    q.dtype);
+  return at::quantize_per_tensor(float_weight, q.scale.toDouble(), q.zero_point.toInt(), q.dtype);
+}
+
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+                                                              const std::string& attr) {
+  auto [w, b] = model.attr(attr).toCustomClass<LinearPackedParamsBase>()->unpack();
+  return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
+}
+
+std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model) {
+  std::vector<std::string> attrs;
+  const auto& type = model.type();
+  // Attribute order is creation order (_jit_pass_packed_weight_0, _1, ...).
+  for (size_t i = 0; i < type->numAttributes(); ++i)
+    if (is_packed_linear(model._ivalue()->getSlot(i))) attrs.push_back(type->getAttributeName(i));
+  return attrs;
+}
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kQInt8: return "qint8";
+    case at::kQUInt8: return "quint8";
+    case at::kQUInt4x2: return "quint4x2";
+    case at::kHalf: return "float16";
+    case at::kFloat: return "float32";
+    default: return c10::toString(t);
+  }
+}
 
 FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& plan) {
   FloatTensors out;
@@ -231,8 +249,7 @@ void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats,
     if (f->second.bias) r.bias_shape = f->second.bias->sizes().vec();
     if (auto p = packed.find(r.plan.path); p != packed.end()) {
       r.packed_attr = p->second;
-      const auto unpacked = converted.attr(r.packed_attr).toCustomClass<LinearPackedParamsBase>()->unpack();
-      describe_quantized(r, std::get<0>(unpacked), fw);
+      describe_quantized(r, unpack_linear(converted, r.packed_attr).first, fw);
       // The float weight is not in the output: free it now, which leaves
       // room for the next module's temporaries.
       floats.by_path.erase(f);
@@ -268,7 +285,7 @@ std::map<std::string, std::vector<Print>> owned_prints(const std::vector<ModuleR
   for (const auto& r : modules) {
     auto& prints = owned[r.plan.path];
     if (!r.packed_attr.empty()) {
-      auto [q, bias] = converted.attr(r.packed_attr).toCustomClass<LinearPackedParamsBase>()->unpack();
+      auto [q, bias] = unpack_linear(converted, r.packed_attr);
       prints.push_back(print_of(q));
       if (q.qscheme() == at::kPerChannelAffine || q.qscheme() == at::kPerChannelAffineFloatQParams) {
         prints.push_back(print_of(q.q_per_channel_scales()));

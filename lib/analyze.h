@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
 
 #include <map>
 #include <optional>
@@ -44,6 +45,30 @@ struct FloatFingerprints {
 };
 
 FloatFingerprints fingerprint(const FloatTensors& floats);
+
+// A debug model's quantization parameters for a module's weight, stored by
+// InsertQuantDeQuant as attributes named after the graph value
+// (`weight.2_scale_0`, `weight.2_zero_point_0`, `weight.2_axis_0`, ...).
+struct DebugQParams {
+  c10::IValue scale;       // a tensor (per-channel) or a double
+  c10::IValue zero_point;  // a tensor (per-channel) or an int
+  std::optional<int64_t> axis;
+  at::ScalarType dtype = at::kQInt8;
+};
+std::optional<DebugQParams> find_debug_qparams(const torch::jit::Module& module);
+
+// The weight quantized with a debug model's parameters, as the final model would hold it.
+at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
+
+// The int8 weight and bias inside a packed-params attribute of a final model.
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+                                                              const std::string& attr);
+
+// dtype names as Python prints them: "qint8", "quint8", "float32", "float16".
+std::string dtype_name(at::ScalarType type);
+
+// Names of the root attributes holding packed Linear params, in creation order.
+std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model);
 
 // Fills each module's report from the converted model in memory (final,
 // debug or prepared); sets packed_attr for final models. Drops from `floats`

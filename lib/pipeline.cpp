@@ -230,6 +230,11 @@ Report run_convert(const ConvertOptions& o) {
   report.modules = module_reports(plan);
   report.input_sizes = measure_input(o.input, report.modules, floats);
   describe_modules(report.modules, floats, result);
+  if (!o.prepare_only && !o.debug)
+    for (const auto& m : report.modules)
+      if (m.plan.quantized && m.plan.op == "linear_dynamic" && m.packed_attr.empty())
+        report.warnings.push_back("report: could not tell which packed weight replaced " + m.plan.path +
+                                  "; its scales and bytes are missing from the report");
   timer.done("describe modules");
   // Guards fail before anything is written.
   check_coverage(report, o);
