@@ -125,8 +125,8 @@ void check_totals(const Report& r) {
 }
 
 void print_summary(const Report& r, std::ostream& out) {
-  out << "bertq " << r.mode << ": " << r.input.path << " -> " << r.output.path << " (engine " << r.engine
-      << ")\n";
+  out << "bertq " << r.mode << ": " << r.input.path << " -> "
+      << (r.output_estimated ? std::string("(nothing written)") : r.output.path) << " (engine " << r.engine << ")\n";
   out << "  size: " << format_mb(r.input.bytes) << " -> " << format_mb(r.output.bytes);
   if (r.input.bytes > 0)
     out << fmt(" (%.1f%%)", 100.0 * static_cast<double>(r.output.bytes) / static_cast<double>(r.input.bytes));

@@ -256,3 +256,150 @@ TEST_CASE("prepare then convert gives a quantized model", "[cli]") {
   CHECK(r.code == 2);
   CHECK(r.err.find("is already prepared; its qconfig was fixed by `bertq prepare`") != std::string::npos);
 }
+
+TEST_CASE("convert --dry-run prints the plan and writes nothing", "[cli][report]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "out.pt", "--dry-run"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("bertq dry run: " + kModel + " -> (nothing written) (engine onednn)\n") == 0);
+  CHECK(r.out.find(", estimated\n") != std::string::npos);
+  CHECK(r.out.find("bert.encoder.layer.0.attention.self.query        Linear     linear_dynamic  global \"\"  32x32") !=
+        std::string::npos);
+  CHECK(fs::is_empty(s.dir));
+}
+
+TEST_CASE("coverage guards fail the conversion before anything is written", "[cli][errors]") {
+  Scratch s;
+  const std::string nested = kSource + "/testdata/qconfigs/bert_nested.json";
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", nested, "--require-quantized", "bert.encoder.*"});
+  CHECK(r.code == 7);
+  CHECK(r.err ==
+        "bertq: error: --require-quantized \"bert.encoder.*\": 5 of 12 matching Linear modules stay float: "
+        "bert.encoder.layer.1.attention.self.query (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.self.key (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.self.value (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.output.dense (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.intermediate.dense (opted out: null at \"bert.encoder.layer.1\")\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+
+  r = run({"convert", kModel, s / "out.pt", "--require-quantized", "gpt2.*"});
+  CHECK(r.code == 7);
+  CHECK(r.err == "bertq: error: --require-quantized \"gpt2.*\" matches no Linear module\n"
+                 "hint: patterns are globs over module names, e.g. \"bert.encoder.*\"\n");
+
+  r = run({"convert", kModel, s / "out.pt", "--min-quantized-fraction", "0.9"});
+  CHECK(r.code == 7);
+  CHECK(r.err.find("bertq: error: 0.7") == 0);
+  CHECK(r.err.find(" of the weight elements are quantized, less than --min-quantized-fraction 0.900\n") !=
+        std::string::npos);
+  CHECK(s.leftovers().empty());
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+
+  r = run({"convert", kModel, s / "out.pt", "--require-quantized", "bert.encoder.*", "--min-quantized-fraction", "0.5"});
+  CHECK(r.code == 0);
+  CHECK(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("reports as JSON and HTML files", "[cli][report]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "q.pt", "--report", s / "r.json", "--html", s / "r.html"});
+  REQUIRE(r.code == 0);
+  const std::string json_text = slurp(s / "r.json");
+  CHECK(json_text.find("\"schema\": \"bertq-report/1\"") != std::string::npos);
+  const std::string html = slurp(s / "r.html");
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(html.find("bert.encoder.layer.0.attention.self.query") != std::string::npos);
+  // Self-contained: nothing to fetch (the only URL is the SVG namespace).
+  std::string rest = html;
+  size_t urls = 0;
+  for (size_t p = rest.find("http"); p != std::string::npos; p = rest.find("http", p + 4))
+    if (rest.compare(p, 26, "http://www.w3.org/2000/svg") != 0) ++urls;
+  CHECK(urls == 0);
+  CHECK(html.find("<script") == std::string::npos);
+  // --format json puts the report on stdout instead of the table.
+  const Result j = run({"convert", kModel, s / "q2.pt", "--format", "json"});
+  REQUIRE(j.code == 0);
+  CHECK(j.out.rfind("{\n  \"schema\": \"bertq-report/1\"", 0) == 0);
+}
+
+TEST_CASE("inspect on final, debug and float models", "[cli][inspect]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "q.pt", "--report", s / "r.json"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "d.pt", "--debug"}).code == 0);
+  // The per-channel scales the report recorded, as inspect prints them.
+  const std::string report = slurp(s / "r.json");
+  const size_t at = report.find("\"path\": \"bert.encoder.layer.0.attention.self.query\"");
+  REQUIRE(at != std::string::npos);
+  const size_t open = report.find("\"scales\": [", at) + 11;
+  std::string scales;
+  {
+    std::istringstream in(report.substr(open, report.find(']', open) - open));
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", std::stod(item));
+      scales += (scales.empty() ? "" : ", ") + std::string(buf);
+    }
+  }
+  for (const std::string file : {"q.pt", "d.pt"}) {
+    INFO(file);
+    const Result r = run({"inspect", s / file, "--module", "encoder.layer.0.attention.self.query"});
+    REQUIRE(r.code == 0);
+    std::istringstream lines(r.out);
+    std::string line;
+    std::getline(lines, line);
+    CHECK(line.find(s / file + (file == "q.pt" ? ": quantized model, written by bertq " : ": debug model, written by bertq ")) == 0);
+    std::getline(lines, line);
+    CHECK(line == "module: bert.encoder.layer.0.attention.self.query (Linear)");
+    std::getline(lines, line);
+    CHECK(line == (file == "q.pt" ? "state: linear_dynamic" : "state: quantized (debug): qint8"));
+    std::getline(lines, line);
+    CHECK(line == "rule: global \"\"");
+    std::getline(lines, line);
+    CHECK(line == (file == "q.pt" ? "source: packed params quantized_forward._jit_pass_packed_weight_0"
+                                  : "source: debug attributes (float weight quantized with the stored scales)"));
+    std::getline(lines, line);
+    CHECK(line == "weight: shape [32, 32], dtype qint8, qscheme per_channel_affine, axis 0");
+    CHECK(r.out.find("\nscales (32): " + scales + "\n") != std::string::npos);
+    CHECK(r.out.find("\nzero points (32): 0, 0, 0,") != std::string::npos);
+  }
+  const Result f = run({"inspect", kModel, "--module", "encoder.layer.0.attention.self.query"});
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find(kModel + ": float model\nmodule: bert.encoder.layer.0.attention.self.query (Linear)\n"
+                            "state: float\nsource: float weight\nweight: shape [32, 32], dtype float32\n") == 0);
+  // The module tree, with the deciding rule from the manifest.
+  const Result tree = run({"inspect", s / "q.pt"});
+  CHECK(tree.out.find("\nbert.encoder.layer.0.attention.output.LayerNorm  LayerNorm  float  [global \"\"]\n") !=
+        std::string::npos);
+  const Result g = run({"inspect", s / "q.pt", "--graph"});
+  CHECK(g.out.find("quantized::linear_dynamic") != std::string::npos);
+  const Result bad = run({"inspect", s / "q.pt", "--module", "attention.self.query"});
+  CHECK(bad.code == 2);
+  CHECK(bad.err == "bertq: error: module \"attention.self.query\" is ambiguous in " + s / "q.pt" +
+                       ": it matches bert.encoder.layer.0.attention.self.query, "
+                       "bert.encoder.layer.1.attention.self.query\nhint: give more of the name\n");
+  const Result json_out = run({"inspect", s / "q.pt", "--module", "classifier", "--format", "json"});
+  CHECK(json_out.code == 0);
+  CHECK(json_out.out.find("\"packed_attr\": \"quantized_forward._jit_pass_packed_weight_13\"") != std::string::npos);
+  const Result broken = run({"inspect", kSource + "/testdata/bad/truncated.pt"});
+  CHECK(broken.code == 4);
+}
+
+TEST_CASE("diff exits 0 for identical conversions and 8 for different ones", "[cli][diff]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "a.pt"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "b.pt"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "c.pt", "--qconfig", kSource + "/configs/default_dynamic.json"}).code == 0);
+  Result r = run({"diff", s / "a.pt", s / "b.pt"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "identical: 14 quantized modules compared (" + s / "a.pt" + ", " + s / "b.pt" + ")\n");
+  r = run({"diff", s / "a.pt", s / "c.pt"});
+  CHECK(r.code == 8);
+  CHECK(r.out.find("bert.classifier") == std::string::npos);
+  CHECK(r.out.find("classifier: qint8 per_channel_affine axis 0 vs qint8 per_tensor_affine\n") != std::string::npos);
+  CHECK(r.out.find("differ: 14 differences in 14 modules compared\n") != std::string::npos);
+  r = run({"diff", s / "a.pt", kModel});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("holds no quantized weights") != std::string::npos);
+}
