@@ -18,5 +18,8 @@ void setup_convert(CLI::App& parent, Runner& runner);
 void setup_prepare(CLI::App& parent, Runner& runner);
 void setup_inspect(CLI::App& parent, Runner& runner);
 void setup_diff(CLI::App& parent, Runner& runner);
+void setup_bench(CLI::App& parent, Runner& runner);
+void setup_eval(CLI::App& parent, Runner& runner);
+void setup_compare(CLI::App& parent, Runner& runner);
 
 }  // namespace bertq::app

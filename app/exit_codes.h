@@ -13,7 +13,7 @@ enum ExitCode : int {
   kModel = 4,        // the input is not a usable TorchScript model
   kIo = 5,           // the output could not be written
   kUnsupported = 6,  // the result could not run here (missing kernels)
-  kCoverage = 7,     // a coverage guard failed
+  kCoverage = 7,     // a CI guard failed (coverage, --max-disagreement)
   kDiffer = 8,       // `bertq diff`: the models differ
 };
 

@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <mutex>
+#include <set>
 
 #include "commands.h"
 #include "exit_codes.h"
@@ -14,12 +16,18 @@ namespace {
 
 // PyTorch's TORCH_WARN (e.g. "debug option for add_scalar and mul_scalar is
 // not supported") would go to glog with its own prefix; route it through
-// bertq's log instead, in bertq's voice.
+// bertq's log instead, in bertq's voice, each message once (some fire on
+// every forward).
 class ForwardWarnings : public c10::WarningHandler {
  public:
   void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
-    spdlog::warn("PyTorch: {}", msg);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (seen_.insert(msg).second) spdlog::warn("PyTorch: {}", msg);
   }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> seen_;
 };
 
 }  // namespace
@@ -41,6 +49,9 @@ int main(int argc, char** argv) {
   setup_prepare(app, runner);
   setup_inspect(app, runner);
   setup_diff(app, runner);
+  setup_bench(app, runner);
+  setup_eval(app, runner);
+  setup_compare(app, runner);
 
   try {
     app.parse(argc, argv);

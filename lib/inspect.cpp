@@ -110,7 +110,9 @@ void fill_quantized(ModuleDetail& d, const at::Tensor& q) {
   d.int_max = ints.max().item<int64_t>();
 }
 
-ModelKind kind_of(const torch::jit::Module& m) {
+}  // namespace
+
+ModelKind model_kind(const torch::jit::Module& m) {
   if (!packed_linear_attrs(m).empty()) return ModelKind::Final;
   if (is_prepared(m)) return ModelKind::Prepared;
   for (const auto& child : m.named_modules())
@@ -121,6 +123,8 @@ ModelKind kind_of(const torch::jit::Module& m) {
   if (g.find("quantized::") != std::string::npos) return ModelKind::Final;
   return ModelKind::Float;
 }
+
+namespace {
 
 bool has_weight(const torch::jit::Module& m) {
   for (const auto& p : m.named_parameters(/*recurse=*/false))
@@ -168,7 +172,7 @@ Inspection inspect_model(const InspectOptions& o) {
   std::string manifest_text;
   torch::jit::Module m = load_model(o.path, kManifestName, &manifest_text);
   const auto manifest = parse_manifest(manifest_text);
-  ins.kind = kind_of(m);
+  ins.kind = model_kind(m);
   std::map<std::string, const ManifestModule*> from_manifest;
   if (manifest) {
     ins.has_manifest = true;

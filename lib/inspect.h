@@ -9,10 +9,17 @@
 #include <string>
 #include <vector>
 
+namespace torch::jit {
+struct Module;
+}
+
 namespace bertq {
 
 enum class ModelKind { Float, Prepared, Debug, Final };
 std::string to_string(ModelKind kind);
+
+// What a loaded model is: float, prepared (observers), debug or final.
+ModelKind model_kind(const torch::jit::Module& model);
 
 struct InspectedModule {
   std::string path;

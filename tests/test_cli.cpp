@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -402,4 +404,127 @@ TEST_CASE("diff exits 0 for identical conversions and 8 for different ones", "[c
   r = run({"diff", s / "a.pt", kModel});
   CHECK(r.code == 4);
   CHECK(r.err.find("holds no quantized weights") != std::string::npos);
+}
+
+TEST_CASE("eval reproduces PyTorch's predictions, accuracy and F1 on the MRPC fixture", "[cli][eval]") {
+  // testdata/mrpc/expected_eval.json comes from running the same model in
+  // Python on the reference tokenizer's ids (testdata/mrpc/make_expected.py).
+  const std::string expected = slurp(kSource + "/testdata/mrpc/expected_eval.json");
+  const Result r = run({"eval", kSource + "/testdata/models/tiny_bert_mrpc.pt", "--task", "mrpc", "--data",
+                        kSource + "/testdata/mrpc", "--vocab", kSource + "/testdata/tokenizer/vocab.txt",
+                        "--max-seq-length", "32", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto squash = [](std::string s) {
+    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
+            s.end());
+    return s;
+  };
+  auto field = [&](const std::string& json, const std::string& name) {
+    const std::string flat = squash(json);
+    const size_t at = flat.find("\"" + name + "\":");
+    REQUIRE(at != std::string::npos);
+    const size_t start = at + name.size() + 3;
+    const size_t end = flat[start] == '[' ? flat.find(']', start) + 1 : flat.find_first_of(",}", start);
+    return flat.substr(start, end - start);
+  };
+  CHECK(field(r.out, "predictions") == field(expected, "predictions"));
+  CHECK(std::stod(field(r.out, "accuracy")) == std::stod(field(expected, "accuracy")));
+  CHECK(std::stod(field(r.out, "f1")) == std::stod(field(expected, "f1")));
+  CHECK(field(r.out, "examples") == "8");
+  // The text form, with the evaluation time.
+  const Result t = run({"eval", kSource + "/testdata/models/tiny_bert_mrpc.pt", "--task", "mrpc", "--data",
+                        kSource + "/testdata/mrpc", "--vocab", kSource + "/testdata/tokenizer/vocab.txt",
+                        "--max-seq-length", "32"});
+  CHECK(t.out.find("  accuracy: 0.5000\n  f1: 0.6000\n  eval time: ") != std::string::npos);
+}
+
+TEST_CASE("eval and compare refuse bad data with the file and line", "[cli][eval][errors]") {
+  Scratch s;
+  const std::string model = kSource + "/testdata/models/tiny_bert_mrpc.pt";
+  const std::string vocab = kSource + "/testdata/tokenizer/vocab.txt";
+  fs::create_directories(s / "mrpc");
+  fs::copy_file(kSource + "/testdata/mrpc/bad_columns.tsv", s / "mrpc/dev.tsv");
+  Result r = run({"eval", model, "--task", "mrpc", "--data", s / "mrpc", "--vocab", vocab});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: " + s / "mrpc/dev.tsv" + ":") == 0);
+  CHECK(r.err.find("column") != std::string::npos);
+  r = run({"eval", model, "--task", "sst2", "--data", s / "mrpc", "--vocab", vocab});
+  CHECK(r.code == 2);
+  CHECK(r.err == "bertq: error: unknown task \"sst2\"\nhint: supported: mrpc; other tasks: --tokenized FILE\n");
+  r = run({"eval", model});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: eval needs labelled data") == 0);
+  r = run({"eval", model, "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", s / "none.txt"});
+  CHECK(r.code == 2);
+}
+
+TEST_CASE("eval on pre-tokenized data", "[cli][eval]") {
+  Scratch s;
+  std::string line = "{\"input_ids\": [2, 10, 11, 3";
+  std::string mask = "], \"attention_mask\": [1, 1, 1, 1";
+  std::string types = "], \"token_type_ids\": [0, 0, 0, 0";
+  write_file(s / "data.jsonl", line + mask + types + "], \"label\": 1}\n" + line + mask + types + "], \"label\": 0}\n");
+  const Result r = run({"eval", kSource + "/testdata/models/tiny_bert_mrpc.pt", "--tokenized", s / "data.jsonl",
+                        "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("\"examples\": 2") != std::string::npos);
+  CHECK(r.out.find("\"accuracy\": 0.5") != std::string::npos);  // two equal rows, one of each label
+}
+
+TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][compare]") {
+  Scratch s;
+  const std::string model = kSource + "/testdata/models/tiny_bert_mrpc.pt";
+  REQUIRE(run({"convert", model, s / "q.pt"}).code == 0);
+  Result r = run({"compare", model, s / "q.pt", "--max-seq-length", "32", "--rows", "64"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("on dummy inputs (64 rows x 32)\n  examples: 64\n  max abs logit difference: ") != std::string::npos);
+  const size_t at = r.out.find("argmax agreement: ");
+  REQUIRE(at != std::string::npos);
+  const double agreement = std::stod(r.out.substr(at + 18));
+  CHECK(agreement > 0.8);
+  CHECK(agreement < 1.0);  // this wide-init model does flip a few rows
+  r = run({"compare", model, s / "q.pt", "--max-seq-length", "32", "--rows", "64", "--max-disagreement", "0.5"});
+  CHECK(r.code == 0);
+  r = run({"compare", model, s / "q.pt", "--max-seq-length", "32", "--rows", "64", "--max-disagreement", "0"});
+  CHECK(r.code == 7);
+  CHECK(r.err.find(" of the rows change their predicted class, more than --max-disagreement 0.0000\n") !=
+        std::string::npos);
+  // Against itself: identical.
+  r = run({"compare", model, model, "--max-seq-length", "32", "--rows", "16", "--max-disagreement", "0"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("max abs logit difference: 0\n") != std::string::npos);
+  // On the MRPC fixture too.
+  r = run({"compare", model, s / "q.pt", "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab",
+           kSource + "/testdata/tokenizer/vocab.txt", "--max-seq-length", "32"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n") != std::string::npos);
+}
+
+TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "q.pt"}).code == 0);
+  Result r = run({"bench", kModel, s / "q.pt", "--seq", "16", "--iters", "3", "--warmup", "1", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("\"batch\": 8") != std::string::npos);
+  CHECK(r.out.find("\"threads\": 1") != std::string::npos);
+  CHECK(r.out.find("\"inputs\": [\n    \"input_ids\",\n    \"attention_mask\",\n    \"token_type_ids\"\n  ]") !=
+        std::string::npos);
+  CHECK(r.out.find("\"kind\": \"float\"") != std::string::npos);
+  CHECK(r.out.find("\"kind\": \"quantized\"") != std::string::npos);
+  CHECK(r.out.find("\"ratio\": 1.0") != std::string::npos);
+  r = run({"bench", kModel, "--seq", "16", "--iters", "2"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("batch 8 x seq 16, 1 thread, engine onednn, 2 iterations after 2 warm-up\n") == 0);
+  // The tiny model has 64 positions: the tutorial's 128 does not fit, and the
+  // message says so instead of dumping the TorchScript traceback.
+  r = run({"bench", kModel});
+  CHECK(r.code == 4);
+  CHECK(r.err ==
+        "bertq: error: " + kModel + ": forward failed on the dummy inputs (batch 8 x seq 128): RuntimeError: The size of "
+        "tensor a (128) must match the size of tensor b (64) at non-singleton dimension 1\n"
+        "hint: check --batch/--seq/--vocab against the model (e.g. its max_position_embeddings)\n");
 }

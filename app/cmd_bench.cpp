@@ -1,0 +1,50 @@
+// `bertq bench MODEL [MODEL ...]`.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "bench.h"
+#include "commands.h"
+#include "exit_codes.h"
+#include "progress.h"
+#include "quantize.h"
+
+namespace bertq::app {
+
+void setup_bench(CLI::App& parent, Runner& runner) {
+  struct Flags {
+    BenchOptions options;
+    std::string engine;
+    std::string format = "text";
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent.add_subcommand(
+      "bench", "time models on the same dummy inputs (the tutorial's batch 8 x 128, one thread)");
+  cmd->add_option("models", f->options.models, "TorchScript models; ratios are to the first")->required();
+  cmd->add_option("--batch", f->options.batch, "batch size (default 8)");
+  cmd->add_option("--seq", f->options.seq, "sequence length (default 128)");
+  cmd->add_option("--vocab", f->options.vocab, "input ids are drawn from [0, vocab) (default 2, as the tutorial)");
+  cmd->add_option("--threads", f->options.threads, "intra-op and OpenBLAS threads (default 1)");
+  cmd->add_option("--iters", f->options.iters, "timed iterations per model (default 10)");
+  cmd->add_option("--warmup", f->options.warmup, "untimed iterations first (default 2)");
+  cmd->add_option("--engine", f->engine, "quantized engine: onednn or qnnpack (default onednn)");
+  cmd->add_flag("--no-tuning", [f](int64_t) { f->options.tune_runtime = false; },
+                "keep glibc's allocator settings and OpenBLAS's own thread count (to measure their effect)");
+  cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([f, &runner] {
+    runner = [f] {
+      if (!f->engine.empty()) f->options.engine = parse_engine(f->engine);
+      ProgressBar bar;
+      const BenchResult r = run_bench(f->options, [&bar](int done, int total, const std::string& model) {
+        bar.update(done, total, model);
+      });
+      bar.finish();
+      if (f->format == "json") print_bench_json(r, std::cout);
+      else print_bench(r, std::cout);
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace bertq::app

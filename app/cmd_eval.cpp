@@ -1,0 +1,111 @@
+// `bertq eval MODEL ...` and `bertq compare FLOAT QUANT ...`.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "error.h"
+#include "evaluate.h"
+#include "exit_codes.h"
+#include "progress.h"
+#include "quantize.h"
+
+namespace bertq::app {
+namespace {
+
+struct DataFlags {
+  DataOptions data;
+  RunOptions run;
+  std::string engine;
+  std::string format = "text";
+};
+
+void add_data_options(CLI::App& cmd, DataFlags& f) {
+  cmd.add_option("--task", f.data.task, "GLUE task of --data: mrpc");
+  cmd.add_option("--data", f.data.data_dir, "folder with the task's dev.tsv (the tutorial's glue_data/MRPC)");
+  cmd.add_option("--vocab", f.data.vocab, "BERT vocab.txt (uncased WordPiece)");
+  cmd.add_option("--tokenized", f.data.tokenized,
+                 "pre-tokenized JSON Lines: {\"input_ids\": [...], \"attention_mask\": [...], "
+                 "\"token_type_ids\": [...], \"label\": 0}");
+  cmd.add_option("--max-seq-length", f.data.max_seq_length, "tokenize and pad to this length (default 128)");
+  cmd.add_option("--batch", f.run.batch, "batch size (default 8)");
+  cmd.add_option("--threads", f.run.threads, "threads (default 1)");
+  cmd.add_option("--engine", f.engine, "quantized engine: onednn or qnnpack (default onednn)");
+  cmd.add_option("--format", f.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
+void finish_flags(DataFlags& f) {
+  if (!f.engine.empty()) f.run.engine = parse_engine(f.engine);
+  if (f.run.batch < 1 || f.run.threads < 1) throw Error(ErrorKind::Usage, "--batch and --threads must be positive");
+}
+
+}  // namespace
+
+void setup_eval(CLI::App& parent, Runner& runner) {
+  struct Flags : DataFlags {
+    std::string model;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent.add_subcommand("eval", "accuracy and F1 on GLUE MRPC (or pre-tokenized data), as the tutorial");
+  cmd->add_option("model", f->model, "TorchScript BERT classifier")->required();
+  add_data_options(*cmd, *f);
+  cmd->callback([f, &runner] {
+    runner = [f] {
+      finish_flags(*f);
+      if (f->data.task.empty() && f->data.tokenized.empty())
+        throw Error(ErrorKind::Usage, "eval needs labelled data: --task mrpc --data DIR --vocab FILE, or --tokenized FILE");
+      const Dataset data = load_dataset(f->data);
+      ProgressBar bar;
+      const EvalResult r = evaluate(f->model, data, f->run, [&bar](int64_t done, int64_t total, const std::string& what) {
+        bar.update(static_cast<int>(done), static_cast<int>(total), what);
+      });
+      bar.finish();
+      if (f->format == "json") print_eval_json(r, std::cout);
+      else print_eval(r, std::cout);
+      return int(kOk);
+    };
+  });
+}
+
+void setup_compare(CLI::App& parent, Runner& runner) {
+  struct Flags : DataFlags {
+    std::string float_model, quantized_model;
+    std::optional<double> max_disagreement;
+    int64_t rows = 64;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent.add_subcommand(
+      "compare", "how closely a quantized model follows its float original, without labels");
+  cmd->add_option("float", f->float_model, "the float model")->required();
+  cmd->add_option("quantized", f->quantized_model, "the quantized model")->required();
+  add_data_options(*cmd, *f);
+  cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)");
+  cmd->add_option("--max-disagreement", f->max_disagreement,
+                  "exit 7 if more than this fraction of rows change their predicted class")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->callback([f, &runner] {
+    runner = [f] {
+      finish_flags(*f);
+      f->data.dummy_rows = f->rows;
+      const Dataset data = load_dataset(f->data);
+      ProgressBar bar;
+      const CompareResult r = compare_models(f->float_model, f->quantized_model, data, f->run,
+                                             [&bar](int64_t done, int64_t total, const std::string& what) {
+                                               bar.update(static_cast<int>(done), static_cast<int>(total), what);
+                                             });
+      bar.finish();
+      if (f->format == "json") print_compare_json(r, std::cout);
+      else print_compare(r, std::cout);
+      if (f->max_disagreement && 1.0 - r.agreement > *f->max_disagreement) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%.4f of the rows change their predicted class, more than --max-disagreement %.4f",
+                      1.0 - r.agreement, *f->max_disagreement);
+        throw Error(ErrorKind::Coverage, buf);
+      }
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace bertq::app
