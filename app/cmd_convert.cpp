@@ -43,6 +43,8 @@ void add_common(CLI::App& cmd, ConvertFlags& f) {
       ->check(CLI::Range(0.0, 1.0));
   cmd.add_flag("--no-manifest", [&f](int64_t) { f.options.manifest = false; },
                "do not store extra/bertq_manifest.json (the archive then equals Python's byte for byte)");
+  cmd.add_option("--threads", f.options.threads, "LibTorch threads (the output is the same for any count)")
+      ->check(CLI::Range(1, 256));
   cmd.add_flag("-v,--verbose", f.verbose, "log each step and its time to stderr");
 }
 

@@ -21,5 +21,6 @@ void setup_diff(CLI::App& parent, Runner& runner);
 void setup_bench(CLI::App& parent, Runner& runner);
 void setup_eval(CLI::App& parent, Runner& runner);
 void setup_compare(CLI::App& parent, Runner& runner);
+void setup_batch(CLI::App& parent, Runner& runner);
 
 }  // namespace bertq::app

@@ -15,6 +15,8 @@ enum ExitCode : int {
   kUnsupported = 6,  // the result could not run here (missing kernels)
   kCoverage = 7,     // a CI guard failed (coverage, --max-disagreement)
   kDiffer = 8,       // `bertq diff`: the models differ
+  kBatchFailed = 9,  // `bertq batch`: at least one job failed
+  // 130: interrupted (SIGINT/SIGTERM), as shells report it
 };
 
 inline int exit_code_for(ErrorKind kind) {

@@ -5,12 +5,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 #include <mutex>
 #include <set>
 
 #include "commands.h"
 #include "exit_codes.h"
+#include "model_file.h"
 
 namespace {
 
@@ -37,6 +39,10 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("bertq"));
   spdlog::set_pattern("bertq: %l: %v");
+  // A conversion stopped by a signal deletes its temporary output; a full disk
+  // (or a file size limit) is a write error, not a silent kill.
+  bertq::install_cleanup_on_signals();
+  std::signal(SIGXFSZ, SIG_IGN);
   static ForwardWarnings forward_warnings;
   c10::Warning::set_warning_handler(&forward_warnings);
 
@@ -52,6 +58,7 @@ int main(int argc, char** argv) {
   setup_bench(app, runner);
   setup_eval(app, runner);
   setup_compare(app, runner);
+  setup_batch(app, runner);
 
   try {
     app.parse(argc, argv);

@@ -176,8 +176,8 @@ std::vector<int64_t> int_array(const json& v, const char* key, bool mask,
     }
     const int64_t n = x.get<int64_t>();
     if (mask ? (n != 0 && n != 1) : n < 0) {
-      throw Error(ErrorKind::Usage,
-                  where + elem + "is " + std::to_string(n) + (mask ? ", not 0 or 1" : ", negative"));
+      throw Error(ErrorKind::Usage, where + elem + "is " + std::to_string(n) +
+                                        (mask ? ", not 0 or 1" : ", negative"));
     }
     out.push_back(n);
   }
@@ -217,6 +217,10 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
       const size_t col = line_column(line, e.byte).second;
       throw Error(ErrorKind::Usage, source + ":" + std::to_string(i + 1) + ":" +
                                         std::to_string(col) + ": malformed JSON: " + what);
+    } catch (const json::exception& e) {  // e.g. out_of_range for a number like 1e999
+      std::string what = e.what();
+      if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+      throw Error(ErrorKind::Usage, where + "malformed JSON: " + what);
     }
     if (!doc.is_object()) {
       throw Error(ErrorKind::Usage, where + "expected a JSON object, got " + doc.type_name(),
@@ -263,8 +267,9 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
       ex.label = l.get<int64_t>();
     }
     if (!examples.empty() && ex.label.has_value() != examples.front().label.has_value()) {
-      throw Error(ErrorKind::Usage, where + (ex.label ? "has a \"label\" but line 1 has none"
-                                                      : "has no \"label\" but line 1 has one"),
+      throw Error(ErrorKind::Usage,
+                  where + (ex.label ? "has a \"label\" but line 1 has none"
+                                    : "has no \"label\" but line 1 has one"),
                   "give every example a label, or none");
     }
     examples.push_back(std::move(ex));

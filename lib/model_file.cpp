@@ -2,6 +2,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <torch/script.h>
 #include <unistd.h>
@@ -87,7 +88,39 @@ void check_zip_records(const std::string& path) {
   not_a_model(path, "is a zip archive but not a TorchScript model (no code/ and constants.pkl)");
 }
 
+// The save in progress, for the signal handler: plain buffers, because only
+// async-signal-safe calls (unlink, rmdir) may run there.
+char g_tmp_file[4096];
+char g_tmp_dir[4096];
+volatile sig_atomic_t g_saving = 0;
+
+void cleanup_and_reraise(int sig) {
+  if (g_saving) {
+    ::unlink(g_tmp_file);
+    ::rmdir(g_tmp_dir);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Marks the temporary paths for the signal handler while a save runs.
+class SaveInProgress {
+ public:
+  SaveInProgress(const std::string& file, const std::string& dir) {
+    std::snprintf(g_tmp_file, sizeof g_tmp_file, "%s", file.c_str());
+    std::snprintf(g_tmp_dir, sizeof g_tmp_dir, "%s", dir.c_str());
+    g_saving = 1;
+  }
+  ~SaveInProgress() { g_saving = 0; }
+};
+
 }  // namespace
+
+void install_cleanup_on_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = cleanup_and_reraise;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
 
 uint64_t file_size(const std::string& path) {
   struct stat st {};
@@ -152,6 +185,7 @@ void save_model_atomic(const torch::jit::Module& model, const std::string& path,
     throw Error(ErrorKind::Io, "cannot write to " + dir.string() + ": " + errno_message());
   const fs::path tmp_dir(tmpl);
   const fs::path tmp_file = tmp_dir / out.filename();
+  SaveInProgress marker(tmp_file.string(), tmp_dir.string());
   auto cleanup = [&] {
     std::error_code ec;
     fs::remove(tmp_file, ec);

@@ -38,4 +38,8 @@ bool same_file(const std::string& a, const std::string& b);
 
 uint64_t file_size(const std::string& path);
 
+// Installs SIGINT/SIGTERM/SIGHUP handlers that delete the temporary file of a
+// save in progress, then let the signal terminate the process as usual.
+void install_cleanup_on_signals();
+
 }  // namespace bertq

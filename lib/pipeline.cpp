@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/script.h>
 #include <torch/version.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cstdio>
@@ -155,6 +156,7 @@ Report run_convert(const ConvertOptions& o) {
   }
 
   set_engine(engine);
+  if (o.threads) at::set_num_threads(*o.threads);
   StepTimer timer;
   torch::jit::Module model = load_model(o.input);
   // The input's hash is needed only at the end; the passes use one core.

@@ -24,6 +24,7 @@ struct ConvertOptions {
   bool allow_missing = false;     // keys naming no module warn instead of failing
   bool allow_unrunnable = false;  // write a model this LibTorch cannot run (fp16 needs fbgemm)
   bool manifest = true;           // store extra/bertq_manifest.json in the output
+  std::optional<int> threads;     // LibTorch intra-op threads; the output does not depend on it
   // Coverage guards (for CI): module-name globs whose Linear modules must end
   // up quantized, and the least fraction of weight elements quantized.
   std::vector<std::string> require_quantized;

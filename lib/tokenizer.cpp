@@ -2,17 +2,15 @@
 // PreTrainedTokenizer it relies on). Each step names the HF function it mirrors.
 //
 // HF asks Python's unicodedata for categories and NFD and str.lower() for lower case; bertq
-// has no ICU, so unicode_tables.inc holds the same answers for every code point, generated from
+// has no ICU, so unicode_tables.inc holds the same data for every code point (categories as HF
+// uses them, lower case, canonical decompositions and combining classes), generated from
 // Python 3.11 (testdata/tokenizer/gen_unicode_tables.py). Known differences from HF:
 // - Unicode version: HF follows the unicodedata of the Python it runs on. Characters assigned
 //   after that version (or after Unicode 14.0 here) are unassigned (category Cn, removed as
 //   "control") on one side only.
-// - NFD's canonical reordering is not applied. Accent stripping drops every Mn mark, and the
-//   stable reordering cannot change the order of what is left, except among the 25 non-Mn
-//   characters with a non-zero combining class (a few Indic vowel signs, musical symbols).
-// - Newer transformers releases NFC-normalize the text before splitting on white space. With
-//   lower_case the NFD that follows makes that a no-op; the cased mode here skips it (as the
-//   transformers 2.x-4.2x that the tutorial used do).
+// - Since 2023 (transformers PR #22280) BasicTokenizer NFC-normalizes the text before splitting
+//   on white space. With lower_case the NFD that follows makes that a no-op; the cased mode
+//   here skips it, as the earlier releases the tutorial was written for do.
 // - Invalid UTF-8 (which cannot reach HF, whose input is a Python str) decodes to U+FFFD, which
 //   _clean_text removes.
 // - Added tokens (tokenizer.add_tokens) do not exist here; the special tokens are BERT's five.
@@ -115,8 +113,9 @@ std::string encode_utf8(const std::u32string& cps) {
 
 ut::Class char_class(char32_t cp) {
   const auto* end = std::end(ut::kClassRanges);
-  const auto* it = std::upper_bound(std::begin(ut::kClassRanges), end, cp,
-                                    [](char32_t c, const ut::ClassRange& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(std::begin(ut::kClassRanges), end, cp,
+                       [](char32_t c, const ut::ClassRange& r) { return c < r.first; });
   if (it == std::begin(ut::kClassRanges)) return ut::kOther;
   --it;
   return cp <= it->last ? it->cls : ut::kOther;
@@ -144,26 +143,61 @@ void append_lower(char32_t cp, std::u32string& out) {
   out.push_back(cp);
 }
 
-// BasicTokenizer._run_strip_accents for one code point: NFD, then drop the Mn marks.
-void append_stripped(char32_t cp, std::u32string& out) {
+// Canonical combining class (0 for most characters).
+uint8_t combining_class(char32_t cp) {
+  const auto* end = std::end(ut::kCombiningRanges);
+  const auto* it =
+      std::upper_bound(std::begin(ut::kCombiningRanges), end, cp,
+                       [](char32_t c, const ut::CombiningRange& r) { return c < r.first; });
+  if (it == std::begin(ut::kCombiningRanges)) return 0;
+  --it;
+  return cp <= it->last ? it->ccc : 0;
+}
+
+// The canonical decomposition of one code point.
+void append_decomposition(char32_t cp, std::u32string& out) {
   constexpr char32_t kHangulFirst = 0xAC00, kHangulLast = 0xD7A3;
-  if (cp >= kHangulFirst && cp <= kHangulLast) {  // NFD of Hangul syllables is arithmetic
+  if (cp >= kHangulFirst && cp <= kHangulLast) {  // Hangul syllables decompose arithmetically
     const char32_t s = cp - kHangulFirst;
     out.push_back(0x1100 + s / 588);
     out.push_back(0x1161 + (s % 588) / 28);
     if (s % 28) out.push_back(0x11A7 + s % 28);
     return;
   }
-  if (char_class(cp) == ut::kMark) return;
-  const auto* end = std::end(ut::kStrip);
-  const auto* it = std::lower_bound(std::begin(ut::kStrip), end, cp,
-                                    [](const ut::Strip& s, char32_t c) { return s.cp < c; });
-  if (it != end && it->cp == cp) {
-    for (char32_t c : it->out)
-      if (c) out.push_back(c);
+  const auto* end = std::end(ut::kDecompositions);
+  const auto* it =
+      std::lower_bound(std::begin(ut::kDecompositions), end, cp,
+                       [](const ut::Decomposition& d, char32_t c) { return d.cp < c; });
+  if (it == end || it->cp != cp) {
+    out.push_back(cp);
     return;
   }
-  out.push_back(cp);
+  for (char32_t c : it->out) {
+    if (c) out.push_back(c);
+  }
+}
+
+// BasicTokenizer._run_strip_accents: unicodedata.normalize("NFD") (decompose, then stably sort
+// each run of combining characters by combining class), then drop the Mn marks.
+void strip_accents(const std::u32string& word, std::u32string& nfd, std::u32string& out) {
+  nfd.clear();
+  for (char32_t cp : word) append_decomposition(cp, nfd);
+  for (size_t i = 0; i < nfd.size();) {
+    if (combining_class(nfd[i]) == 0) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < nfd.size() && combining_class(nfd[j]) != 0) ++j;
+    std::stable_sort(nfd.begin() + i, nfd.begin() + j, [](char32_t x, char32_t y) {
+      return combining_class(x) < combining_class(y);
+    });
+    i = j;
+  }
+  out.clear();
+  for (char32_t cp : nfd) {
+    if (char_class(cp) != ut::kMark) out.push_back(cp);
+  }
 }
 
 // BasicTokenizer._is_chinese_char: the CJK ideograph blocks, not Hangul or kana.
@@ -224,7 +258,7 @@ std::vector<std::string> basic_tokenize(const std::string& text, bool lower_case
   // whitespace_tokenize (str.split(): after cleaning only " " and U+2028/U+2029 are left),
   // then per word: lower-case and strip accents, and _run_split_on_punc.
   std::vector<std::string> out;
-  std::u32string word, stripped;
+  std::u32string word, nfd, stripped;
   std::string piece;
   auto finish_word = [&] {
     if (word.empty()) return;
@@ -236,8 +270,7 @@ std::vector<std::string> basic_tokenize(const std::string& text, bool lower_case
     }
     const std::u32string* chars = &word;
     if (lower_case) {  // already lower case; do_lower_case implies strip_accents
-      stripped.clear();
-      for (char32_t cp : word) append_stripped(cp, stripped);
+      strip_accents(word, nfd, stripped);
       chars = &stripped;
     }
     piece.clear();
@@ -305,8 +338,8 @@ WordPieceTokenizer::WordPieceTokenizer(const std::vector<std::string>& vocab, bo
     if (!vocab_.count(name)) missing.push_back(name);
   }
   if (!missing.empty()) {
-    std::string why = source + " has no " + join(missing, ", ") +
-                      (missing.size() == 1 ? " token" : " tokens");
+    std::string why =
+        source + " has no " + join(missing, ", ") + (missing.size() == 1 ? " token" : " tokens");
     std::string h = hint + " and holds [PAD], [UNK], [CLS] and [SEP]";
     if (vocab[0].rfind("\xEF\xBB\xBF", 0) == 0) h = "it starts with a UTF-8 byte order mark; " + h;
     throw Error(ErrorKind::Usage, why, h);
@@ -426,9 +459,10 @@ Encoding WordPieceTokenizer::build(std::vector<int64_t> a, const std::vector<int
                                    size_t max_seq_length) const {
   const size_t num_special = b_in ? 3 : 2;
   if (max_seq_length < num_special) {
-    throw Error(ErrorKind::Usage, "max_seq_length " + std::to_string(max_seq_length) +
-                                      " leaves no room for [CLS] and [SEP]",
-                "it must be at least " + std::to_string(num_special));
+    throw Error(
+        ErrorKind::Usage,
+        "max_seq_length " + std::to_string(max_seq_length) + " leaves no room for [CLS] and [SEP]",
+        "it must be at least " + std::to_string(num_special));
   }
   std::vector<int64_t> b = b_in ? *b_in : std::vector<int64_t>{};
   const size_t total = a.size() + b.size() + num_special;

@@ -528,3 +528,143 @@ TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]")
         "tensor a (128) must match the size of tensor b (64) at non-singleton dimension 1\n"
         "hint: check --batch/--seq/--vocab against the model (e.g. its max_position_embeddings)\n");
 }
+
+namespace {
+
+// A batch folder: three bundled models, a corrupted one, and a job with a bad qconfig.
+void make_batch_folder(const Scratch& s) {
+  for (const char* m : {"tiny_bert.pt", "submodules.pt", "scripted_if.pt"})
+    fs::copy_file(kSource + "/testdata/models/" + m, s / (std::string("in/") + m), fs::copy_options::recursive);
+  fs::copy_file(kSource + "/testdata/bad/truncated.pt", s / "in/broken.pt");
+  write_file(s / "badq.json", R"({"": "per_channel"})");
+  write_file(s / "batch.json", R"({
+    "directories": [{"input_dir": "in", "glob": "*.pt", "output_dir": "out"}],
+    "jobs": [{"input": "in/submodules.pt", "output": "out/sub_badq.pt", "qconfig": "badq.json"}]
+  })");
+}
+
+}  // namespace
+
+TEST_CASE("batch converts the good jobs, reports the bad ones, and skips what is up to date", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::create_directories(s / "out");
+  make_batch_folder(s);
+  Result r = run({"batch", s / "batch.json", "-j", "2", "--summary", s / "summary.json"});
+  CHECK(r.code == 9);
+  CHECK(r.out.find("] ok  " + s / "in/tiny_bert.pt" + " -> " + s / "out/tiny_bert.pt\n") != std::string::npos);
+  CHECK(r.out.find("] failed  " + s / "in/broken.pt" + " -> " + s / "out/broken.pt: " + s / "in/broken.pt" +
+                   ": is a truncated zip archive (its end record is missing)") != std::string::npos);
+  CHECK(r.out.find("] failed  " + s / "in/submodules.pt" + " -> " + s / "out/sub_badq.pt: " + s / "badq.json" +
+                   ": [\"\"]: unknown preset \"per_channel\"") != std::string::npos);
+  CHECK(r.out.find("batch: 3 converted, 0 up to date, 2 failed, 5 in all\n") != std::string::npos);
+  CHECK(fs::exists(s / "out/tiny_bert.pt"));
+  CHECK_FALSE(fs::exists(s / "out/broken.pt"));
+  CHECK_FALSE(fs::exists(s / "out/sub_badq.pt"));
+  for (const auto& e : fs::directory_iterator(s / "out"))
+    CHECK(e.path().filename().string().rfind(".bertq-tmp-", 0) != 0);
+  const std::string summary = slurp(s / "summary.json");
+  CHECK(summary.find("\"ok\": 3") != std::string::npos);
+  CHECK(summary.find("\"failed\": 2") != std::string::npos);
+
+  // A second run skips what is up to date; a changed input is redone.
+  r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 9);
+  CHECK(r.out.find("batch: 0 converted, 3 up to date, 2 failed, 5 in all\n") != std::string::npos);
+  fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / "in/submodules.pt", fs::copy_options::overwrite_existing);
+  r = run({"batch", s / "batch.json"});
+  CHECK(r.out.find("] ok  " + s / "in/submodules.pt" + " -> " + s / "out/submodules.pt\n") != std::string::npos);
+  CHECK(r.out.find("batch: 1 converted, 2 up to date, 2 failed, 5 in all\n") != std::string::npos);
+  r = run({"batch", s / "batch.json", "--force"});
+  CHECK(r.out.find("batch: 3 converted, 0 up to date, 2 failed, 5 in all\n") != std::string::npos);
+}
+
+TEST_CASE("batch shards 1/2 and 2/2 convert every job exactly once", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  for (int i = 0; i < 5; ++i) fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / ("in/m" + std::to_string(i) + ".pt"));
+  write_file(s / "batch.json", R"({"directories": [{"input_dir": "in", "glob": "m*.pt", "output_dir": "out"}]})");
+  fs::create_directories(s / "out");
+  const Result a = run({"batch", s / "batch.json", "--shard", "1/2"});
+  const Result b = run({"batch", s / "batch.json", "--shard", "2/2"});
+  CHECK(a.code == 0);
+  CHECK(b.code == 0);
+  CHECK(a.err == "bertq: shard 1/2: 3 of 5 jobs\n");
+  CHECK(b.err == "bertq: shard 2/2: 2 of 5 jobs\n");
+  for (int i = 0; i < 5; ++i) {
+    const std::string out = s / ("out/m" + std::to_string(i) + ".pt");
+    INFO(out);
+    CHECK(fs::exists(out));
+    const bool in_a = a.out.find("] ok  " + s / ("in/m" + std::to_string(i) + ".pt")) != std::string::npos;
+    const bool in_b = b.out.find("] ok  " + s / ("in/m" + std::to_string(i) + ".pt")) != std::string::npos;
+    CHECK(in_a != in_b);  // exactly one shard did it
+  }
+  CHECK(run({"batch", s / "batch.json", "--shard", "3/2"}).code == 2);
+}
+
+TEST_CASE("batch manifests that would lose work are refused before anything runs", "[cli][batch][errors]") {
+  Scratch s;
+  write_file(s / "dup.json", R"({"jobs": [{"input": "a.pt", "output": "o.pt"}, {"input": "b.pt", "output": "o.pt"}]})");
+  Result r = run({"batch", s / "dup.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "dup.json" + ": jobs: two jobs write " + s / "o.pt" + " (inputs " + s / "a.pt" +
+                     " and " + s / "b.pt" + ")\n");
+  write_file(s / "chain.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt"}, {"input": "b.pt", "output": "c.pt"}]})");
+  r = run({"batch", s / "chain.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "chain.json" + ": jobs: the output " + s / "b.pt" + " is the input of a job\n");
+  write_file(s / "typo.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt", "qconfg": "q.json"}]})");
+  r = run({"batch", s / "typo.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("bertq: error: " + s / "typo.json" + ": jobs[0].qconfg: unknown field \"qconfg\"\nhint: did you mean \"qconfig\"?") == 0);
+  write_file(s / "empty.json", R"({"directories": [{"input_dir": ".", "glob": "*.onnx", "output_dir": "out"}]})");
+  r = run({"batch", s / "empty.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("\"*.onnx\" matches no file in ") != std::string::npos);
+  r = run({"batch", s.dir.string()});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s.dir.string() + " is a directory, not a batch manifest\n");
+}
+
+TEST_CASE("an interrupted batch leaves no partial output and says what finished", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  for (int i = 0; i < 8; ++i) fs::copy_file(kModel, s / ("in/m" + std::to_string(i) + ".pt"));
+  write_file(s / "batch.json", R"({"directories": [{"input_dir": "in", "output_dir": "out"}]})");
+  fs::create_directories(s / "out");
+  // SIGTERM once the first conversion is done (polled, so a slow machine
+  // does not fail the test); `wait` returns the batch's exit code.
+  const std::string cmd = quote(BERTQ_BINARY) + " batch " + quote(s / "batch.json") + " --summary " +
+                          quote(s / "summary.json") + " > " + quote(s / "log") + " 2>&1 & pid=$!; n=0; while [ ! -e " +
+                          quote(s / "out/m0.pt") + " ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done; sleep 0.3; " +
+                          "kill -TERM $pid; wait $pid; echo $? > " + quote(s / "code");
+  REQUIRE(std::system(("sh -c " + quote(cmd)).c_str()) == 0);
+  CHECK(slurp(s / "code") == "130\n");
+  const std::string summary = slurp(s / "summary.json");
+  CHECK(summary.find("\"interrupted\": true") != std::string::npos);
+  CHECK(summary.find("\"not_run\": ") != std::string::npos);
+  int complete = 0;
+  for (const auto& e : fs::directory_iterator(s / "out")) {
+    const std::string name = e.path().filename().string();
+    CHECK(name.rfind(".bertq-tmp-", 0) != 0);  // no temporary left behind
+    // Every output present is complete: it loads.
+    const Result r = run({"inspect", e.path().string()});
+    CHECK(r.code == 0);
+    ++complete;
+  }
+  CHECK(complete >= 1);
+  CHECK(complete < 8);
+  CHECK(summary.find("\"ok\": " + std::to_string(complete)) != std::string::npos);
+}
+
+TEST_CASE("the same input, qconfig and engine give byte-identical files whatever the thread count", "[cli][determinism]") {
+  Scratch s;
+  fs::create_directories(s / "a");
+  fs::create_directories(s / "b");
+  REQUIRE(run({"convert", kModel, s / "a/q.pt", "--threads", "1"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "b/q.pt", "--threads", "2"}).code == 0);
+  CHECK(slurp(s / "a/q.pt") == slurp(s / "b/q.pt"));
+  REQUIRE(run({"convert", kModel, s / "a/d.pt", "--threads", "1", "--debug"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "b/d.pt", "--threads", "2", "--debug"}).code == 0);
+  CHECK(slurp(s / "a/d.pt") == slurp(s / "b/d.pt"));
+}

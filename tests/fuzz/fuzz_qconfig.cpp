@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (round.entries.size() != dict.entries.size()) __builtin_trap();
   for (size_t i = 0; i < dict.entries.size(); ++i) {
     if (round.entries[i].key != dict.entries[i].key) __builtin_trap();
-    if (round.entries[i].qconfig != dict.entries[i].qconfig) __builtin_trap();
+    if (!(round.entries[i].qconfig == dict.entries[i].qconfig)) __builtin_trap();
   }
   return 0;
 }
