@@ -2,6 +2,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <torch/script.h>
@@ -16,6 +17,7 @@
 
 #include "error.h"
 #include "text_util.h"
+#include "zip_index.h"
 
 namespace bertq {
 namespace {
@@ -143,6 +145,10 @@ void check_torchscript_archive(const std::string& path) {
     if (!has_zip_end_record(path, size))
       not_a_model(path, "is a truncated zip archive (its end record is missing)",
                   "the file was cut short while being written or copied; save or copy it again");
+    // Walk the central directory and every local header ourselves first:
+    // LibTorch's reader trusts offsets and sizes, and some corruptions make it
+    // abort instead of throwing.
+    read_zip_index(path);
     check_zip_records(path);
     return;
   }
@@ -198,15 +204,50 @@ void save_model_atomic(const torch::jit::Module& model, const std::string& path,
   // submodules (debug and prepared models).
   std::vector<torch::jit::Module> held;
   for (const auto& child : model.named_modules()) held.push_back(child.value);
-  try {
-    torch::jit::ExtraFilesMap extra(extra_files.begin(), extra_files.end());
-    model.save(tmp_file.string(), extra);
-  } catch (const c10::Error& e) {
+  // LibTorch's writer aborts the process when a write fails (a full disk, a
+  // file size limit): its destructor throws while the first exception
+  // unwinds. So the archive is written by a forked child; the parent sees an
+  // exit status, never an abort. The child shares the model's memory
+  // copy-on-write and only reads it.
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) {
     cleanup();
-    throw Error(ErrorKind::Io, "cannot write " + path + ": " + e.what_without_backtrace());
-  } catch (...) {
+    throw Error(ErrorKind::Io, "cannot write " + path + ": " + errno_message());
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    // When LibTorch aborts, its terminate message is noise: the parent says
+    // what failed.
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) ::dup2(devnull, STDERR_FILENO);
+    std::string error;
+    try {
+      torch::jit::ExtraFilesMap extra(extra_files.begin(), extra_files.end());
+      model.save(tmp_file.string(), extra);
+      ::_exit(0);
+    } catch (const c10::Error& e) {
+      error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    ssize_t ignored = ::write(pipefd[1], error.data(), error.size());
+    (void)ignored;
+    ::_exit(1);
+  }
+  ::close(pipefd[1]);
+  std::string child_error;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) child_error.append(buf, static_cast<size_t>(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  const bool waited = pid > 0 && ::waitpid(pid, &status, 0) == pid;
+  if (!waited || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     cleanup();
-    throw;
+    std::string why = !child_error.empty() ? child_error
+                      : pid < 0          ? "cannot start the writer: " + errno_message()
+                                         : "LibTorch's writer failed (is the disk full, or a file size limit set?)";
+    throw Error(ErrorKind::Io, "cannot write " + path + ": " + printable(why));
   }
   // Flush to disk before the rename, so a crash cannot leave an empty file
   // under the final name.

@@ -23,6 +23,7 @@
 #include "quantize.h"
 #include "sha256.h"
 #include "text_util.h"
+#include "zip_index.h"
 
 namespace bertq {
 namespace {
@@ -159,8 +160,13 @@ Report run_convert(const ConvertOptions& o) {
   if (o.threads) at::set_num_threads(*o.threads);
   StepTimer timer;
   torch::jit::Module model = load_model(o.input);
-  // The input's hash is needed only at the end; the passes use one core.
-  std::future<std::string> input_sha = std::async(std::launch::async, sha256_file, o.input);
+  // The input's hash and checksums are needed only before writing; the passes
+  // use one core, this the other. (LibTorch does not check the CRC-32s: a
+  // damaged weight would otherwise be quantized without a word.)
+  std::future<std::string> input_sha = std::async(std::launch::async, [path = o.input] {
+    verify_zip_checksums(path, read_zip_index(path));
+    return sha256_file(path);
+  });
   report.input.bytes = file_size(o.input);
   timer.done("load");
 
@@ -192,6 +198,9 @@ Report run_convert(const ConvertOptions& o) {
       timer.done("insert observers");
       record_prepared(plan, prepared);
       warn_idle_keys(*dict, plan, report.warnings);
+      if (plan.quantized_count() == 0)
+        report.warnings.push_back("nothing was quantized: no Linear module is reached by a qconfig; the output "
+                                  "computes what the input does");
       if (o.dry_run) {
         report.mode = "dry run";
       } else if (o.prepare_only) {

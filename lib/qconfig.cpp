@@ -1,6 +1,7 @@
 #include "qconfig.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -457,13 +458,27 @@ QConfig preset(std::string_view name) {
   throw Error(ErrorKind::Config, "unknown preset \"" + std::string(name) + "\"", hint);
 }
 
+// Limits that keep a hostile or mistaken file from costing minutes or
+// gigabytes; real qconfigs are a few kB, a few levels deep, with module names
+// of at most a few hundred characters.
+constexpr size_t kMaxQConfigBytes = 16 << 20;
+constexpr int kMaxDepth = 32;
+constexpr size_t kMaxKeyLength = 4096;
+
 QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
+  if (text.size() > kMaxQConfigBytes)
+    throw Error(ErrorKind::Config, source + ": " + std::to_string(text.size()) + " bytes is too large for a qconfig (at most " +
+                                       std::to_string(kMaxQConfigBytes) + ")");
   json doc;
   // nlohmann keeps the last of two equal keys; a silently dropped entry is the
   // failure this format exists to prevent, so duplicates are an error.
   std::vector<std::string> top_keys;
   std::string duplicate;
+  int max_depth = 0;
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    max_depth = std::max(max_depth, depth);
+    // Past the limit nothing is kept, so memory stays small; reported below.
+    if (depth > kMaxDepth) return false;
     if (event == json::parse_event_t::key && depth == 1) {
       const std::string k = parsed.get<std::string>();
       if (duplicate.empty() && std::find(top_keys.begin(), top_keys.end(), k) != top_keys.end())
@@ -482,8 +497,11 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
     if (auto pos = what.find(": "); pos != std::string::npos) what = what.substr(pos + 2);
     throw Error(ErrorKind::Config,
                 source + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                    ": malformed JSON: " + what);
+                    ": malformed JSON: " + printable(what));
   }
+  if (max_depth > kMaxDepth)
+    throw Error(ErrorKind::Config, source + ": nested more than " + std::to_string(kMaxDepth) +
+                                       " levels deep; a qconfig is at most four");
   if (!duplicate.empty())
     throw Error(ErrorKind::Config, source + ": " + key_path(duplicate) + ": duplicate key",
                 "each module name may appear once");
@@ -495,6 +513,10 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
   QConfigDict dict;
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string& key = it.key();
+    if (key.size() > kMaxKeyLength)
+      throw Error(ErrorKind::Config, source + ": a key of " + std::to_string(key.size()) +
+                                         " characters is not a module name (at most " + std::to_string(kMaxKeyLength) +
+                                         "): " + json(key.substr(0, 40)).dump() + "...");
     const std::string path = key_path(key);
     if (it.value().is_null()) {
       dict.entries.push_back({key, std::nullopt, {}});
@@ -506,6 +528,12 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
 }
 
 QConfigDict load_qconfig_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::Config, "qconfig " + path + " is a directory, not a JSON file");
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > kMaxQConfigBytes)
+    throw Error(ErrorKind::Config, path + ": " + std::to_string(std::filesystem::file_size(path, ec)) +
+                                       " bytes is too large for a qconfig (at most " + std::to_string(kMaxQConfigBytes) + ")");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw Error(ErrorKind::Config, "cannot read qconfig file " + path + ": " + errno_message());

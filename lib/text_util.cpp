@@ -89,6 +89,32 @@ std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset)
   return {line, col};
 }
 
+std::string printable(const std::string& text) {
+  std::string out;
+  auto escape = [&out](unsigned char c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  };
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
+    if (!ok) {
+      escape(c);
+      ++i;
+    } else if (len == 1 && (c < 0x20 || c == 0x7f) && c != '\n' && c != '\t') {
+      escape(c);
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
 std::string errno_message() {
   const int e = errno;
   char buf[256];

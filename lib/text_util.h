@@ -23,6 +23,10 @@ std::vector<std::string> nearest(const std::string& word, const std::vector<std:
 // 1-based line and column of a byte offset (nlohmann reports offsets).
 std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset);
 
+// `text` with control characters and bytes that are not valid UTF-8 written
+// as \xNN, so a message never sends raw binary to a terminal or a log.
+std::string printable(const std::string& text);
+
 // strerror(errno) in a thread-safe way.
 std::string errno_message();
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include <cstring>
 
 #include "error.h"
@@ -43,6 +45,24 @@ class File {
 
 }  // namespace
 
+void verify_zip_checksums(const std::string& path, const ZipIndex& index) {
+  File f(path);
+  std::vector<uint8_t> buf(4 << 20);
+  for (const auto& e : index.entries) {
+    if (!e.stored) continue;  // deflated code records: LibTorch inflates and parses them
+    uLong crc = ::crc32(0L, Z_NULL, 0);
+    for (uint64_t done = 0; done < e.size;) {
+      const uint64_t n = std::min<uint64_t>(buf.size(), e.size - done);
+      const auto chunk = f.read(e.data_offset + done, n);
+      crc = ::crc32(crc, chunk.data(), static_cast<uInt>(n));
+      done += n;
+    }
+    if (static_cast<uint32_t>(crc) != e.crc32)
+      throw Error(ErrorKind::Model, path + ": record " + e.name + " is corrupted (its CRC-32 does not match)",
+                  "the file was damaged after it was written; get a fresh copy");
+  }
+}
+
 bool is_tensor_record(const std::string& name) {
   return name.rfind("data/", 0) == 0 || name.rfind("constants/", 0) == 0;
 }
@@ -82,6 +102,7 @@ ZipIndex read_zip_index(const std::string& path) {
   for (uint64_t i = 0; i < count; ++i) {
     if (p + 46 > cd.size() || u32(&cd[p]) != 0x02014b50) f.bad("bad central directory entry");
     const uint16_t method = u16(&cd[p + 10]);
+    const uint32_t crc = u32(&cd[p + 16]);
     uint64_t usize = u32(&cd[p + 24]);
     uint64_t csize = u32(&cd[p + 20]);
     const uint16_t name_len = u16(&cd[p + 28]), extra_len = u16(&cd[p + 30]), comment_len = u16(&cd[p + 32]);
@@ -105,6 +126,7 @@ ZipIndex read_zip_index(const std::string& path) {
     if (u32(lh.data()) != 0x04034b50) f.bad("entry " + name + " has no local header");
     ZipEntry entry;
     entry.size = usize;
+    entry.crc32 = crc;
     entry.stored_size = csize;
     entry.stored = method == 0;
     entry.data_offset = local + 30 + u16(&lh[26]) + u16(&lh[28]);

@@ -16,6 +16,7 @@ struct ZipEntry {
   uint64_t stored_size = 0;  // bytes in the file (code records are deflated)
   uint64_t data_offset = 0;
   bool stored = true;      // method 0 (no compression)
+  uint32_t crc32 = 0;      // of the uncompressed data
 };
 
 struct ZipIndex {
@@ -26,6 +27,11 @@ struct ZipIndex {
 
 // Throws Error(Model) naming what is wrong (no end record, bad offsets, ...).
 ZipIndex read_zip_index(const std::string& path);
+
+// Checks the CRC-32 of every stored (uncompressed) entry: LibTorch's reader
+// does not, so a flipped bit in a weight would load silently. Throws
+// Error(Model) naming the damaged record.
+void verify_zip_checksums(const std::string& path, const ZipIndex& index);
 
 // True for records holding tensor storage bytes ("data/N", "constants/N").
 bool is_tensor_record(const std::string& name);

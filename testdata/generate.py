@@ -24,6 +24,8 @@ if os.environ.get("PYTHONHASHSEED") != "0":
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import torch
+
+HERE_DIR = os.path.dirname(os.path.abspath(__file__))
 from torch import nn
 import torch.ao.quantization as tq
 from torch.ao.quantization.observer import (MinMaxObserver, PerChannelMinMaxObserver,
@@ -264,6 +266,15 @@ class TinyEager(nn.Module):
         return self.fc(x)
 
 
+class NothingQuantizable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return torch.relu(self.norm(x))
+
+
 class NoForward(nn.Module):
     def __init__(self):
         super().__init__()
@@ -352,6 +363,10 @@ def build_bad(baddir, submodules_path):
     nf = torch.jit.script(NoForward().eval())
     assert not nf._c._has_method("forward")
     torch.jit.save(nf, os.path.join(baddir, "no_forward.pt"))
+    # Nothing dynamic quantization can quantize: a LayerNorm and a ReLU.
+    torch.manual_seed(0)
+    nq = torch.jit.trace(NothingQuantizable().eval(), (torch.randn(2, 8),))
+    torch.jit.save(nq, os.path.join(baddir, "nothing_quantizable.pt"))
 
 
 # --------------------------------------------------------------------------------------
@@ -485,6 +500,12 @@ def main():
         status = ("PY-ERROR: " + c["python_error"][:100]) if c["python_error"] else \
                  ("ok" if c["runnable"] else "FWD-ERROR: " + c["forward_error"].splitlines()[0][:100])
         print("%-62s %s" % (c["golden"] or c["model"] + " " + c["qconfig"], status))
+
+    # The MRPC evaluation fixture's model and expected result (models/ was
+    # just rewritten, so it is rebuilt here too).
+    sys.path.insert(0, os.path.join(HERE_DIR, "mrpc"))
+    import make_expected
+    make_expected.main()
 
 
 if __name__ == "__main__":

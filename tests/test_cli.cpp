@@ -668,3 +668,79 @@ TEST_CASE("the same input, qconfig and engine give byte-identical files whatever
   REQUIRE(run({"convert", kModel, s / "b/d.pt", "--threads", "2", "--debug"}).code == 0);
   CHECK(slurp(s / "a/d.pt") == slurp(s / "b/d.pt"));
 }
+
+TEST_CASE("hostile qconfig files get a clear error", "[cli][errors]") {
+  Scratch s;
+  write_file(s / "deep.json", "{\"\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "deep.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "deep.json" + ": nested more than 32 levels deep; a qconfig is at most four\n");
+  write_file(s / "utf.json", "{\"\xff\xfe\": null}");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "utf.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("bertq: error: " + s / "utf.json" + ":1:3: malformed JSON: syntax error while parsing object key - "
+                   "invalid string: ill-formed UTF-8 byte; last read: '\"\\xff'") == 0);
+  write_file(s / "long.json", "{\"" + std::string(100000, 'a') + "\": null}");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "long.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "long.json" + ": a key of 100000 characters is not a module name (at most 4096): \"" +
+                     std::string(40, 'a') + "\"...\n");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s.dir.string()});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: qconfig " + s.dir.string() + " is a directory, not a JSON file\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("a corrupted archive is refused, never a crash", "[cli][errors]") {
+  Scratch s;
+  std::string bytes = slurp(kModel);
+  // Flip bytes inside the first record's data: the zip stays well formed,
+  // its checksum no longer matches.
+  const size_t at = bytes.find("PK\x03\x04", 0);
+  REQUIRE(at != std::string::npos);
+  for (size_t i = at + 200; i < at + 260 && i < bytes.size(); ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+  write_file(s / "corrupt.pt", bytes);
+  Result r = run({"convert", s / "corrupt.pt", s / "out.pt"});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("bertq: error: " + s / "corrupt.pt" + ": ") == 0);
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  // A central directory pointing past the end of the file.
+  std::string cd = slurp(kModel);
+  const size_t eocd = cd.rfind(std::string("PK\x05\x06", 4));
+  REQUIRE(eocd != std::string::npos);
+  cd[eocd + 16] = '\xff';
+  cd[eocd + 17] = '\xff';
+  cd[eocd + 18] = '\xff';
+  cd[eocd + 19] = '\x7f';
+  write_file(s / "cd.pt", cd);
+  r = run({"convert", s / "cd.pt", s / "out.pt"});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("corrupted zip archive") != std::string::npos);
+  r = run({"inspect", s / "cd.pt"});
+  CHECK(r.code == 4);
+}
+
+TEST_CASE("a full disk is a write error and leaves nothing behind", "[cli][errors]") {
+  Scratch s;
+  // A 64 KiB file size limit stands in for a full disk: writes fail with EFBIG.
+  const std::string cmd = "ulimit -f 64; " + quote(BERTQ_BINARY) + " convert " + quote(kModel) + " " + quote(s / "out.pt") +
+                          " > " + quote(s / "log") + " 2>&1; echo $? > " + quote(s / "code");
+  REQUIRE(std::system(("sh -c " + quote(cmd)).c_str()) == 0);
+  CHECK(slurp(s / "code") == "5\n");
+  CHECK(slurp(s / "log").find("bertq: error: cannot write " + s / "out.pt") == 0);
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("a model with nothing to quantize: a warning and a valid model, or an error when required", "[cli]") {
+  Scratch s;
+  const std::string model = kSource + "/testdata/bad/nothing_quantizable.pt";
+  Result r = run({"convert", model, s / "out.pt"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("bertq: warning: nothing was quantized: no Linear module is reached by a qconfig; the output "
+                   "computes what the input does\n") != std::string::npos);
+  CHECK(run({"inspect", s / "out.pt"}).code == 0);
+  r = run({"convert", model, s / "out2.pt", "--min-quantized-fraction", "0.1"});
+  CHECK(r.code == 7);
+  CHECK_FALSE(fs::exists(s / "out2.pt"));
+}
