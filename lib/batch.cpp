@@ -92,7 +92,8 @@ std::optional<Manifest> stored_manifest(const std::string& path) {
   const ZipIndex zip = read_zip_index(path);
   for (const auto& e : zip.entries) {
     if (e.name != std::string("extra/") + kManifestName) continue;
-    if (!e.stored || e.size != e.stored_size) return std::nullopt;
+    // A manifest is a few kB; anything else is not one of ours.
+    if (!e.stored || e.size != e.stored_size || e.size > (16u << 20)) return std::nullopt;
     std::ifstream in(path, std::ios::binary);
     in.seekg(static_cast<std::streamoff>(e.data_offset));
     std::string text(e.size, '\0');
@@ -151,6 +152,8 @@ std::vector<BatchJob> load_batch_manifest(const std::string& path) {
   json doc;
   try {
     doc = json::parse(text);
+  } catch (const json::out_of_range& e) {
+    throw Error(ErrorKind::Config, path + ": malformed JSON: " + printable(e.what()));
   } catch (const json::parse_error& e) {
     const auto [line, col] = line_column(text, e.byte);
     std::string what = e.what();

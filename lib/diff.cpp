@@ -87,7 +87,7 @@ DiffResult diff_models(const std::string& path_a, const std::string& path_b) {
     }
     const Entry& eb = it->second;
     ++r.compared;
-    auto add = [&](const std::string& d) {
+    auto add = [&, &name = name](const std::string& d) {
       if (!d.empty()) r.differences.push_back(name + ": " + d);
     };
     if (ea.op != eb.op) add("op " + ea.op + " vs " + eb.op);

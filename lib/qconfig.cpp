@@ -489,6 +489,11 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
   };
   try {
     doc = json::parse(text.begin(), text.end(), on_event);
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double (1e400) is reported as out of range.
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    throw Error(ErrorKind::Config, source + ": malformed JSON: " + printable(what));
   } catch (const json::parse_error& e) {
     // nlohmann reports the byte offset; users want line:column.
     auto [line, col] = line_column(text, e.byte);

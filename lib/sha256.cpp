@@ -1,5 +1,6 @@
 #include "sha256.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -86,8 +87,16 @@ __attribute__((target("sha,sse4.1"))) void blocks_shani(uint32_t* s, const uint8
   _mm_storeu_si128(reinterpret_cast<__m128i*>(s + 4), st1);
 }
 
+// CPUID leaf 7 EBX bit 29 (SHA), leaf 1 ECX bit 19 (SSE4.1). (clang 14's
+// __builtin_cpu_supports does not know "sha".) BERTQ_NO_SHANI forces the
+// portable code, to test it.
 bool have_shani() {
-  static const bool yes = !std::getenv("BERTQ_NO_SHANI") && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  static const bool yes = [] {
+    if (std::getenv("BERTQ_NO_SHANI")) return false;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1)) return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA) != 0;
+  }();
   return yes;
 }
 

@@ -96,7 +96,9 @@ ZipIndex read_zip_index(const std::string& path) {
     cd_size = u64(&rec[40]);
     cd_offset = u64(&rec[48]);
   }
-  if (cd_offset + cd_size > index.file_size) f.bad("central directory beyond the end of the file");
+  // Compared by subtraction: 64-bit values from a zip64 record can wrap a sum.
+  if (cd_size > index.file_size || cd_offset > index.file_size - cd_size)
+    f.bad("central directory beyond the end of the file");
   const auto cd = f.read(cd_offset, cd_size);
   size_t p = 0;
   for (uint64_t i = 0; i < count; ++i) {
@@ -121,7 +123,8 @@ ZipIndex read_zip_index(const std::string& path) {
       e += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    if (local + 30 > index.file_size) f.bad("entry " + name + " starts beyond the end of the file");
+    if (local > index.file_size || index.file_size - local < 30)
+      f.bad("entry " + name + " starts beyond the end of the file");
     const auto lh = f.read(local, 30);
     if (u32(lh.data()) != 0x04034b50) f.bad("entry " + name + " has no local header");
     ZipEntry entry;
@@ -130,7 +133,9 @@ ZipIndex read_zip_index(const std::string& path) {
     entry.stored_size = csize;
     entry.stored = method == 0;
     entry.data_offset = local + 30 + u16(&lh[26]) + u16(&lh[28]);
-    if (entry.data_offset + csize > index.file_size) f.bad("entry " + name + " ends beyond the end of the file");
+    if (entry.data_offset > index.file_size || csize > index.file_size - entry.data_offset ||
+        (method == 0 && usize != csize))
+      f.bad("entry " + name + " ends beyond the end of the file");
     const auto slash = name.find('/');
     if (index.root.empty() && slash != std::string::npos) index.root = name.substr(0, slash);
     entry.name = slash == std::string::npos ? name : name.substr(slash + 1);

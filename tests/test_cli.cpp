@@ -744,3 +744,19 @@ TEST_CASE("a model with nothing to quantize: a warning and a valid model, or an 
   CHECK(r.code == 7);
   CHECK_FALSE(fs::exists(s / "out2.pt"));
 }
+
+TEST_CASE("archives found by fuzz_archive are refused, never a crash", "[cli][errors]") {
+  // testdata/bad/fuzz: reproducers of bugs the fuzzer found (sizes and offsets
+  // from zip64 records that wrapped 64-bit sums; a version record that is not a number).
+  for (const char* name : {"cd_size_wrap.pt", "entry_size_wrap.pt", "bad_version.pt"}) {
+    Scratch s;
+    const std::string file = kSource + "/testdata/bad/fuzz/" + name;
+    INFO(file);
+    Result r = run({"inspect", file});
+    CHECK(r.code == 4);
+    CHECK(r.err.find("bertq: error: " + file + ": ") == 0);
+    r = run({"convert", file, s / "out.pt"});
+    CHECK(r.code == 4);
+    CHECK_FALSE(fs::exists(s / "out.pt"));
+  }
+}

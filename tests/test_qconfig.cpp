@@ -224,3 +224,9 @@ TEST_CASE("every shipped preset file parses and validates", "[qconfig]") {
     CHECK(*d.entries[0].qconfig == preset(name));
   }
 }
+
+TEST_CASE("numbers beyond a double are a JSON error (found by fuzz_qconfig)", "[qconfig][errors]") {
+  const Failure f = parse_failure(R"({"": "per_channel_dynamic", "x": {"a": 1e400}})");
+  CHECK(f.kind == ErrorKind::Config);
+  CHECK(f.message == "q.json: malformed JSON: number overflow parsing '1e400'");
+}

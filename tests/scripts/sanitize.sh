@@ -23,7 +23,9 @@ cmake --build "$build" -j"$jobs"
 # so memory errors inside LibTorch itself are not detected.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:abort_on_error=1}
 # halt_on_error=1: UBSan only prints by default and the test would still pass.
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# abort_on_error=1 (both): a report ends the process with SIGABRT (exit 134), which
+#   no test expects, rather than exit 1, which some CLI tests do expect.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}
 
 cd "$build"
 # The tests also run the bertq binary; it inherits the options above.
