@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "json_util.h"
 #include "manifest.h"
 #include "model_file.h"
 #include "qconfig.h"
@@ -80,13 +81,6 @@ std::string required_string(const json& e, const char* field, const std::string&
   return it->get<std::string>();
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The manifest stored in a bertq output, read from the zip without LibTorch.
 std::optional<Manifest> stored_manifest(const std::string& path) {
   const ZipIndex zip = read_zip_index(path);
@@ -146,19 +140,14 @@ size_t BatchResult::count(const std::string& status) const {
 
 std::vector<BatchJob> load_batch_manifest(const std::string& path) {
   if (fs::is_directory(path)) throw Error(ErrorKind::Config, path + " is a directory, not a batch manifest");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Config, "cannot read batch manifest " + path + ": " + errno_message());
-  const std::string text = read_file(path);
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw Error(ErrorKind::Config, "cannot read batch manifest " + path + ": " + errno_message());
+  const std::string text = read_text_file(path, ErrorKind::Config);
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::out_of_range& e) {
-    throw Error(ErrorKind::Config, path + ": malformed JSON: " + printable(e.what()));
-  } catch (const json::parse_error& e) {
-    const auto [line, col] = line_column(text, e.byte);
-    std::string what = e.what();
-    if (auto pos = what.find(": "); pos != std::string::npos) what = what.substr(pos + 2);
-    throw Error(ErrorKind::Config, path + ":" + std::to_string(line) + ":" + std::to_string(col) + ": malformed JSON: " + what);
+  } catch (const json::exception& e) {
+    throw_json_error(e, text, path, ErrorKind::Config);
   }
   if (!doc.is_object()) bad_manifest(path, "top level", "expected an object with \"jobs\" and/or \"directories\"");
   for (auto it = doc.begin(); it != doc.end(); ++it)
@@ -337,7 +326,7 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
     auto it = std::find_if(running.begin(), running.end(), [&](const Running& r) { return r.pid == pid; });
     if (it == running.end()) continue;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->start).count();
-    const std::string err = read_file(it->err_path);
+    const std::string err = read_text_file(it->err_path, ErrorKind::Internal);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       finish(it->index, "ok", "", 0, seconds);
     } else if (WIFSIGNALED(status) || (g_stop_signal && WIFEXITED(status) && WEXITSTATUS(status) >= 128)) {

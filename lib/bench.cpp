@@ -13,6 +13,7 @@
 #include "inspect.h"
 #include "model_file.h"
 #include "quantize.h"
+#include "text_util.h"
 
 namespace bertq {
 namespace {
@@ -40,15 +41,6 @@ std::vector<torch::jit::IValue> make_inputs(const std::vector<std::string>& name
       inputs.emplace_back(at::randn({o.batch, o.seq}, gen));
   }
   return inputs;
-}
-
-// The last line of a TorchScript error: the exception itself, without the
-// interpreter's traceback.
-std::string last_line(const std::string& text) {
-  std::string s = text;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
 double percentile(std::vector<double> v, double p) {

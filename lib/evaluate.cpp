@@ -13,6 +13,7 @@
 #include "model_file.h"
 #include "quantize.h"
 #include "runtime.h"
+#include "text_util.h"
 #include "tokenizer.h"
 
 namespace bertq {
@@ -87,10 +88,8 @@ at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOpt
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
-      std::string what = e.what();
-      while (!what.empty() && what.back() == '\n') what.pop_back();
       throw Error(ErrorKind::Model, path + ": forward failed on rows " + std::to_string(begin) + "-" +
-                                        std::to_string(end - 1) + ": " + what.substr(what.rfind('\n') + 1));
+                                        std::to_string(end - 1) + ": " + last_line(e.what()));
     }
     if (progress) progress(end, n, path);
   }

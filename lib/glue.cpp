@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "error.h"
+#include "json_util.h"
 #include "text_util.h"
 
 namespace bertq {
@@ -19,19 +20,6 @@ using json = nlohmann::json;
 
 const char* const kHeaderHint =
     "an MRPC file starts with the header \"Quality\\t#1 ID\\t#2 ID\\t#1 String\\t#2 String\"";
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw Error(ErrorKind::Usage, "cannot read " + path + ": it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Usage, "cannot read " + path + ": " + errno_message());
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw Error(ErrorKind::Usage, "cannot read " + path + ": " + errno_message());
-  return buf.str();
-}
 
 // The lines as Python's text mode gives them to csv.reader / json.loads: "\n", "\r\n" and "\r"
 // end a line, a final terminator does not start another, and a UTF-8 byte order mark is
@@ -145,7 +133,7 @@ std::vector<PairExample> parse_mrpc_tsv(const std::string& text, const std::stri
 }
 
 std::vector<PairExample> read_mrpc_tsv(const std::string& path) {
-  return parse_mrpc_tsv(read_file(path), path);
+  return parse_mrpc_tsv(read_text_file(path, ErrorKind::Usage), path);
 }
 
 namespace {
@@ -279,7 +267,7 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
 }
 
 std::vector<TokenizedExample> read_tokenized_jsonl(const std::string& path) {
-  return parse_tokenized_jsonl(read_file(path), path);
+  return parse_tokenized_jsonl(read_text_file(path, ErrorKind::Usage), path);
 }
 
 }  // namespace bertq

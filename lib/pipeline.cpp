@@ -18,6 +18,7 @@
 
 #include "analyze.h"
 #include "error.h"
+#include "json_util.h"
 #include "manifest.h"
 #include "model_file.h"
 #include "quantize.h"
@@ -72,13 +73,6 @@ void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::
                          (reasons.empty() ? std::string(" (no weight-bearing module under it)")
                                           : " (" + join(reasons, "; ") + ")"));
   }
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // The process's peak resident memory so far (VmHWM), in MiB.
@@ -153,7 +147,7 @@ Report run_convert(const ConvertOptions& o) {
   std::optional<QConfigDict> dict;
   if (o.qconfig_path) {
     dict = load_qconfig_file(*o.qconfig_path);
-    report.qconfig_given = read_text(*o.qconfig_path);
+    report.qconfig_given = read_text_file(*o.qconfig_path, ErrorKind::Config);
   }
 
   set_engine(engine);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "json_util.h"
 #include "presets_data.h"
 #include "text_util.h"
 
@@ -489,20 +490,8 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
   };
   try {
     doc = json::parse(text.begin(), text.end(), on_event);
-  } catch (const json::out_of_range& e) {
-    // A number too large for a double (1e400) is reported as out of range.
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    throw Error(ErrorKind::Config, source + ": malformed JSON: " + printable(what));
-  } catch (const json::parse_error& e) {
-    // nlohmann reports the byte offset; users want line:column.
-    auto [line, col] = line_column(text, e.byte);
-    std::string what = e.what();
-    // Strip nlohmann's "[json.exception.parse_error.101] parse error at ...: " prefix.
-    if (auto pos = what.find(": "); pos != std::string::npos) what = what.substr(pos + 2);
-    throw Error(ErrorKind::Config,
-                source + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                    ": malformed JSON: " + printable(what));
+  } catch (const json::exception& e) {
+    throw_json_error(e, text, source, ErrorKind::Config);
   }
   if (max_depth > kMaxDepth)
     throw Error(ErrorKind::Config, source + ": nested more than " + std::to_string(kMaxDepth) +
@@ -539,12 +528,10 @@ QConfigDict load_qconfig_file(const std::string& path) {
   if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > kMaxQConfigBytes)
     throw Error(ErrorKind::Config, path + ": " + std::to_string(std::filesystem::file_size(path, ec)) +
                                        " bytes is too large for a qconfig (at most " + std::to_string(kMaxQConfigBytes) + ")");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe)
     throw Error(ErrorKind::Config, "cannot read qconfig file " + path + ": " + errno_message());
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse_qconfig(buf.str(), path);
+  return parse_qconfig(read_text_file(path, ErrorKind::Config), path);
 }
 
 QConfigDict default_qconfig_dict() {

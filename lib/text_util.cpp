@@ -115,6 +115,13 @@ std::string printable(const std::string& text) {
   return out;
 }
 
+std::string last_line(const std::string& text) {
+  std::string s = text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
 std::string errno_message() {
   const int e = errno;
   char buf[256];

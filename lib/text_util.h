@@ -27,6 +27,10 @@ std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset)
 // as \xNN, so a message never sends raw binary to a terminal or a log.
 std::string printable(const std::string& text);
 
+// The last non-empty line of a message: LibTorch's interpreter errors end
+// with the exception itself, after a TorchScript traceback.
+std::string last_line(const std::string& text);
+
 // strerror(errno) in a thread-safe way.
 std::string errno_message();
 
