@@ -27,6 +27,11 @@ bool is_packed_linear(const c10::IValue& v) {
   return name.find("LinearPackedParamsBase") != std::string::npos;
 }
 
+// 10 log10(signal / noise); infinite for an exact copy.
+double sqnr_db(double signal, double noise) {
+  return noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
+}
+
 std::pair<double, double> error_stats(const at::Tensor& reference, const at::Tensor& approx) {
   // float32 differences, double sums: one temporary the size of the weight.
   const at::Tensor ref = reference.to(at::kFloat);
@@ -34,8 +39,7 @@ std::pair<double, double> error_stats(const at::Tensor& reference, const at::Ten
   const double max_abs = diff.abs().max().item<double>();
   const double noise = diff.square().sum(at::kDouble).item<double>();
   const double signal = ref.square().sum(at::kDouble).item<double>();
-  const double sqnr = noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
-  return {max_abs, sqnr};
+  return {max_abs, sqnr_db(signal, noise)};
 }
 
 std::vector<double> to_doubles(const at::Tensor& t) {
@@ -80,23 +84,17 @@ std::pair<double, double> quantization_error(const at::Tensor& qweight, const at
     noise += diff.square().sum(at::kDouble).item<double>();
     signal += ref.square().sum(at::kDouble).item<double>();
   }
-  const double sqnr = noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
-  return {max_abs, sqnr};
+  return {max_abs, sqnr_db(signal, noise)};
 }
 
 // Fills dtype/qscheme/scales/zero points/error from a quantized weight.
 void describe_quantized(ModuleReport& r, const at::Tensor& qweight, const at::Tensor& float_weight) {
   r.dtype = dtype_name(qweight.scalar_type());
   r.qscheme = r.plan.qconfig ? to_string(r.plan.qconfig->weight.qscheme) : c10::toString(qweight.qscheme());
-  if (qweight.qscheme() == at::kPerChannelAffine || qweight.qscheme() == at::kPerChannelSymmetric ||
-      qweight.qscheme() == at::kPerChannelAffineFloatQParams) {
-    r.axis = qweight.q_per_channel_axis();
-    r.scales = to_doubles(qweight.q_per_channel_scales());
-    r.zero_points = to_doubles(qweight.q_per_channel_zero_points());
-  } else {
-    r.scales = {qweight.q_scale()};
-    r.zero_points = {static_cast<double>(qweight.q_zero_point())};
-  }
+  QParams q = qparams_of(qweight);
+  r.axis = q.axis;
+  r.scales = std::move(q.scales);
+  r.zero_points = std::move(q.zero_points);
   const auto [max_abs, sqnr] = quantization_error(qweight, float_weight);
   r.max_abs_error = max_abs;
   r.sqnr_db = sqnr;
@@ -206,6 +204,20 @@ std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model) {
   for (size_t i = 0; i < type->numAttributes(); ++i)
     if (is_packed_linear(model._ivalue()->getSlot(i))) attrs.push_back(type->getAttributeName(i));
   return attrs;
+}
+
+QParams qparams_of(const at::Tensor& q) {
+  QParams p;
+  const auto qs = q.qscheme();
+  if (qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric || qs == at::kPerChannelAffineFloatQParams) {
+    p.axis = q.q_per_channel_axis();
+    p.scales = to_doubles(q.q_per_channel_scales());
+    p.zero_points = to_doubles(q.q_per_channel_zero_points());
+  } else {
+    p.scales = {q.q_scale()};
+    p.zero_points = {static_cast<double>(q.q_zero_point())};
+  }
+  return p;
 }
 
 std::string dtype_name(at::ScalarType t) {

@@ -64,6 +64,15 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
                                                               const std::string& attr);
 
+// A quantized tensor's quantization parameters, per channel or per tensor
+// (one scale and zero point).
+struct QParams {
+  std::optional<int64_t> axis;
+  std::vector<double> scales;
+  std::vector<double> zero_points;
+};
+QParams qparams_of(const at::Tensor& quantized);
+
 // dtype names as Python prints them: "qint8", "quint8", "float32", "float16".
 std::string dtype_name(at::ScalarType type);
 

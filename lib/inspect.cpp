@@ -87,22 +87,12 @@ TensorSummary summarize(const at::Tensor& t, bool keep_values) {
   return s;
 }
 
-std::vector<double> doubles(const at::Tensor& t) {
-  const at::Tensor d = t.to(at::kDouble).contiguous();
-  return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
-}
-
 void fill_quantized(ModuleDetail& d, const at::Tensor& q) {
-  const auto qs = q.qscheme();
-  if (qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric || qs == at::kPerChannelAffineFloatQParams) {
-    d.axis = q.q_per_channel_axis();
-    d.scales = doubles(q.q_per_channel_scales());
-    d.zero_points = doubles(q.q_per_channel_zero_points());
-  } else {
-    d.scales = {q.q_scale()};
-    d.zero_points = {static_cast<double>(q.q_zero_point())};
-  }
-  if (d.qscheme.empty()) d.qscheme = c10::toString(qs);
+  QParams p = qparams_of(q);
+  d.axis = p.axis;
+  d.scales = std::move(p.scales);
+  d.zero_points = std::move(p.zero_points);
+  if (d.qscheme.empty()) d.qscheme = c10::toString(q.qscheme());
   d.weight = summarize(q, false);
   d.weight.dtype = dtype_name(q.scalar_type());
   const at::Tensor ints = q.int_repr();

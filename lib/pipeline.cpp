@@ -2,8 +2,6 @@
 
 #include <fnmatch.h>
 #include <spdlog/spdlog.h>
-#include <torch/csrc/jit/passes/constant_propagation.h>
-#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/script.h>
 #include <torch/version.h>
 #include <ATen/Parallel.h>
@@ -202,11 +200,7 @@ Report run_convert(const ConvertOptions& o) {
         result = prepared;
       } else {
         report.mode = o.debug ? "quantize (debug)" : "quantize";
-        result = convert_dynamic_jit(prepared, /*inplace=*/true, o.debug);
-        // quantize_jit.py cleans the forward graph once more after converting.
-        auto graph = result.get_method("forward").graph();
-        torch::jit::ConstantPropagation(graph);
-        torch::jit::EliminateDeadCode(graph);
+        result = convert_prepared_for_quantize(prepared, o.debug);
         timer.done("quantize and pack");
       }
     }

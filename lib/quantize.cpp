@@ -194,12 +194,17 @@ torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplac
   return m;
 }
 
+torch::jit::Module convert_prepared_for_quantize(torch::jit::Module& prepared, bool debug) {
+  torch::jit::Module m = convert_dynamic_jit(prepared, /*inplace=*/true, debug);
+  // _quantize_jit cleans the forward graph once more after converting.
+  propagate_constants_and_dce(m);
+  return m;
+}
+
 torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
                                         bool debug) {
   torch::jit::Module prepared = prepare_dynamic_jit(model, qconfig_dict);
-  torch::jit::Module m = convert_dynamic_jit(prepared, /*inplace=*/true, debug);
-  propagate_constants_and_dce(m);
-  return m;
+  return convert_prepared_for_quantize(prepared, debug);
 }
 
 bool is_prepared(const torch::jit::Module& model) {

@@ -51,6 +51,11 @@ torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, cons
 torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace = false,
                                        bool debug = false);
 
+// The second half of quantize_dynamic_jit: an in-place convert_dynamic_jit of
+// a model fresh from prepare_dynamic_jit, then quantize_jit.py's last cleanup
+// of the forward graph. For callers that look at the prepared model first.
+torch::jit::Module convert_prepared_for_quantize(torch::jit::Module& prepared, bool debug);
+
 // prepare_dynamic_jit then an in-place convert_dynamic_jit, as in PyTorch.
 torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
                                         bool debug = false);
