@@ -3,13 +3,14 @@
 #include <unistd.h>
 
 #include <climits>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
-#include "batch.h"
+#include "base/error.h"
+#include "base/files.h"
+#include "batch/batch.h"
 #include "commands.h"
-#include "error.h"
 #include "exit_codes.h"
 
 namespace bertq::app {
@@ -32,34 +33,57 @@ void setup_batch(CLI::App& parent, Runner& runner) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = parent.add_subcommand("batch", "convert many models, in parallel processes, for CI (docs/batch.md)");
-  cmd->add_option("manifest", f->options.manifest, "batch manifest (JSON): jobs and/or directories")->required();
+  cmd->add_option("manifest", f->options.manifest, "batch manifest (JSON): jobs and/or directories; - for stdin")
+      ->required();
   cmd->add_option("-j,--jobs", f->options.jobs, "conversions at once (default 1)")->check(CLI::Range(1, 256));
   cmd->add_flag("--force", f->options.force, "redo jobs whose output is up to date");
   cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
   cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file");
+  cmd->footer("exit codes: 0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage, "
+              "128+N stopped by signal N");
   cmd->callback([f, &runner] {
     runner = [f] {
       if (!f->shard.empty()) f->options.shard = parse_shard(f->shard);
       f->options.self = self_executable();
+      f->options.libtorch_version = BERTQ_LIBTORCH_VERSION;
+      // The summary is checked before the manifest is even read: it may not
+      // be the manifest, nor any job's input or output.
+      std::optional<OutputPath> summary;
+      if (!f->summary.empty()) summary = check_output_path("--summary", f->summary);
       const auto all = load_batch_manifest(f->options.manifest);
+      if (summary) {
+        std::vector<InputPath> inputs{{"batch manifest", f->options.manifest}};
+        std::vector<OutputPath> outputs{*summary};
+        for (const auto& j : all) {
+          inputs.push_back({"input", j.options.input});
+          if (j.options.qconfig_path) inputs.push_back({"qconfig", *j.options.qconfig_path});
+          // Job outputs may not exist yet; they count as what the summary must not overwrite.
+          inputs.push_back({"output", j.options.output});
+          if (j.options.report_path) inputs.push_back({"report", *j.options.report_path});
+          if (j.options.html_path) inputs.push_back({"html", *j.options.html_path});
+        }
+        check_distinct(inputs, outputs);
+      }
       const auto jobs = select_shard(all, f->options.shard);
       if (f->options.shard.count > 1)
         std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count << ": " << jobs.size()
                   << " of " << all.size() << " jobs\n";
       BatchResult r = run_batch(f->options, jobs, [](const JobResult& j, size_t done, size_t total) {
-        std::cout << "[" << done << "/" << total << "] " << j.status << "  " << j.job.input << " -> " << j.job.output;
+        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  " << j.job.options.input
+                  << " -> " << j.job.options.output;
         if (!j.message.empty()) std::cout << ": " << j.message;
+        if (!j.hint.empty()) std::cout << " (hint: " << j.hint << ")";
         std::cout << std::endl;  // as it happens, also into a pipe
       });
       r.total_in_manifest = all.size();
       print_batch_summary(r, std::cout);
-      if (!f->summary.empty()) {
-        std::ofstream out(f->summary, std::ios::trunc);
-        print_batch_json(r, out);
-        if (!out) throw Error(ErrorKind::Io, "cannot write " + f->summary);
+      if (summary) {
+        std::ostringstream s;
+        print_batch_json(r, s);
+        write_file_atomic(*summary, s.str());
       }
-      if (r.interrupted) return 130;
-      return r.count("failed") ? int(kBatchFailed) : int(kOk);
+      if (r.signal) return 128 + r.signal;
+      return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);
     };
   });
 }

@@ -1,14 +1,16 @@
 // `bertq bench MODEL [MODEL ...]`.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <memory>
 
-#include "bench.h"
+#include "run/bench.h"
 #include "commands.h"
 #include "exit_codes.h"
 #include "progress.h"
-#include "quantize.h"
+#include "convert/quantize.h"
+#include "run/model_inputs.h"
 
 namespace bertq::app {
 
@@ -17,13 +19,16 @@ void setup_bench(CLI::App& parent, Runner& runner) {
     BenchOptions options;
     std::string engine;
     std::string format = "text";
+    std::optional<int64_t> seq;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = parent.add_subcommand(
       "bench", "time models on the same dummy inputs (the tutorial's batch 8 x 128, one thread)");
   cmd->add_option("models", f->options.models, "TorchScript models; ratios are to the first")->required();
   cmd->add_option("--batch", f->options.batch, "batch size (default 8)");
-  cmd->add_option("--seq", f->options.seq, "sequence length (default 128)");
+  cmd->add_option_function<int64_t>(
+      "--seq-length,--seq", [f](int64_t v) { f->seq = v; },
+      "sequence length (default 128, or the model's own positions if fewer)");
   cmd->add_option("--vocab", f->options.vocab, "input ids are drawn from [0, vocab) (default 2, as the tutorial)");
   cmd->add_option("--threads", f->options.threads, "intra-op and OpenBLAS threads (default 1)");
   cmd->add_option("--iters", f->options.iters, "timed iterations per model (default 10)");
@@ -35,6 +40,9 @@ void setup_bench(CLI::App& parent, Runner& runner) {
   cmd->callback([f, &runner] {
     runner = [f] {
       if (!f->engine.empty()) f->options.engine = parse_engine(f->engine);
+      std::string note;
+      f->options.seq = choose_seq_length(f->seq, 128, f->options.models, &note);
+      if (!note.empty()) spdlog::info("{}", note);
       ProgressBar bar;
       const BenchResult r = run_bench(f->options, [&bar](int done, int total, const std::string& model) {
         bar.update(done, total, model);

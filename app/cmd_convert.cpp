@@ -1,16 +1,24 @@
-// `bertq convert IN OUT` and `bertq prepare IN OUT`.
+// `bertq convert IN OUT` and `bertq prepare IN OUT`. The flags come from the
+// option schema (lib/convert/options.cpp); this file adds only what is about
+// printing.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <variant>
 
+#include "base/error.h"
+#include "base/files.h"
 #include "commands.h"
-#include "error.h"
+#include "convert/pipeline.h"
+#include "convert/quantize.h"
 #include "exit_codes.h"
-#include "pipeline.h"
-#include "quantize.h"
 
 namespace bertq::app {
 namespace {
@@ -19,59 +27,127 @@ struct ConvertFlags {
   ConvertOptions options;
   std::string engine;
   std::string format = "text";
-  std::string report_path;
-  std::string html_path;
+  std::string table = "all";
+  std::string batch_result;  // batch's children: where to leave the JSON result
   bool verbose = false;
 };
 
-void add_common(CLI::App& cmd, ConvertFlags& f) {
+template <typename... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <typename... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// Registers every option of the schema that this subcommand takes.
+void add_schema_options(CLI::App& cmd, ConvertFlags& f, bool prepare) {
+  using O = ConvertOptions;
+  for (const OptionSpec& s : convert_option_specs()) {
+    if (prepare && !s.in_prepare) continue;
+    ConvertOptions& o = f.options;
+    std::visit(Overloaded{[&](bool O::*field) { cmd.add_flag(s.flag, o.*field, s.help); },
+                          [&](std::optional<std::string> O::*field) {
+                            cmd.add_option_function<std::string>(
+                                s.flag, [&o, field](const std::string& v) { o.*field = v; }, s.help);
+                          },
+                          [&](std::optional<double> O::*field) {
+                            cmd.add_option_function<double>(
+                                   s.flag, [&o, field](double v) { o.*field = v; }, s.help)
+                                ->check(CLI::Range(0.0, 1.0));
+                          },
+                          [&](std::optional<int> O::*field) {
+                            cmd.add_option_function<int>(
+                                   s.flag, [&o, field](int v) { o.*field = v; }, s.help)
+                                ->check(CLI::Range(1, 256));
+                          },
+                          [&](std::optional<Engine> O::*) { cmd.add_option(s.flag, f.engine, s.help); },
+                          [&](std::vector<std::string> O::*field) { cmd.add_option(s.flag, o.*field, s.help); }},
+               s.field);
+  }
+}
+
+void add_common(CLI::App& cmd, ConvertFlags& f, bool prepare) {
   cmd.add_option("input", f.options.input, "TorchScript model (traced or scripted)")->required();
   cmd.add_option("output", f.options.output, "where to write the result (never the input)");
-  cmd.add_option("--qconfig", f.options.qconfig_path,
-                 "qconfig JSON (docs/qconfig.md); default: per_channel_dynamic for the whole model");
-  cmd.add_option("--engine", f.engine, "quantized engine: onednn or qnnpack (default: onednn)");
-  cmd.add_flag("--allow-missing", f.options.allow_missing,
-               "warn instead of failing when a qconfig key names no module");
+  add_schema_options(cmd, f, prepare);
   cmd.add_option("--format", f.format, "stdout: text (summary and module table) or json (the report)")
       ->check(CLI::IsMember({"text", "json"}));
-  cmd.add_option("--report", f.report_path, "also write the report as JSON to this file");
-  cmd.add_option("--html", f.html_path, "also write the report as a self-contained HTML page");
-  cmd.add_option("--require-quantized", f.options.require_quantized,
-                 "fail unless every Linear whose name matches this glob is quantized (repeatable)");
-  cmd.add_option("--min-quantized-fraction", f.options.min_quantized_fraction,
-                 "fail unless at least this fraction of the weight elements is quantized")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd.add_flag("--no-manifest", [&f](int64_t) { f.options.manifest = false; },
-               "do not store extra/bertq_manifest.json (the archive then equals Python's byte for byte)");
-  cmd.add_option("--threads", f.options.threads, "LibTorch threads (the output is the same for any count)")
-      ->check(CLI::Range(1, 256));
-  cmd.add_flag("-v,--verbose", f.verbose, "log each step and its time to stderr");
+  cmd.add_option("--table", f.table, "module rows in the text table: all (default), quantized or none")
+      ->check(CLI::IsMember({"all", "quantized", "none"}));
+  cmd.add_flag("-v,--verbose", f.verbose, "log each step, its time and the peak memory to stderr");
+  cmd.add_option("--batch-result", f.batch_result)->group("");  // for `bertq batch`, hidden
 }
 
-// Writes a rendering to a file; the report is secondary output, so it is
-// written only after the model is safely in place.
-void write_file(const std::string& path, void (*render)(const Report&, std::ostream&), const Report& r) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out) render(r, out);
-  if (!out) throw Error(ErrorKind::Io, "cannot write " + path);
-}
-
-int run(ConvertFlags& f) {
-  if (f.verbose) spdlog::set_level(spdlog::level::debug);
-  if (!f.engine.empty()) f.options.engine = parse_engine(f.engine);
-  if (f.options.output.empty() && !f.options.dry_run) throw Error(ErrorKind::Usage, "output is required");
-  const Report report = run_convert(f.options);
-  for (const auto& w : report.warnings) spdlog::warn("{}", w);
-  if (!f.report_path.empty()) write_file(f.report_path, print_json, report);
-  if (!f.html_path.empty()) write_file(f.html_path, print_html, report);
-  if (f.format == "json") {
-    print_json(report, std::cout);
-  } else {
-    print_summary(report, std::cout);
-    std::cout << "\n";
-    print_table(report, std::cout);
+// The text table's width: the terminal's, or $COLUMNS, or unlimited for a
+// file or a pipe.
+size_t output_width() {
+  if (::isatty(STDOUT_FILENO)) {
+    winsize ws{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
   }
-  return kOk;
+  if (const char* cols = std::getenv("COLUMNS")) {
+    const long n = std::strtol(cols, nullptr, 10);
+    if (n > 20 && n < 10000) return static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// What a batch child leaves for its parent: the outcome as data, so batch
+// never parses messages.
+void write_batch_result(const std::string& path, int code, const std::string& kind, const std::string& message,
+                        const std::string& hint, const Report* report) {
+  nlohmann::ordered_json j;
+  j["schema"] = "bertq-batch-result/1";
+  j["exit_code"] = code;
+  j["error_kind"] = kind;
+  j["message"] = message;
+  j["hint"] = hint;
+  j["output_written"] = report != nullptr && !report->dry_run;
+  j["output_sha256"] = report ? report->output.sha256 : "";
+  j["quantized"] = report ? report->quantized_count() : 0;
+  // Written where the parent looks; it was never an argument of the user's.
+  write_file_atomic(OutputPath{"batch result", path, path}, j.dump(1));
+}
+
+std::string error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Usage: return "usage";
+    case ErrorKind::Config: return "config";
+    case ErrorKind::Model: return "model";
+    case ErrorKind::Io: return "io";
+    case ErrorKind::Unsupported: return "unsupported";
+    case ErrorKind::Coverage: return "coverage";
+    case ErrorKind::Internal: return "internal";
+  }
+  return "internal";
+}
+
+int run(ConvertFlags& f, const std::string& command_line) {
+  if (f.verbose) spdlog::set_level(spdlog::level::debug);
+  try {
+    if (!f.engine.empty()) f.options.engine = parse_engine(f.engine);
+    const Report report = run_convert(f.options, command_line);
+    for (const auto& w : report.warnings) spdlog::warn("{}", w);
+    if (f.format == "json") {
+      print_json(report, std::cout);
+    } else {
+      print_summary(report, std::cout);
+      const TableRows rows = f.table == "none" ? TableRows::None
+                             : f.table == "quantized" ? TableRows::Quantized
+                                                      : TableRows::All;
+      if (rows != TableRows::None) {
+        std::cout << "\n";
+        print_table(report, std::cout, rows, output_width());
+      }
+    }
+    if (!f.batch_result.empty()) write_batch_result(f.batch_result, kOk, "", "", "", &report);
+    return kOk;
+  } catch (const Error& e) {
+    if (!f.batch_result.empty())
+      write_batch_result(f.batch_result, exit_code_for(e.kind()), error_kind_name(e.kind()), e.what(), e.hint(),
+                         nullptr);
+    throw;
+  }
 }
 
 }  // namespace
@@ -80,14 +156,16 @@ void setup_convert(CLI::App& parent, Runner& runner) {
   auto flags = std::make_shared<ConvertFlags>();
   CLI::App* cmd = parent.add_subcommand(
       "convert", "quantize a float model (or convert a prepared one), like quantize_dynamic_jit");
-  add_common(*cmd, *flags);
-  cmd->add_flag("--debug", flags->options.debug,
-                "write the debug model (float simulation, scales kept as attributes), like debug=True");
-  cmd->add_flag("--allow-unrunnable", flags->options.allow_unrunnable,
-                "write the model even if this LibTorch cannot run it (fp16 needs fbgemm)");
+  add_common(*cmd, *flags, false);
   cmd->add_flag("--dry-run", flags->options.dry_run,
-                "print the plan and the estimated output size; write nothing");
-  cmd->callback([flags, &runner] { runner = [flags] { return run(*flags); }; });
+                "plan, convert in memory and measure; write nothing but --report/--html");
+  cmd->footer(
+      "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json --report r.json\n"
+      "exit codes: 0 ok, 2 usage, 3 qconfig, 4 input model, 5 write, 6 cannot run here, 7 CI guard, "
+      "128+N signal N (docs/cli.md)");
+  cmd->callback([flags, &runner] {
+    runner = [flags] { return run(*flags, command_line()); };
+  });
 }
 
 void setup_prepare(CLI::App& parent, Runner& runner) {
@@ -95,8 +173,10 @@ void setup_prepare(CLI::App& parent, Runner& runner) {
   flags->options.prepare_only = true;
   CLI::App* cmd = parent.add_subcommand(
       "prepare", "insert observers only, like prepare_dynamic_jit; finish with `bertq convert`");
-  add_common(*cmd, *flags);
-  cmd->callback([flags, &runner] { runner = [flags] { return run(*flags); }; });
+  add_common(*cmd, *flags, true);
+  cmd->callback([flags, &runner] {
+    runner = [flags] { return run(*flags, command_line()); };
+  });
 }
 
 }  // namespace bertq::app

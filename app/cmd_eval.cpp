@@ -1,15 +1,18 @@
 // `bertq eval MODEL ...` and `bertq compare FLOAT QUANT ...`.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
-#include "error.h"
-#include "evaluate.h"
+#include "base/error.h"
+#include "run/evaluate.h"
 #include "exit_codes.h"
 #include "progress.h"
-#include "quantize.h"
+#include "convert/quantize.h"
+#include "run/model_inputs.h"
 
 namespace bertq::app {
 namespace {
@@ -19,6 +22,7 @@ struct DataFlags {
   RunOptions run;
   std::string engine;
   std::string format = "text";
+  std::optional<int64_t> seq;
 };
 
 void add_data_options(CLI::App& cmd, DataFlags& f) {
@@ -28,15 +32,20 @@ void add_data_options(CLI::App& cmd, DataFlags& f) {
   cmd.add_option("--tokenized", f.data.tokenized,
                  "pre-tokenized JSON Lines: {\"input_ids\": [...], \"attention_mask\": [...], "
                  "\"token_type_ids\": [...], \"label\": 0}");
-  cmd.add_option("--max-seq-length", f.data.max_seq_length, "tokenize and pad to this length (default 128)");
+  cmd.add_option_function<int64_t>(
+      "--seq-length,--max-seq-length", [&f](int64_t v) { f.seq = v; },
+      "tokenize and pad to this length (default 128, or the model's own positions if fewer)");
   cmd.add_option("--batch", f.run.batch, "batch size (default 8)");
   cmd.add_option("--threads", f.run.threads, "threads (default 1)");
   cmd.add_option("--engine", f.engine, "quantized engine: onednn or qnnpack (default onednn)");
   cmd.add_option("--format", f.format, "text or json")->check(CLI::IsMember({"text", "json"}));
 }
 
-void finish_flags(DataFlags& f) {
+void finish_flags(DataFlags& f, const std::vector<std::string>& models) {
   if (!f.engine.empty()) f.run.engine = parse_engine(f.engine);
+  std::string note;
+  f.data.max_seq_length = choose_seq_length(f.seq, 128, models, &note);
+  if (!note.empty()) spdlog::info("{}", note);
   if (f.run.batch < 1 || f.run.threads < 1) throw Error(ErrorKind::Usage, "--batch and --threads must be positive");
 }
 
@@ -52,7 +61,7 @@ void setup_eval(CLI::App& parent, Runner& runner) {
   add_data_options(*cmd, *f);
   cmd->callback([f, &runner] {
     runner = [f] {
-      finish_flags(*f);
+      finish_flags(*f, {f->model});
       if (f->data.task.empty() && f->data.tokenized.empty())
         throw Error(ErrorKind::Usage, "eval needs labelled data: --task mrpc --data DIR --vocab FILE, or --tokenized FILE");
       const Dataset data = load_dataset(f->data);
@@ -86,7 +95,7 @@ void setup_compare(CLI::App& parent, Runner& runner) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->callback([f, &runner] {
     runner = [f] {
-      finish_flags(*f);
+      finish_flags(*f, {f->float_model, f->quantized_model});
       f->data.dummy_rows = f->rows;
       const Dataset data = load_dataset(f->data);
       ProgressBar bar;
@@ -98,10 +107,9 @@ void setup_compare(CLI::App& parent, Runner& runner) {
       if (f->format == "json") print_compare_json(r, std::cout);
       else print_compare(r, std::cout);
       if (f->max_disagreement && 1.0 - r.agreement > *f->max_disagreement) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "%.4f of the rows change their predicted class, more than --max-disagreement %.4f",
-                      1.0 - r.agreement, *f->max_disagreement);
-        throw Error(ErrorKind::Coverage, buf);
+        throw Error(ErrorKind::Coverage,
+                    fmt::format("{:.4f} of the rows change their predicted class, more than --max-disagreement {:.4f}",
+                                1.0 - r.agreement, *f->max_disagreement));
       }
       return int(kOk);
     };

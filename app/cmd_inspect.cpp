@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "commands.h"
-#include "diff.h"
+#include "inspect/diff.h"
 #include "exit_codes.h"
-#include "inspect.h"
+#include "inspect/inspect.h"
 
 namespace bertq::app {
 
@@ -40,16 +40,19 @@ void setup_inspect(CLI::App& parent, Runner& runner) {
 void setup_diff(CLI::App& parent, Runner& runner) {
   struct Flags {
     std::string a, b;
+    std::string format = "text";
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = parent.add_subcommand(
       "diff", "compare the quantized weights of two models; exit 8 if they differ");
   cmd->add_option("a", f->a, "first model")->required();
   cmd->add_option("b", f->b, "second model")->required();
+  cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([f, &runner] {
     runner = [f] {
       const DiffResult r = diff_models(f->a, f->b);
-      print_diff(r, f->a, f->b, std::cout);
+      if (f->format == "json") print_diff_json(r, std::cout);
+      else print_diff(r, std::cout);
       return r.identical() ? int(kOk) : int(kDiffer);
     };
   });

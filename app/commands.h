@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -12,6 +13,9 @@ namespace bertq::app {
 
 // Runs a parsed subcommand; returns the process exit code.
 using Runner = std::function<int()>;
+
+// The command line as given (shell-quoted), for reports.
+const std::string& command_line();
 
 // `bertq convert` and `bertq prepare` share their options and pipeline.
 void setup_convert(CLI::App& parent, Runner& runner);

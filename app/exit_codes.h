@@ -1,7 +1,7 @@
 // Process exit codes, documented in docs/cli.md. Only app/ chooses them.
 #pragma once
 
-#include "error.h"
+#include "base/error.h"
 
 namespace bertq::app {
 

@@ -4,15 +4,29 @@
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <torch/version.h>
 
 #include <csignal>
 #include <iostream>
 #include <mutex>
 #include <set>
 
+#include "base/files.h"
+#include "base/text.h"
 #include "commands.h"
+#include "convert/quantize.h"
 #include "exit_codes.h"
-#include "model_file.h"
+#include "run/runtime.h"
+
+namespace bertq::app {
+
+namespace {
+std::string g_command_line;
+}
+
+const std::string& command_line() { return g_command_line; }
+
+}  // namespace bertq::app
 
 namespace {
 
@@ -24,7 +38,7 @@ class ForwardWarnings : public c10::WarningHandler {
  public:
   void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (seen_.insert(msg).second) spdlog::warn("PyTorch: {}", msg);
+    if (seen_.insert(msg).second) spdlog::warn("PyTorch: {}", bertq::printable(msg));
   }
 
  private:
@@ -32,15 +46,68 @@ class ForwardWarnings : public c10::WarningHandler {
   std::set<std::string> seen_;
 };
 
+std::string shell_quoted(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string version_text() {
+  std::string engines;
+  for (bertq::Engine e : bertq::available_engines()) engines += (engines.empty() ? "" : ", ") + to_string(e);
+  std::string libtorch = std::string("LibTorch ") + BERTQ_LIBTORCH_VERSION;
+  const std::string package = BERTQ_LIBTORCH_PACKAGE;
+  if (!package.empty()) libtorch += " (" + package + "; its headers say " + TORCH_VERSION + ")";
+  return std::string("bertq ") + BERTQ_VERSION + "\n" + libtorch + "\nquantized engines: " + engines +
+         " (default " + to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::blas_name();
+}
+
+// "did you mean" for a mistyped subcommand or flag; CLI11 only says what it
+// did not expect.
+std::string suggestion(CLI::App& app, int argc, char** argv) {
+  if (argc < 2) return "";
+  std::vector<std::string> subcommands;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) subcommands.push_back(sub->get_name());
+  const std::string first = argv[1];
+  if (first.rfind("-", 0) != 0 && std::find(subcommands.begin(), subcommands.end(), first) == subcommands.end()) {
+    if (auto near = bertq::closest(first, subcommands)) return "did you mean `bertq " + *near + "`?";
+    return "subcommands: " + bertq::join(subcommands, ", ");
+  }
+  const CLI::App* sub = nullptr;
+  for (const CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+    if (s->get_name() == first) sub = s;
+  if (!sub) return "";
+  std::vector<std::string> flags;
+  for (const CLI::Option* opt : sub->get_options()) {
+    for (const auto& n : opt->get_lnames()) flags.push_back("--" + n);
+    for (const auto& n : opt->get_snames()) flags.push_back("-" + n);
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (a.rfind("-", 0) != 0 || a == "-") continue;
+    const std::string name = a.substr(0, a.find('='));
+    if (std::find(flags.begin(), flags.end(), name) != flags.end()) continue;
+    if (auto near = bertq::closest(name, flags)) return "did you mean " + *near + "? (bertq " + first + " --help)";
+    return "run `bertq " + first + " --help` for its flags";
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bertq::app;
+  for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + shell_quoted(argv[i]);
   // Logs go to stderr; stdout carries results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("bertq"));
   spdlog::set_pattern("bertq: %l: %v");
-  // A conversion stopped by a signal deletes its temporary output; a full disk
-  // (or a file size limit) is a write error, not a silent kill.
+  // A conversion stopped by a signal deletes its temporary output and ends
+  // with status 128 + the signal number; a full disk (or a file size limit)
+  // is a write error, not a silent kill.
   bertq::install_cleanup_on_signals();
   std::signal(SIGXFSZ, SIG_IGN);
   static ForwardWarnings forward_warnings;
@@ -48,8 +115,13 @@ int main(int argc, char** argv) {
 
   CLI::App app{"bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "
                "bit-identical to PyTorch's quantize_dynamic_jit"};
-  app.set_version_flag("--version", std::string("bertq ") + BERTQ_VERSION);
+  app.set_version_flag("--version", version_text);
   app.require_subcommand(1);
+  app.footer(
+      "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json\n\n"
+      "exit codes: 0 ok; 1 internal error; 2 usage; 3 qconfig; 4 input model; 5 cannot write; 6 cannot run "
+      "here; 7 CI guard; 8 diff: models differ; 9 batch: a job failed; 128+N stopped by signal N (130 SIGINT, "
+      "143 SIGTERM). docs/cli.md has the details.");
   Runner runner;
   setup_convert(app, runner);
   setup_prepare(app, runner);
@@ -69,22 +141,30 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "bertq: error: " << e.what() << "\n";
-    std::cerr << "hint: run `bertq --help` or `bertq SUBCOMMAND --help`\n";
+    std::cerr << "bertq: error: " << bertq::printable(e.what()) << "\n";
+    const std::string hint = suggestion(app, argc, argv);
+    std::cerr << "hint: " << (hint.empty() ? "run `bertq --help` or `bertq SUBCOMMAND --help`" : bertq::printable(hint))
+              << "\n";
     return kUsage;
   }
 
+  int code = kOk;
   try {
-    return runner();
+    code = runner();
+    // A report that did not reach stdout (a full disk, a closed pipe) is a
+    // failure, not a success with nothing printed.
+    std::cout.flush();
+    if (!std::cout) throw bertq::Error(bertq::ErrorKind::Io, "cannot write to standard output");
   } catch (const bertq::Error& e) {
     std::cerr << "bertq: error: " << e.what() << "\n";
     if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
     return exit_code_for(e.kind());
   } catch (const c10::Error& e) {
-    std::cerr << "bertq: internal error: " << e.what_without_backtrace() << "\n";
+    std::cerr << "bertq: internal error: " << bertq::printable(bertq::first_line(e.what_without_backtrace())) << "\n";
     return kInternal;
   } catch (const std::exception& e) {
-    std::cerr << "bertq: internal error: " << e.what() << "\n";
+    std::cerr << "bertq: internal error: " << bertq::printable(e.what()) << "\n";
     return kInternal;
   }
+  return code;
 }

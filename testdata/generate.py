@@ -86,10 +86,11 @@ def _kind_of(cls):
     raise ValueError("unsupported observer class %r" % cls)
 
 
-def _obs_kwargs(obs_json, where):
-    if not isinstance(obs_json, dict) or "observer" not in obs_json:
+def _obs_kwargs(obs_json, where, base_kind=None):
+    if not isinstance(obs_json, dict) or ("observer" not in obs_json and base_kind is None):
         raise ValueError("%s: observer spec must be an object with an \"observer\" field" % where)
-    kind = obs_json["observer"]
+    # In the preset form, a missing "observer" means the preset's own observer.
+    kind = obs_json.get("observer", base_kind)
     if kind not in OBSERVERS:
         raise ValueError("%s: unknown observer %r" % (where, kind))
     kw = {}
@@ -113,7 +114,8 @@ def _obs_kwargs(obs_json, where):
 
 def _make_observer(obs_json, base, where):
     """base: PyTorch observer factory to override (preset form) or None (full form)."""
-    kind, kw = _obs_kwargs(obs_json, where)
+    base_kind = _kind_of(_split_observer(base)[0]) if base is not None else None
+    kind, kw = _obs_kwargs(obs_json, where, base_kind)
     if base is not None:
         base_cls, base_kw = _split_observer(base)
         if base_cls is OBSERVERS[kind]:
@@ -257,6 +259,29 @@ class EmbBag(nn.Module):
         return self.fc(self.emb(indices, offsets))
 
 
+class FuncAttr(nn.Module):
+    """F.linear on plain tensor attributes, like test_quantize_jit.py's FuncLinear: scripted,
+    they stay attributes; traced, they become constants in the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.randn(8, 16) * 0.1
+        self.b = torch.randn(8) * 0.1
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.w, self.b)
+
+
+class FuncBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.randn(8, 16) * 0.1)
+        self.register_buffer("b", torch.randn(8) * 0.1)
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.w, self.b)
+
+
 class TinyEager(nn.Module):
     def __init__(self):
         super().__init__()
@@ -290,7 +315,8 @@ def model_inputs(name):
     g = torch.Generator().manual_seed(1234)
     if name == "tiny_bert":
         return minibert.example_inputs(minibert.TINY_CONFIG, 2, 16, 0)
-    if name in ("submodules", "functional_linear", "scripted_if"):
+    if name in ("submodules", "functional_linear", "scripted_if", "functional_attr", "functional_const",
+                "functional_buffer"):
         return (torch.randn(2, 16, generator=g),)
     if name == "embedding_bag":
         return (torch.randint(0, 64, (10,), generator=g, dtype=torch.int64),
@@ -318,6 +344,13 @@ def build_models(outdir):
         torch.manual_seed(0)
         # traced (scripting also works; tracing gives a smaller graph)
         save("embedding_bag", torch.jit.trace(EmbBag().eval(), model_inputs("embedding_bag")))
+        # Weights that are not a module's `weight` parameter (issue: counted from the graph).
+        torch.manual_seed(0)
+        save("functional_attr", torch.jit.script(FuncAttr().eval()))
+        torch.manual_seed(0)
+        save("functional_const", torch.jit.trace(FuncAttr().eval(), model_inputs("functional_const")))
+        torch.manual_seed(0)
+        save("functional_buffer", torch.jit.trace(FuncBuffer().eval(), model_inputs("functional_buffer")))
     return paths
 
 
@@ -367,6 +400,16 @@ def build_bad(baddir, submodules_path):
     torch.manual_seed(0)
     nq = torch.jit.trace(NothingQuantizable().eval(), (torch.randn(2, 8),))
     torch.jit.save(nq, os.path.join(baddir, "nothing_quantizable.pt"))
+    # Non-finite weights: 3 NaN in sub.fc1, 2 infinities in fc.
+    for name, module, value, count in (("nan_weight", "sub.fc1", float("nan"), 3),
+                                       ("inf_weight", "fc", float("inf"), 2)):
+        torch.manual_seed(0)
+        m = Submodules().eval()
+        with torch.no_grad():
+            m.get_submodule(module).weight.view(-1)[:count] = value
+        torch.jit.save(torch.jit.trace(m, model_inputs("submodules")), os.path.join(baddir, name + ".pt"))
+    import hostile
+    hostile.build(os.path.join(baddir, "hostile"), submodules_path)
 
 
 # --------------------------------------------------------------------------------------
@@ -395,12 +438,36 @@ QCONFIGS = {
     "embedding_bag": {"": "per_channel_dynamic", "emb": "float_qparams_weight_only"},
     # expected to fail in Python (float_qparams weight observer on a Linear)
     "float_qparams_linear": {"": "float_qparams_weight_only"},
+    # What Python's quantize_dynamic_jit accepts beyond the presets (all convert to working
+    # dynamic models; bertq accepts them too).
+    "act_placeholder_float32": {"": {"activation": {"observer": "placeholder"},
+                                     "weight": {"observer": "minmax", "dtype": "qint8",
+                                                "qscheme": "per_tensor_symmetric"}}},
+    "act_minmax": {"": {"activation": {"observer": "minmax", "dtype": "quint8",
+                                       "quant_min": 0, "quant_max": 127},
+                        "weight": {"observer": "minmax", "dtype": "qint8",
+                                   "qscheme": "per_tensor_symmetric"}}},
+    "act_minmax_per_channel": {"": {"preset": "per_channel_dynamic",
+                                    "activation": {"observer": "minmax"}}},
+    "act_fp16_no_compute_dtype": {"": {"activation": {"observer": "placeholder", "dtype": "float16"},
+                                       "weight": {"observer": "placeholder", "dtype": "float16"}}},
+    "act_float32_compute_dtype": {"": {"activation": {"observer": "placeholder", "dtype": "float32",
+                                                      "compute_dtype": "quint8"},
+                                       "weight": {"observer": "minmax", "dtype": "qint8",
+                                                  "qscheme": "per_tensor_symmetric"}}},
+    # A preset override without "observer": the preset's observer with this field changed.
+    "preset_override": {"": {"preset": "per_channel_dynamic", "weight": {"reduce_range": True}}},
 }
 
 COMMON = ["per_tensor", "per_channel", "fp16", "custom_range"]
 MODEL_QCONFIGS = {
     "tiny_bert": COMMON + ["bert_nested"],
-    "submodules": COMMON + ["tutorial_nested", "float_qparams_linear"],
+    "submodules": COMMON + ["tutorial_nested", "float_qparams_linear", "act_placeholder_float32",
+                            "act_minmax", "act_minmax_per_channel", "act_fp16_no_compute_dtype",
+                            "act_float32_compute_dtype", "preset_override"],
+    "functional_attr": ["per_channel", "per_tensor"],
+    "functional_const": ["per_channel", "per_tensor"],
+    "functional_buffer": ["per_channel"],
     "functional_linear": COMMON,
     "scripted_if": COMMON,
     "embedding_bag": COMMON + ["embedding_bag"],
@@ -473,8 +540,13 @@ def main():
     check_shipped_presets()
     moddir, baddir, qdir, goldir = (os.path.join(HERE, x) for x in
                                     ("models", "bad", "qconfigs", "golden"))
-    for d in (moddir, baddir, qdir, goldir):
+    for d in (moddir, qdir, goldir):
         reset_dir(d)
+    # bad/fuzz/ holds reproducers found by the fuzzers, not made here.
+    os.makedirs(baddir, exist_ok=True)
+    for name in os.listdir(baddir):
+        if os.path.isfile(os.path.join(baddir, name)):
+            os.remove(os.path.join(baddir, name))
 
     for name, obj in QCONFIGS.items():
         parse_qconfig_json(obj)  # validate

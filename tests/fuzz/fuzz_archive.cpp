@@ -19,9 +19,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "error.h"
-#include "model_file.h"
-#include "zip_index.h"
+#include "base/error.h"
+#include "archive/model_file.h"
+#include "archive/zip_index.h"
 
 namespace {
 

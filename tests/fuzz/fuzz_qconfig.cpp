@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "error.h"
-#include "qconfig.h"
+#include "base/error.h"
+#include "qconfig/qconfig.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -11,7 +11,7 @@ packages=(
   build-essential cmake
   libtorch-dev          # LibTorch 1.13.1: the passes, kernels and serializer
   libopenblas0-pthread  # a fast libblas.so.3; the reference BLAS is ~30x slower
-  libcli11-dev nlohmann-json3-dev libspdlog-dev catch2 zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 zlib1g-dev libssl-dev
 )
 for arg in "$@"; do
   case "$arg" in

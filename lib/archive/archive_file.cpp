@@ -1,0 +1,255 @@
+#include "archive/archive_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "archive/pickle_scan.h"
+#include "archive/sha256.h"
+#include "base/error.h"
+#include "base/text.h"
+
+namespace bertq {
+namespace {
+
+const char* kExpect =
+    "bertq expects a TorchScript archive written by torch.jit.save(torch.jit.trace(model, inputs), "
+    "path) or torch.jit.script";
+
+[[noreturn]] void not_a_model(const std::string& path, const std::string& what, std::string hint = kExpect) {
+  throw Error(ErrorKind::Model, path + ": " + what, std::move(hint));
+}
+
+std::string read_at(int fd, uint64_t offset, uint64_t n) {
+  std::string buf(n, '\0');
+  uint64_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd, buf.data() + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<uint64_t>(got);
+  }
+  buf.resize(done);
+  return buf;
+}
+
+// A zip ends with an end-of-central-directory record ("PK\5\6") in its last
+// 64 KiB + 22 bytes; a truncated file has lost it.
+bool has_zip_end_record(int fd, uint64_t size) {
+  const uint64_t tail = std::min<uint64_t>(size, 65536 + 22);
+  return read_at(fd, size - tail, tail).rfind(std::string("PK\x05\x06", 4)) != std::string::npos;
+}
+
+bool same_state(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+}  // namespace
+
+ArchiveFile::ArchiveFile(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  try {
+    if (::fstat(fd_, &opened_) != 0) throw Error(ErrorKind::Model, "cannot read " + path + ": " + errno_message());
+    if (S_ISDIR(opened_.st_mode)) not_a_model(path, "is a directory, not a model file");
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused here.
+    if (!S_ISREG(opened_.st_mode))
+      not_a_model(path, "is not a regular file (a device, FIFO or socket); bertq reads models from files");
+    const uint64_t size = static_cast<uint64_t>(opened_.st_size);
+    if (size == 0) not_a_model(path, "is empty (0 bytes)");
+    const std::string head = read_at(fd_, 0, 16);
+    if (head.rfind("PK\x03\x04", 0) != 0) {
+      // torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
+      // writes a bare pickle: protocol 2 opens with 0x80 0x02.
+      if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] <= 5)
+        not_a_model(path,
+                    "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript model");
+      not_a_model(path, "is not a TorchScript archive (not a zip file)");
+    }
+    if (!has_zip_end_record(fd_, size))
+      not_a_model(path, "is a truncated zip archive (its end record is missing)",
+                  "the file was cut short while being written or copied; save or copy it again");
+    // Walk the central directory and every local header first: LibTorch's
+    // reader trusts offsets and sizes, and some corruptions make it abort.
+    index_ = read_zip_index(fd_, path);
+    classify_zip();
+    check_sizes();
+    verify_zip_checksums(fd_, path, index_);
+    check_version();
+    check_code();
+    check_pickles();
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+ArchiveFile::~ArchiveFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// TorchScript has code/ and constants.pkl; torch.save writes only data.pkl
+// and data/.
+void ArchiveFile::classify_zip() {
+  bool has_code = false, has_constants = false, has_data = false;
+  for (const auto& e : index_.entries) {
+    if (e.name.rfind("code/", 0) == 0) has_code = true;
+    if (e.name == "constants.pkl") has_constants = true;
+    if (e.name == "data.pkl") has_data = true;
+  }
+  if (has_code && has_constants && has_data) return;
+  if (has_data && !has_code) {
+    std::string data_pkl;
+    const ZipEntry* e = index_.find("data.pkl");
+    if (e->size <= (16u << 20)) data_pkl = read_zip_record(fd_, path_, *e);
+    data_pkl.resize(std::min<size_t>(data_pkl.size(), 4096));
+    // A state_dict pickles an OrderedDict of tensors; a module pickles its class.
+    const bool state_dict = data_pkl.find("OrderedDict") != std::string::npos &&
+                            data_pkl.find("torch.nn.modules") == std::string::npos &&
+                            data_pkl.find("__main__") == std::string::npos;
+    if (state_dict)
+      not_a_model(path_, "is a state_dict saved with torch.save (tensors only, no code), not a TorchScript model",
+                  std::string(kExpect) + " from the model that owns this state_dict");
+    not_a_model(path_, "is an eager model saved with torch.save (a pickled Python object), not a TorchScript model");
+  }
+  not_a_model(path_, "is a zip archive but not a TorchScript model (no code/, constants.pkl and data.pkl)");
+}
+
+void ArchiveFile::check_sizes() {
+  uint64_t inflated = 0;
+  for (const auto& e : index_.entries) {
+    if (is_tensor_record(e.name) && !e.stored)
+      not_a_model(path_,
+                  "is not as torch.jit.save writes archives: tensor record " + printable(e.name) +
+                      " is compressed (was the archive repacked with a zip tool?)",
+                  "save the model again with torch.jit.save");
+    if (!e.stored) {
+      // Summed by subtraction so that declared sizes near 2^64 cannot wrap.
+      if (e.size > kMaxInflatedBytes - inflated)
+        not_a_model(path_,
+                    "its compressed records would inflate to more than " + std::to_string(kMaxInflatedBytes >> 20) +
+                        " MiB (record " + printable(e.name) + " declares " + std::to_string(e.size) +
+                        " bytes); a TorchScript model's code takes a few MB",
+                    "the file is damaged or hostile; get a fresh copy");
+      inflated += e.size;
+    }
+  }
+  for (const char* name : {"data.pkl", "constants.pkl"})
+    if (const ZipEntry* e = index_.find(name); e && !e->stored && e->size > (64u << 20))
+      not_a_model(path_, std::string(name) + " is implausibly large");
+}
+
+void ArchiveFile::check_version() {
+  const ZipEntry* e = index_.find(".data/version");
+  if (!e) e = index_.find("version");
+  if (!e) not_a_model(path_, "is not a TorchScript model: it has no version record");
+  const std::string text = e->size <= 64 ? read_zip_record(fd_, path_, *e) : std::string(65, 'x');
+  // LibTorch parses it with stoull and does not catch overflow.
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string rest = text.substr(digits);
+  const bool trailing_space = rest.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (digits == 0 || digits > 18 || !trailing_space)
+    not_a_model(path_,
+                "has a corrupted version record (\"" + printable(text.substr(0, 32)) +
+                    (text.size() > 32 ? "..." : "") + "\"; a small number is expected)",
+                "the file was damaged or was not written by torch.jit.save; get a fresh copy");
+  version_ = std::stoull(text.substr(0, digits));
+}
+
+void ArchiveFile::check_code() {
+  // LibTorch's TorchScript parser recurses on long runs of blank lines and on
+  // nesting, and overflows its stack (a crash, not an error) on inputs that
+  // torch.jit.save never writes: 32768 blank lines crash 1.13.1. Generated
+  // code has a few blank lines in a row and nests a few levels deep.
+  constexpr size_t kMaxBlankRun = 4096;
+  constexpr int kMaxNesting = 256;
+  for (const auto& e : index_.entries) {
+    if (e.name.rfind("code/", 0) != 0 || e.name.size() < 3 || e.name.compare(e.name.size() - 3, 3, ".py") != 0)
+      continue;
+    const std::string text = read_zip_record(fd_, path_, e);
+    size_t run = 0;
+    int depth = 0, deepest = 0;
+    for (char c : text) {
+      if (c == '\n') {
+        if (++run > kMaxBlankRun)
+          not_a_model(path_, "its code record " + printable(e.name) + " holds more than " +
+                                 std::to_string(kMaxBlankRun) +
+                                 " blank lines in a row, which crash LibTorch's parser; torch.jit.save writes none",
+                      "the file was damaged or is hostile; get a fresh copy");
+      } else if (c != ' ' && c != '\r' && c != '\t') {
+        run = 0;
+      }
+      if (c == '(' || c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+      else if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+    }
+    if (deepest > kMaxNesting)
+      not_a_model(path_, "its code record " + printable(e.name) + " nests brackets " + std::to_string(deepest) +
+                             " deep, which would crash LibTorch's parser",
+                  "the file was damaged or is hostile; get a fresh copy");
+  }
+}
+
+void ArchiveFile::check_pickles() {
+  // LibTorch reads these pickles; each storage's bytes come from the record
+  // ARCHIVE/KEY (constants.pkl -> constants/0, data.pkl -> data/0).
+  for (const char* archive : {"constants", "data", "traced_inputs"}) {
+    const ZipEntry* e = index_.find(std::string(archive) + ".pkl");
+    if (!e) continue;
+    const std::string bytes = read_zip_record(fd_, path_, *e);
+    const std::string source = path_ + ": " + archive + ".pkl";
+    const PickleScan scan = scan_pickle(bytes, source);
+    if (scan.has_sparse)
+      not_a_model(path_, "holds sparse tensors, which bertq does not read",
+                  "make the model's tensors dense before tracing it");
+    std::vector<uint64_t> record_size(scan.storages.size());
+    for (size_t i = 0; i < scan.storages.size(); ++i) {
+      const PickledStorage& s = scan.storages[i];
+      const std::string record = std::string(archive) + "/" + s.key;
+      const ZipEntry* r = index_.find(record);
+      // LibTorch reads no record for an empty storage.
+      if (s.numel == 0) continue;
+      if (!r)
+        not_a_model(path_, "is corrupted: " + source + " refers to tensor record " + printable(record) +
+                               ", which the archive does not hold");
+      const unsigned __int128 need = static_cast<unsigned __int128>(s.numel) * static_cast<uint64_t>(s.itemsize);
+      if (need > r->size)
+        not_a_model(path_, "is corrupted: tensor record " + printable(record) + " holds " + std::to_string(r->size) +
+                               " bytes, but its storage needs " + std::to_string(static_cast<uint64_t>(
+                                   std::min<unsigned __int128>(need, UINT64_MAX))) +
+                               " (" + std::to_string(s.numel) + " x " + s.dtype + ")",
+                    "the file was damaged or was not written by torch.jit.save; get a fresh copy");
+    }
+    for (const auto& t : scan.tensors) {
+      const PickledStorage& s = scan.storages[t.storage];
+      const int64_t extent = storage_extent(t);
+      if (extent < 0 || extent > s.numel)
+        not_a_model(path_, "is corrupted: a tensor in " + source + " reaches element " + std::to_string(extent) +
+                               " of storage " + printable(s.key) + ", which has " + std::to_string(s.numel),
+                    "the file was damaged or was not written by torch.jit.save; get a fresh copy");
+    }
+  }
+}
+
+std::string ArchiveFile::read_record(const std::string& name) const {
+  const ZipEntry* e = index_.find(name);
+  if (!e) throw Error(ErrorKind::Model, path_ + ": no record " + name);
+  return read_zip_record(fd_, path_, *e);
+}
+
+std::string ArchiveFile::sha256() const { return sha256_fd(fd_, path_); }
+
+void ArchiveFile::check_unchanged() const {
+  // The path may have been replaced by another file meanwhile: every read
+  // went through this descriptor, so the hash still describes what was loaded.
+  struct stat now {};
+  if (::fstat(fd_, &now) != 0 || !same_state(now, opened_))
+    throw Error(ErrorKind::Model, path_ + " changed on disk while bertq was reading it",
+                "run again once nothing else writes the file");
+}
+
+}  // namespace bertq

@@ -1,0 +1,46 @@
+// bertq's single error type. The library throws it; only app/ turns it into an exit code.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "base/text.h"
+
+namespace bertq {
+
+// What kind of failure this is decides the exit code in app/ (see docs/cli.md).
+enum class ErrorKind {
+  Usage,     // bad command line: conflicting flags, out == in, ...
+  Config,    // the qconfig is malformed, contradictory or names no module
+  Model,     // the input file is not a usable TorchScript model
+  Io,        // the output could not be written
+  Unsupported,  // the conversion would give a model that cannot run here
+  Coverage,  // a --require-quantized / --min-quantized-fraction guard failed
+  Internal,  // bertq or LibTorch failed in a way the user cannot fix
+};
+
+// Messages and hints hold values from the user's input (paths, keys, file
+// contents): the constructor escapes control characters and invalid UTF-8
+// (printable), so a message can neither drive the terminal nor be cut short
+// by a NUL byte.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message, const std::string& hint = {})
+      : std::runtime_error(clipped(printable(message))), kind_(kind), hint_(clipped(printable(hint))) {}
+  ErrorKind kind() const { return kind_; }
+  // An optional second line telling the user what to do next.
+  const std::string& hint() const { return hint_; }
+
+ private:
+  // A safety net for values that reached a message unquoted: no message is
+  // longer than a screenful.
+  static std::string clipped(std::string s) {
+    constexpr size_t kMax = 4096;
+    if (s.size() > kMax) s = s.substr(0, kMax) + "... (message cut at " + std::to_string(kMax) + " bytes)";
+    return s;
+  }
+  ErrorKind kind_;
+  std::string hint_;
+};
+
+}  // namespace bertq

@@ -1,0 +1,96 @@
+// Files bertq reads and writes, handled so that nothing is lost: inputs are
+// read once as streams with a size cap (pipes, FIFOs and `-` for stdin work),
+// outputs go only to regular files (never a device or a FIFO), appear
+// complete or not at all, and never land on another argument of the same run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace bertq {
+
+// The whole of `path` ("-" is standard input), read as a stream: pipes,
+// FIFOs, /dev/stdin and `<(...)` work. `what` names the file in messages
+// ("qconfig"). Throws Error(kind) when it cannot be read or once more than
+// `max_bytes` have arrived (nothing beyond the cap is kept), and for a
+// directory.
+std::string read_file_capped(const std::string& path, uint64_t max_bytes, ErrorKind kind, const std::string& what);
+
+// One file bertq will write, and what the path named when it was checked.
+struct OutputPath {
+  std::string role;    // "output", "--report", "--html", "--summary", ...
+  std::string path;    // as given
+  std::string target;  // where the bytes go: `path` with symbolic links followed
+};
+
+// Checks a path bertq is about to write: it may not exist yet (its folder
+// must), or be a regular file, also through symbolic links (the link is kept
+// and its target replaced). A device, FIFO, socket or folder is refused with
+// Error(Usage): replacing /dev/null or blocking on a FIFO loses something.
+OutputPath check_output_path(const std::string& role, const std::string& path);
+
+// A path the run reads (input, --qconfig, a manifest, a vocabulary).
+struct InputPath {
+  std::string role;
+  std::string path;
+};
+
+// Refuses (Error(Usage)) any output that names an input or another output of
+// the same run, also through links and before the file exists: an input is
+// never modified and no output overwrites another.
+void check_distinct(const std::vector<InputPath>& inputs, const std::vector<OutputPath>& outputs);
+
+// Writes `contents` to `out.target` atomically: a temporary file in the same
+// folder, flushed to disk and renamed into place. A failure (a full disk)
+// leaves the old file, or nothing, never a partial or empty one. Throws
+// Error(Io).
+void write_file_atomic(const OutputPath& out, std::string_view contents);
+
+// A private temporary folder beside `target` for writing it. Its name,
+// `.bertq-tmp-PID-START-XXXXXX`, records the owner process (its id and start
+// time), so that remove_stale_temporaries can tell a crashed run's leftovers
+// from a live run's. The folder is removed on SIGINT/SIGTERM/SIGHUP.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& target);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // Where the file is written inside the folder (the target's own file name).
+  const std::string& file() const { return file_; }
+  // Renames file() onto `target` after re-checking that the target is still
+  // absent or a regular file; throws Error(Io).
+  void commit(const std::string& target);
+
+ private:
+  std::string path_;
+  std::string file_;
+  int slot_ = -1;
+};
+
+// Removes `.bertq-tmp-*` entries in `dir` whose owner process no longer
+// runs (a conversion killed by SIGKILL or a power cut leaves them behind).
+// Returns how many were removed. Entries of live processes, and names that
+// are not bertq's, are left alone.
+int remove_stale_temporaries(const std::string& dir);
+
+// Installs SIGINT/SIGTERM/SIGHUP handlers that delete the temporary files of
+// writes in progress, then let the signal end the process as usual (exit
+// status 128 + signal number).
+void install_cleanup_on_signals();
+
+// True if both paths name the same existing file (also through links).
+bool same_file(const std::string& a, const std::string& b);
+
+// The size of a file, 0 if it cannot be stat'ed.
+uint64_t file_size(const std::string& path);
+
+// The file's kind for messages: "a character device", "a FIFO", ...
+std::string file_kind(const std::string& path);
+
+}  // namespace bertq

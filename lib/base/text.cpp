@@ -1,0 +1,175 @@
+#include "base/text.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+
+namespace bertq {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+size_t common_suffix(const std::string& a, const std::string& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[a.size() - 1 - n] == b[b.size() - 1 - n]) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+  // Edit distance is quadratic: a name this long is no typo of a short one.
+  if (word.size() > 256) return std::nullopt;
+  // A third of the word may differ: catches typos, not unrelated names.
+  const size_t limit = std::max<size_t>(2, word.size() / 3);
+  std::optional<std::string> best;
+  size_t best_d = 0;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    // Part of a name ("per_channel") counts as a typo at the limit, so a
+    // closer real typo still wins.
+    if (word.size() >= 3 && c.find(word) != std::string::npos) d = std::min(d, limit);
+    if (!best || d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  if (best && best_d <= limit) return best;
+  return std::nullopt;
+}
+
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
+                                 size_t n) {
+  // Users often give a suffix of the real path ("encoder.layer.0..." for
+  // "bert.encoder.layer.0..."), so a shared suffix counts in a name's favour.
+  std::vector<std::pair<long, std::string>> scored;
+  const std::string w = word.size() > 1024 ? word.substr(word.size() - 1024) : word;  // bounds the cost
+  for (const auto& c : candidates)
+    scored.push_back({2 * static_cast<long>(edit_distance(w, c)) -
+                          static_cast<long>(common_suffix(w, c)),
+                      c});
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset) {
+  size_t line = 1, col = 1;
+  // nlohmann's offset points just past the offending character.
+  const size_t end = std::min(byte_offset > 0 ? byte_offset - 1 : 0, text.size());
+  for (size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return {line, col};
+}
+
+namespace {
+
+void escape_byte(std::string& out, unsigned char c) { out += fmt::format("\\x{:02x}", c); }
+
+// Appends `text`, escaping what printable() and quoted_value() escape.
+void append_escaped(std::string& out, std::string_view text, bool keep_newlines) {
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
+    const bool control = len == 1 && (c < 0x20 || c == 0x7f) && !(keep_newlines && (c == '\n' || c == '\t'));
+    if (!ok || control) {
+      escape_byte(out, c);
+      ++i;
+    } else {
+      out.append(text.data() + i, len);
+      i += len;
+    }
+  }
+}
+
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  append_escaped(out, text, true);
+  return out;
+}
+
+std::string quoted_value(std::string_view value, size_t max_bytes) {
+  std::string out = "\"";
+  if (value.size() <= max_bytes) {
+    append_escaped(out, value, false);
+    return out + "\"";
+  }
+  // Cut at a character boundary.
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) >> 6) == 2) --cut;
+  append_escaped(out, value.substr(0, cut), false);
+  return out + fmt::format("...\" ({} bytes in all)", value.size());
+}
+
+std::string first_line(const std::string& text) {
+  const auto nl = text.find('\n');
+  return nl == std::string::npos ? text : text.substr(0, nl);
+}
+
+std::string format_g17(double v) { return fmt::format("{}", v); }
+
+std::string last_line(const std::string& text) {
+  std::string s = text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+std::string errno_message() {
+  const int e = errno;
+  char buf[256];
+  // GNU strerror_r returns the message pointer.
+  return strerror_r(e, buf, sizeof buf);
+}
+
+std::string format_shape(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+std::string format_bytes(int64_t bytes) {
+  const double b = static_cast<double>(bytes), a = std::fabs(b);
+  if (a >= 1e6) return fmt::format("{:.2f} MB", b / 1e6);
+  if (a >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
+  return fmt::format("{} B", bytes);
+}
+
+std::string format_mb(uint64_t bytes) { return fmt::format("{:.2f} MB", static_cast<double>(bytes) / 1e6); }
+
+}  // namespace bertq

@@ -1,0 +1,59 @@
+// Small string helpers shared by the library's messages.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bertq {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+
+// The candidate nearest to `word` by edit distance, if it is near enough to be
+// a plausible typo.
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
+
+// Up to `n` candidates ordered by how well they match `word` (shared suffix
+// first, then edit distance), for "did you mean" lists of module names.
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
+                                 size_t n);
+
+// 1-based line and column of a byte offset (nlohmann reports offsets).
+std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset);
+
+// `text` with control characters (but newline and tab) and bytes that are not
+// valid UTF-8 written as \xNN, so a message never sends raw binary or an
+// escape sequence to a terminal or a log.
+std::string printable(std::string_view text);
+
+// A value from the user's input, for a message: in double quotes, every
+// control character (newline too) escaped as by printable, and cut to
+// `max_bytes` with the full length noted, so a 10 MB name stays one line.
+std::string quoted_value(std::string_view value, size_t max_bytes = 200);
+
+// The first line of a message (LibTorch's errors go on with C++ backtraces).
+std::string first_line(const std::string& text);
+
+// A double written so that reading it back gives the same value.
+std::string format_g17(double v);
+
+// The last non-empty line of a message: LibTorch's interpreter errors end
+// with the exception itself, after a TorchScript traceback.
+std::string last_line(const std::string& text);
+
+// strerror(errno) in a thread-safe way.
+std::string errno_message();
+
+// A tensor shape as PyTorch prints torch.Size: "[768, 3072]".
+std::string format_shape(const std::vector<int64_t>& shape);
+
+// A byte count for tables and charts: "1.23 MB", "4.5 kB", "12 B" (10^3 steps).
+std::string format_bytes(int64_t bytes);
+
+// Formats a byte count as MB (1e6 bytes, as the PyTorch tutorial prints sizes).
+std::string format_mb(uint64_t bytes);
+
+}  // namespace bertq

@@ -1,0 +1,441 @@
+#include "batch/batch.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include "archive/manifest.h"
+#include "archive/sha256.h"
+#include "base/error.h"
+#include "base/files.h"
+#include "base/json_io.h"
+#include "base/text.h"
+#include "qconfig/qconfig.h"
+
+extern char** environ;
+
+namespace bertq {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+// A manifest is a list of jobs; the cap is the qconfig's.
+constexpr uint64_t kMaxManifestBytes = kMaxQConfigBytes;
+
+[[noreturn]] void bad_manifest(const std::string& path, const std::string& where, const std::string& what,
+                               std::string hint = {}) {
+  throw Error(ErrorKind::Config, path + ": " + where + ": " + what, std::move(hint));
+}
+
+std::string resolve(const fs::path& base, const std::string& p) {
+  return (fs::path(p).is_absolute() ? fs::path(p) : base / p).lexically_normal().string();
+}
+
+std::string required_string(const json& e, const char* field, const std::string& path, const std::string& where) {
+  auto it = e.find(field);
+  if (it == e.end() || !it->is_string() || it->get<std::string>().empty())
+    bad_manifest(path, where, std::string("needs a non-empty string \"") + field + "\"");
+  return it->get<std::string>();
+}
+
+// A path as compared for collisions: absolute, normalised, links followed
+// where they exist. Never throws (a symbolic link loop stays as written).
+std::string canonical_or_self(const std::string& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  return ec ? fs::absolute(p).lexically_normal().string() : c.string();
+}
+
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+struct Running {
+  size_t index;
+  pid_t pid;
+  std::string result_path;
+  std::string err_path;
+  std::chrono::steady_clock::time_point start;
+  struct stat output_before {};
+  bool output_existed = false;
+};
+
+// What the job's output path held before it ran, to tell afterwards whether
+// it was replaced (outputs are renamed into place, so a new inode means a
+// complete new file).
+bool stat_output(const std::string& path, struct stat* st) { return ::stat(path.c_str(), st) == 0; }
+
+bool output_replaced(const Running& r, const std::string& path) {
+  struct stat now {};
+  if (!stat_output(path, &now)) return false;
+  if (!r.output_existed) return true;
+  return now.st_ino != r.output_before.st_ino || now.st_dev != r.output_before.st_dev;
+}
+
+std::string last_line_of_file(const std::string& path) {
+  try {
+    return last_line(read_file_capped(path, 1 << 20, ErrorKind::Internal, "log"));
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+std::string to_string(JobStatus s) {
+  switch (s) {
+    case JobStatus::Ok: return "ok";
+    case JobStatus::Skipped: return "skipped";
+    case JobStatus::Failed: return "failed";
+    case JobStatus::Interrupted: return "interrupted";
+    case JobStatus::NotRun: return "not run";
+  }
+  return "?";
+}
+
+size_t BatchResult::count(JobStatus status) const {
+  return static_cast<size_t>(
+      std::count_if(jobs.begin(), jobs.end(), [&](const JobResult& r) { return r.status == status; }));
+}
+
+std::vector<BatchJob> load_batch_manifest(const std::string& path) {
+  const std::string text = read_file_capped(path, kMaxManifestBytes, ErrorKind::Config, "batch manifest");
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {
+    throw_json_error(e, text, path, ErrorKind::Config);
+  }
+  if (!doc.is_object()) bad_manifest(path, "top level", "expected an object with \"jobs\" and/or \"directories\"");
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (it.key() != "jobs" && it.key() != "directories")
+      bad_manifest(path, printable(it.key()), "unknown field " + quoted_value(it.key()), "allowed: jobs, directories");
+  const fs::path base = path == "-" ? fs::path(".") : fs::path(path).parent_path();
+  std::vector<BatchJob> jobs;
+  if (doc.contains("jobs")) {
+    if (!doc["jobs"].is_array()) bad_manifest(path, "jobs", "expected an array");
+    size_t i = 0;
+    for (const auto& e : doc["jobs"]) {
+      const std::string where = "jobs[" + std::to_string(i++) + "]";
+      if (!e.is_object()) bad_manifest(path, where, "expected an object {\"input\": ..., \"output\": ...}");
+      BatchJob job;
+      job.options.input = resolve(base, required_string(e, "input", path, where));
+      job.options.output = resolve(base, required_string(e, "output", path, where));
+      options_from_json(e, base.string(), path, where, {"input", "output"}, job.options);
+      jobs.push_back(job);
+    }
+  }
+  if (doc.contains("directories")) {
+    if (!doc["directories"].is_array()) bad_manifest(path, "directories", "expected an array");
+    size_t i = 0;
+    for (const auto& e : doc["directories"]) {
+      const std::string where = "directories[" + std::to_string(i++) + "]";
+      if (!e.is_object()) bad_manifest(path, where, "expected an object {\"input_dir\", \"glob\", \"output_dir\"}");
+      const std::string in_dir = resolve(base, required_string(e, "input_dir", path, where));
+      const std::string out_dir = resolve(base, required_string(e, "output_dir", path, where));
+      const std::string glob = e.contains("glob") ? required_string(e, "glob", path, where) : "*.pt";
+      BatchJob proto;
+      options_from_json(e, base.string(), path, where, {"input_dir", "output_dir", "glob"}, proto.options);
+      if (proto.options.report_path || proto.options.html_path)
+        bad_manifest(path, where, "report and html name one file; give them per job in \"jobs\"");
+      std::error_code ec;
+      std::vector<std::string> names;
+      for (const auto& entry : fs::directory_iterator(in_dir, ec))
+        if (entry.is_regular_file(ec) && fnmatch(glob.c_str(), entry.path().filename().c_str(), 0) == 0)
+          names.push_back(entry.path().filename().string());
+      if (ec) bad_manifest(path, where + ".input_dir", "cannot list " + in_dir + ": " + ec.message());
+      if (names.empty()) bad_manifest(path, where, quoted_value(glob) + " matches no file in " + in_dir);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) {
+        BatchJob job = proto;
+        job.options.input = (fs::path(in_dir) / n).lexically_normal().string();
+        job.options.output = (fs::path(out_dir) / n).lexically_normal().string();
+        jobs.push_back(job);
+      }
+    }
+  }
+  if (jobs.empty()) bad_manifest(path, "top level", "no jobs");
+  // Two jobs writing one file, or a job writing what another reads, would
+  // lose work: refused before anything runs.
+  std::map<std::string, size_t> written;  // canonical path -> job
+  std::map<std::string, std::string> read;  // canonical path -> what reads it
+  for (const auto& j : jobs) {
+    read.emplace(canonical_or_self(j.options.input), "the input of a job");
+    if (j.options.qconfig_path) read.emplace(canonical_or_self(*j.options.qconfig_path), "a job's qconfig");
+  }
+  if (path != "-") read.emplace(canonical_or_self(path), "the batch manifest");
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& o = jobs[i].options;
+    std::vector<std::string> outs{o.output};
+    if (o.report_path) outs.push_back(*o.report_path);
+    if (o.html_path) outs.push_back(*o.html_path);
+    for (const auto& out : outs) {
+      const std::string c = canonical_or_self(out);
+      if (auto [it, fresh] = written.emplace(c, i); !fresh)
+        bad_manifest(path, "jobs", "two jobs write " + out + " (inputs " + jobs[it->second].options.input + " and " +
+                                       o.input + ")");
+      if (auto r = read.find(c); r != read.end()) bad_manifest(path, "jobs", "the output " + out + " is " + r->second);
+    }
+  }
+  return jobs;
+}
+
+Shard parse_shard(const std::string& text) {
+  Shard s;
+  char slash = 0;
+  std::istringstream in(text);
+  if (!(in >> s.index >> slash >> s.count) || slash != '/' || !in.eof() || s.count < 1 || s.index < 1 ||
+      s.index > s.count)
+    throw Error(ErrorKind::Usage, "bad --shard " + quoted_value(text), "use K/N with 1 <= K <= N, e.g. 2/4");
+  return s;
+}
+
+std::vector<BatchJob> select_shard(std::vector<BatchJob> jobs, const Shard& shard) {
+  std::sort(jobs.begin(), jobs.end(),
+            [](const BatchJob& a, const BatchJob& b) { return a.options.output < b.options.output; });
+  std::vector<BatchJob> mine;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(shard.count)) == shard.index - 1) mine.push_back(jobs[i]);
+  return mine;
+}
+
+std::string why_not_up_to_date(const BatchJob& job, const std::string& libtorch_version) {
+  const ConvertOptions& o = job.options;
+  struct stat st {};
+  if (::stat(o.output.c_str(), &st) != 0) return "no output yet";
+  std::optional<Manifest> m;
+  try {
+    m = read_manifest(o.output);
+  } catch (const Error&) {
+    return "the output is not a readable archive";
+  }
+  if (!m) return "the output has no bertq manifest";
+  if (m->bertq_version != BERTQ_VERSION) return "written by bertq " + m->bertq_version;
+  if (m->libtorch_version != libtorch_version) return "written with LibTorch " + m->libtorch_version;
+  try {
+    const QConfigDict dict = o.qconfig_path ? load_qconfig_file(*o.qconfig_path) : default_qconfig_dict();
+    if (m->options != result_key(o, to_json(dict))) return "its options or qconfig changed";
+  } catch (const Error&) {
+    return "the qconfig does not load";  // the conversion will say why
+  }
+  for (const auto& extra : {o.report_path, o.html_path})
+    if (extra && ::stat(extra->c_str(), &st) != 0) return "its report " + *extra + " is missing";
+  try {
+    if (m->input_sha256 != sha256_file(o.input)) return "the input changed";
+  } catch (const Error&) {
+    return "the input cannot be read";
+  }
+  return "";
+}
+
+std::vector<std::string> preflight(const std::vector<BatchJob>& jobs) {
+  std::vector<std::string> problems(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const ConvertOptions& o = jobs[i].options;
+    try {
+      struct stat st {};
+      if (::stat(o.input.c_str(), &st) != 0)
+        throw Error(ErrorKind::Model, "cannot read input " + o.input + ": " + errno_message());
+      if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::Model, "input " + o.input + " is " + file_kind(o.input));
+      std::vector<std::pair<std::string, std::string>> outs{{"output", o.output}};
+      if (o.report_path) outs.push_back({"report", *o.report_path});
+      if (o.html_path) outs.push_back({"html", *o.html_path});
+      for (const auto& [role, p] : outs) {
+        // Output folders are created, as a CI job expects of a tool that
+        // writes a tree of outputs.
+        const fs::path dir = fs::path(p).parent_path();
+        std::error_code ec;
+        if (!dir.empty()) fs::create_directories(dir, ec);
+        if (ec) throw Error(ErrorKind::Io, "cannot create folder " + dir.string() + " for " + role + ": " + ec.message());
+        check_output_path(role, p);
+      }
+    } catch (const Error& e) {
+      problems[i] = std::string(e.what()) + (e.hint().empty() ? "" : " (hint: " + e.hint() + ")");
+    } catch (const std::exception& e) {
+      problems[i] = printable(e.what());
+    }
+  }
+  return problems;
+}
+
+BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
+                      const std::function<void(const JobResult&, size_t, size_t)>& on_done) {
+  BatchResult result;
+  result.shard = o.shard;
+  result.jobs.resize(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) result.jobs[i].job = jobs[i];
+  struct sigaction sa {}, old_int {}, old_term {};
+  sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid returns EINTR
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  g_stop_signal = 0;
+
+  // Results and logs of the children, in a private folder that a later run
+  // removes if this one is killed.
+  const std::string tmp_root = fs::temp_directory_path().string();
+  remove_stale_temporaries(tmp_root);
+  TempDir logs((fs::path(tmp_root) / "batch").string());
+  const std::vector<std::string> problems = preflight(jobs);
+  std::vector<Running> running;
+  size_t next = 0, done = 0;
+  auto finish = [&](size_t i, JobStatus status, const std::string& message, const std::string& hint, int code,
+                    double seconds) {
+    JobResult& r = result.jobs[i];
+    r.status = status;
+    r.message = message;
+    r.hint = hint;
+    r.exit_code = code;
+    r.seconds = seconds;
+    if (on_done) on_done(r, ++done, jobs.size());
+  };
+  while (next < jobs.size() || !running.empty()) {
+    // Launch while there is room and no stop was asked for.
+    while (!g_stop_signal && next < jobs.size() && static_cast<int>(running.size()) < std::max(1, o.jobs)) {
+      const size_t i = next++;
+      if (!problems[i].empty()) {
+        finish(i, JobStatus::Failed, problems[i], "", 2, 0);
+        continue;
+      }
+      if (!o.force && why_not_up_to_date(jobs[i], o.libtorch_version).empty()) {
+        finish(i, JobStatus::Skipped, "up to date", "", 0, 0);
+        continue;
+      }
+      Running run;
+      run.index = i;
+      run.result_path = (fs::path(logs.path()) / (std::to_string(i) + ".json")).string();
+      run.err_path = (fs::path(logs.path()) / (std::to_string(i) + ".err")).string();
+      run.output_existed = stat_output(jobs[i].options.output, &run.output_before);
+      std::vector<std::string> args = options_to_args(jobs[i].options);
+      // Flags first, then "--" and the paths: a path is never read as a flag.
+      args.insert(std::find(args.begin(), args.end(), "--"), "--batch-result=" + run.result_path);
+      args.insert(args.begin(), o.self);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+      posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, run.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      pid_t pid = 0;
+      const int rc = posix_spawn(&pid, o.self.c_str(), &fa, nullptr, argv.data(), environ);
+      posix_spawn_file_actions_destroy(&fa);
+      if (rc != 0) {
+        finish(i, JobStatus::Failed, std::string("cannot start bertq: ") + std::strerror(rc), "", 1, 0);
+        continue;
+      }
+      run.pid = pid;
+      run.start = std::chrono::steady_clock::now();
+      running.push_back(run);
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR && g_stop_signal) {
+        // Conversions delete their temporary files when terminated.
+        for (const auto& r : running) ::kill(r.pid, SIGTERM);
+        result.signal = g_stop_signal;
+      }
+      continue;
+    }
+    auto it = std::find_if(running.begin(), running.end(), [&](const Running& r) { return r.pid == pid; });
+    if (it == running.end()) continue;
+    const Running run = *it;
+    running.erase(it);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
+    const std::string& output = jobs[run.index].options.output;
+    // A job is finished when it has left its result: the child writes it
+    // last, after the model and the report files.
+    std::optional<json> res;
+    try {
+      res = json::parse(read_file_capped(run.result_path, 1 << 20, ErrorKind::Internal, "result"));
+    } catch (const std::exception&) {
+    }
+    if (res && res->is_object() && res->value("exit_code", -1) == 0) {
+      finish(run.index, JobStatus::Ok, "", "", 0, seconds);
+    } else if (res && res->is_object() && res->contains("exit_code")) {
+      finish(run.index, JobStatus::Failed, res->value("message", ""), res->value("hint", ""),
+             res->value("exit_code", 1), seconds);
+    } else if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128)) {
+      const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status) - 128;
+      // Say what is on disk: outputs are renamed into place whole, so a
+      // replaced output is complete; its report files may not be written.
+      const std::string what =
+          output_replaced(run, output)
+              ? "stopped by signal " + std::to_string(sig) + " after writing its output, which is complete; " +
+                    "its report files may be missing"
+              : "stopped by signal " + std::to_string(sig) + " before writing its output" +
+                    (run.output_existed ? " (the previous file is unchanged)" : "");
+      if (g_stop_signal) finish(run.index, JobStatus::Interrupted, what, "", 128 + sig, seconds);
+      else
+        finish(run.index, JobStatus::Failed, "bertq crashed: " + what + "; " + last_line_of_file(run.err_path), "",
+               128 + sig, seconds);
+    } else {
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+      const std::string err = last_line_of_file(run.err_path);
+      finish(run.index, JobStatus::Failed, err.empty() ? "exited with code " + std::to_string(code) : err, "", code,
+             seconds);
+    }
+    ::unlink(run.result_path.c_str());
+    ::unlink(run.err_path.c_str());
+  }
+  if (g_stop_signal) result.signal = g_stop_signal;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(logs.path(), ec)) fs::remove_all(e.path(), ec);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  return result;
+}
+
+void print_batch_summary(const BatchResult& r, std::ostream& out) {
+  out << "batch";
+  if (r.shard.count > 1) out << " shard " << r.shard.index << "/" << r.shard.count;
+  out << ": " << r.count(JobStatus::Ok) << " converted, " << r.count(JobStatus::Skipped) << " up to date, "
+      << r.count(JobStatus::Failed) << " failed";
+  if (r.signal)
+    out << ", " << r.count(JobStatus::Interrupted) << " interrupted, " << r.count(JobStatus::NotRun)
+        << " not run (stopped by signal " << r.signal << ")";
+  out << ", " << r.jobs.size() << " in all\n";
+}
+
+void print_batch_json(const BatchResult& r, std::ostream& out) {
+  json j;
+  j["schema"] = "bertq-batch-summary/2";
+  j["shard"] = std::to_string(r.shard.index) + "/" + std::to_string(r.shard.count);
+  j["interrupted"] = r.signal != 0;
+  j["signal"] = r.signal ? json(r.signal) : json();
+  j["counts"] = {{"ok", r.count(JobStatus::Ok)},
+                 {"skipped", r.count(JobStatus::Skipped)},
+                 {"failed", r.count(JobStatus::Failed)},
+                 {"interrupted", r.count(JobStatus::Interrupted)},
+                 {"not_run", r.count(JobStatus::NotRun)},
+                 {"total", r.jobs.size()}};
+  json jobs = json::array();
+  for (const auto& x : r.jobs)
+    jobs.push_back({{"input", x.job.options.input},
+                    {"output", x.job.options.output},
+                    {"status", to_string(x.status)},
+                    {"message", x.message},
+                    {"hint", x.hint},
+                    {"exit_code", x.exit_code},
+                    {"seconds", x.seconds}});
+  j["jobs"] = jobs;
+  out << j.dump(2) << "\n";
+}
+
+}  // namespace bertq

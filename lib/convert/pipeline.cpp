@@ -1,0 +1,431 @@
+#include "convert/pipeline.h"
+
+#include <ATen/Parallel.h>
+#include <fnmatch.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <set>
+#include <sstream>
+
+#include "archive/archive_file.h"
+#include "archive/manifest.h"
+#include "archive/model_file.h"
+#include "archive/sha256.h"
+#include "base/error.h"
+#include "base/files.h"
+#include "base/text.h"
+#include "convert/planner.h"
+#include "convert/quantize.h"
+#include "inspect/qtensor.h"
+#include "report/measure.h"
+#include "run/model_inputs.h"
+
+namespace bertq {
+namespace {
+
+// Ops that pack weights at run time. After Finalize they are folded into
+// packed-parameter attributes; one left in the graph means packing failed for
+// this engine (e.g. no fp16 prepack in onednn/qnnpack) and the model's first
+// forward will fail.
+std::vector<std::string> unfolded_prepacks(const torch::jit::Module& m) {
+  std::set<std::string> kinds;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
+    for (torch::jit::Node* n : b->nodes()) {
+      const std::string kind = n->kind().toQualString();
+      if (kind.find("prepack") != std::string::npos) kinds.insert(kind);
+      for (torch::jit::Block* sub : n->blocks()) visit(sub);
+    }
+  };
+  visit(m.get_method("forward").graph()->block());
+  return {kinds.begin(), kinds.end()};
+}
+
+// A key that quantizes nothing is as silent as a key that names nothing.
+void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::string>& warnings) {
+  for (const auto& e : dict.entries) {
+    if (!e.qconfig) continue;
+    bool used = false;
+    std::vector<std::string> reasons;
+    for (const auto& mp : plan.modules) {
+      if (mp.rule.key != e.key || mp.rule.kind == RuleKind::OptedOut || mp.functional) continue;
+      if (mp.quantized) used = true;
+      else if (reasons.size() < 3)
+        reasons.push_back((mp.path.empty() ? "<root>" : mp.path) + ": " + mp.float_reason);
+    }
+    if (used) continue;
+    // Functional weights are resolved by the module holding their graph.
+    for (const auto& mp : plan.modules) used = used || (mp.functional && mp.quantized);
+    if (!used)
+      warnings.push_back("qconfig key " + quoted_value(e.key) + " quantized nothing" +
+                         (reasons.empty() ? std::string(" (no weight-bearing module under it)")
+                                          : " (" + join(reasons, "; ") + ")"));
+  }
+}
+
+// The process's peak resident memory so far (VmHWM), in MiB.
+long peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6)) / 1024;
+  return -1;
+}
+
+// Logs how long each step took (with -v), so users can see where time goes.
+class StepTimer {
+ public:
+  void done(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    spdlog::debug("{}: {:.2f} s, peak RSS {} MiB", step, std::chrono::duration<double>(now - last_).count(),
+                  peak_rss_mib());
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool linear_like(const ModulePlan& m) { return m.type_name == "Linear" || m.use == WeightUse::Linear; }
+
+// One conversion, step by step; run_convert calls the steps in order. Each
+// step reads what the earlier ones left in the members and reads no file
+// again.
+class Conversion {
+ public:
+  Conversion(const ConvertOptions& o, const std::string& command_line) : o_(o) {
+    r_.bertq_version = BERTQ_VERSION;
+    r_.libtorch_version = BERTQ_LIBTORCH_VERSION;
+    r_.libtorch_package = BERTQ_LIBTORCH_PACKAGE;
+    r_.options = o;
+    r_.command_line = command_line;
+    r_.created = utc_now();
+    r_.debug = o.debug;
+    r_.dry_run = o.dry_run;
+    r_.mode = o.prepare_only ? ConvertMode::Prepare : ConvertMode::Quantize;
+    r_.input.path = o.input;
+    r_.output.path = o.output;
+  }
+
+  // Every path is checked before any work: outputs must be regular files or
+  // new, and none may be an input or another output.
+  void check_paths() {
+    if (o_.output.empty() && !o_.dry_run) throw Error(ErrorKind::Usage, "no output path given");
+    if (o_.prepare_only && o_.debug) throw Error(ErrorKind::Usage, "--debug applies to convert, not prepare");
+    std::vector<InputPath> inputs{{"input", o_.input}};
+    if (o_.qconfig_path) inputs.push_back({"--qconfig", *o_.qconfig_path});
+    std::vector<OutputPath> outputs;
+    if (!o_.dry_run) {
+      model_out_ = check_output_path("output", o_.output);
+      outputs.push_back(model_out_);
+    }
+    if (o_.report_path) outputs.push_back(*(report_out_ = check_output_path("--report", *o_.report_path)));
+    if (o_.html_path) outputs.push_back(*(html_out_ = check_output_path("--html", *o_.html_path)));
+    check_distinct(inputs, outputs);
+    // A run killed by SIGKILL leaves its temporary folder behind; the next
+    // run into the same folder removes it.
+    for (const auto& out : outputs) {
+      const std::string dir = std::filesystem::path(out.target).parent_path().string();
+      if (const int n = remove_stale_temporaries(dir.empty() ? "." : dir))
+        spdlog::info("removed {} temporary folder{} left by an interrupted bertq run in {}", n, n == 1 ? "" : "s",
+                     dir.empty() ? "." : dir);
+    }
+  }
+
+  // The qconfig first: a typo there should not cost a model load.
+  void read_qconfig() {
+    if (o_.qconfig_path) dict_ = load_qconfig_file(*o_.qconfig_path, &r_.qconfig_text);
+    else dict_ = default_qconfig_dict();
+    r_.qconfig = dict_;
+  }
+
+  // Checks the whole archive (structure, every CRC-32, tensor extents) before
+  // LibTorch reads it, then loads it through the same open file.
+  void open_and_load() {
+    engine_ = o_.engine ? *o_.engine : default_engine();
+    if (o_.engine) parse_engine(to_string(*o_.engine));  // says clearly if this LibTorch lacks it
+    r_.engine = to_string(engine_);
+    set_engine(engine_);
+    if (o_.threads) at::set_num_threads(*o_.threads);
+    input_ = std::make_unique<ArchiveFile>(o_.input);
+    r_.input.bytes = input_->size();
+    // The hash runs on the second core while the passes run on the first; it
+    // reads the same descriptor LibTorch read.
+    input_sha_ = std::async(std::launch::async, [this] { return input_->sha256(); });
+    model_ = load_model(*input_);
+    timer_.done("check and load");
+  }
+
+  // Refuses inputs that are not float models (unless asked), and picks the
+  // path for a prepared one.
+  void classify_input() {
+    const ModelKind kind = model_kind(model_);
+    if (kind == ModelKind::Debug)
+      throw Error(ErrorKind::Model,
+                  o_.input + " is a debug model (float weights with stored scales, written by --debug or "
+                             "quantize_dynamic_jit(debug=True)); quantizing it again would quantize twice",
+                  "convert the float model it came from; did you swap INPUT and OUTPUT?");
+    if (kind == ModelKind::Final && !o_.allow_requantize)
+      throw Error(ErrorKind::Model,
+                  o_.input + " is already quantized (" + std::to_string(count_quantized_weights(model_, kind)) +
+                      " quantized weights, quantized::linear_dynamic in its graph); converting it again would "
+                      "overwrite " + (o_.output.empty() ? std::string("nothing") : o_.output) +
+                      " with a copy of it",
+                  "did you swap INPUT and OUTPUT? `bertq convert FLOAT.pt QUANTIZED.pt`; --allow-requantize "
+                  "quantizes what is still float in it");
+    if (kind == ModelKind::Prepared) {
+      if (o_.prepare_only)
+        throw Error(ErrorKind::Usage, o_.input + " is already prepared (it holds observers)",
+                    "run `bertq convert` on it");
+      if (o_.qconfig_path)
+        throw Error(ErrorKind::Usage, o_.input + " is already prepared; its qconfig was fixed by `bertq prepare`",
+                    "drop --qconfig, or convert the float model instead");
+      r_.mode = ConvertMode::ConvertPrepared;
+    }
+    r_.max_positions = max_positions(model_);
+  }
+
+  // Decides every module's fate before the passes run, then inserts the
+  // observers and records what they will do.
+  void plan_and_prepare() {
+    if (r_.mode == ConvertMode::ConvertPrepared) {
+      plan_ = plan_from_prepared(model_);
+      floats_ = capture_float_tensors(model_, plan_);
+      prepared_ = model_;
+    } else {
+      plan_ = make_plan(model_, dict_, engine_, o_.allow_missing);
+      for (const auto& e : dict_.entries)
+        if (!e.warning.empty()) r_.warnings.push_back(e.warning);
+      r_.warnings.insert(r_.warnings.end(), plan_.warnings.begin(), plan_.warnings.end());
+      floats_ = capture_float_tensors(model_, plan_);
+      prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
+      model_ = torch::jit::Module();  // only stand-ins are left in it
+      timer_.done("insert observers");
+      record_prepared(plan_, prepared_);
+      check_outcome(plan_);
+      warn_idle_keys(dict_, plan_, r_.warnings);
+    }
+    capture_functional_weights(prepared_, plan_, floats_);
+    // NaN would trip an assertion in the observers, infinity give infinite scales.
+    check_finite_weights(prepared_);
+  }
+
+  void convert() {
+    try {
+      if (o_.prepare_only) {
+        result_ = prepared_;
+      } else if (r_.mode == ConvertMode::ConvertPrepared) {
+        result_ = convert_dynamic_jit(prepared_, /*inplace=*/false, o_.debug);
+      } else {
+        result_ = convert_prepared_for_quantize(prepared_, o_.debug);
+      }
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal,
+                  "PyTorch's quantization passes failed: " + first_line(e.what_without_backtrace()));
+    }
+    // The pickler memoizes an object held twice: no second handle to the
+    // result's objects may live while it is saved (convert works in place).
+    prepared_ = torch::jit::Module();
+    model_ = torch::jit::Module();
+    timer_.done("quantize and pack");
+    const ModelKind kind = o_.prepare_only ? ModelKind::Prepared : o_.debug ? ModelKind::Debug : ModelKind::Final;
+    r_.quantized_in_output = count_quantized_weights(result_, kind);
+    if (r_.quantized_in_output != plan_.quantized_count() && !(o_.allow_requantize && kind == ModelKind::Final))
+      throw Error(ErrorKind::Internal, fmt::format("the output holds {} quantized weights but the plan recorded {}",
+                                                   r_.quantized_in_output, plan_.quantized_count()));
+  }
+
+  // Input sizes first: they need every float tensor, which describe_modules
+  // then lets go of as it finishes with each packed module.
+  void describe() {
+    r_.modules = module_reports(plan_);
+    r_.input_sizes = measure_input(input_->index(), r_.modules, floats_);
+    describe_modules(r_.modules, floats_, result_);
+    if (!o_.prepare_only && !o_.debug)
+      for (const auto& m : r_.modules)
+        if (m.plan.quantized && m.plan.op == "linear_dynamic" && m.packed_attr.empty())
+          r_.warnings.push_back("report: could not tell which packed weight replaced " + m.plan.path +
+                                "; its scales and bytes are missing from the report");
+    timer_.done("describe modules");
+  }
+
+  // CI guards fail before the model is written; the report files are still
+  // written, since that is when CI needs them.
+  void check_guards_or_fail() {
+    r_.guards = check_guards(r_, o_);
+    std::vector<std::string> failed;
+    std::string hint;
+    for (const auto& g : r_.guards)
+      if (!g.passed) failed.push_back(g.message);
+    if (failed.empty()) return;
+    for (const auto& w : r_.warnings) spdlog::warn("{}", w);
+    finish_input();
+    write_report_files();
+    for (const auto& g : r_.guards)
+      if (!g.passed && g.name == "nothing quantized")
+        hint = "--allow-nothing-quantized writes it anyway; run `bertq convert --dry-run` to see why each "
+               "module stays float";
+    throw Error(ErrorKind::Coverage, join(failed, "; "),
+                hint.empty() ? "the report lists why each float module stays float" : hint);
+  }
+
+  void check_runnable() {
+    if (o_.prepare_only || o_.debug) return;
+    const auto prepacks = unfolded_prepacks(result_);
+    if (prepacks.empty()) return;
+    const std::string msg = "the converted model cannot run on this LibTorch: " + join(prepacks, ", ") +
+                            " is not available for engine " + r_.engine +
+                            " (fp16 dynamic quantization needs an fbgemm-enabled LibTorch)";
+    if (!o_.allow_unrunnable)
+      throw Error(ErrorKind::Unsupported, msg,
+                  "pass --allow-unrunnable to write it anyway for an fbgemm runtime, or use per_channel_dynamic");
+    r_.warnings.push_back(msg + "; written anyway (--allow-unrunnable)");
+  }
+
+  // Writes the model (or, for a dry run, a copy in a temporary folder that
+  // is measured and removed), then measures what was written.
+  void save_and_measure() {
+    const FloatFingerprints prints = fingerprint(floats_);
+    // Hold no extra reference to the model's tensors while saving (see
+    // FloatFingerprints), or the archive would differ from Python's; this
+    // also frees the float weights that the packed ones replaced.
+    floats_ = FloatTensors();
+    finish_input();
+    std::map<std::string, std::string> extra;
+    if (!o_.no_manifest) extra[kManifestName] = manifest_json(r_);
+    std::string written;
+    std::unique_ptr<TempDir> dry;
+    if (o_.dry_run) {
+      // The archive's layout depends on the output's file name.
+      const std::string name = o_.output.empty() ? std::string("model.pt")
+                                                 : std::filesystem::path(o_.output).filename().string();
+      dry = std::make_unique<TempDir>((std::filesystem::temp_directory_path() / name).string());
+      save_model_to(result_, dry->file(), "a dry run's copy in " + dry->path(), extra);
+      written = dry->file();
+    } else {
+      save_model_atomic(result_, model_out_, extra);
+      written = model_out_.target;
+    }
+    timer_.done("save");
+    r_.output.bytes = file_size(written);
+    std::future<std::string> sha;
+    if (!o_.dry_run) sha = std::async(std::launch::async, sha256_file, written);
+    r_.output_sizes = measure_output(written, r_.modules, prints, result_);
+    if (!o_.dry_run) r_.output.sha256 = sha.get();
+    check_totals(r_);
+    timer_.done("measure");
+  }
+
+  void write_report_files() {
+    if (report_out_) {
+      std::ostringstream s;
+      print_json(r_, s);
+      write_file_atomic(*report_out_, s.str());
+    }
+    if (html_out_) {
+      std::ostringstream s;
+      print_html(r_, s);
+      write_file_atomic(*html_out_, s.str());
+    }
+  }
+
+  Report take_report() { return std::move(r_); }
+
+ private:
+  // The input's hash, and the check that it did not change while read.
+  void finish_input() {
+    if (input_sha_.valid()) r_.input.sha256 = input_sha_.get();
+    input_->check_unchanged();
+  }
+
+  const ConvertOptions& o_;
+  Report r_;
+  StepTimer timer_;
+  QConfigDict dict_;
+  Engine engine_ = Engine::OneDNN;
+  OutputPath model_out_;
+  std::optional<OutputPath> report_out_, html_out_;
+  std::unique_ptr<ArchiveFile> input_;
+  std::future<std::string> input_sha_;
+  torch::jit::Module model_, prepared_, result_;
+  Plan plan_;
+  FloatTensors floats_;
+};
+
+}  // namespace
+
+std::vector<GuardResult> check_guards(const Report& r, const ConvertOptions& o) {
+  std::vector<GuardResult> out;
+  if (!o.allow_nothing_quantized) {
+    GuardResult g{"nothing quantized", r.quantized_in_output > 0, ""};
+    if (!g.passed)
+      g.message = "nothing was quantized: no weight is reached by a qconfig that quantizes it (" +
+                  std::to_string(r.modules.size()) + " weight-bearing modules, all float)";
+    out.push_back(g);
+  }
+  for (const auto& pattern : o.require_quantized) {
+    GuardResult g{"require_quantized " + quoted_value(pattern), true, ""};
+    size_t matched = 0;
+    std::vector<std::string> still_float;
+    for (const auto& m : r.modules) {
+      if (!linear_like(m.plan) || fnmatch(pattern.c_str(), m.plan.path.c_str(), 0) != 0) continue;
+      ++matched;
+      if (!m.plan.quantized) still_float.push_back(m.plan.path + " (" + m.plan.float_reason + ")");
+    }
+    if (matched == 0) {
+      g.passed = false;
+      g.message = "--require-quantized " + quoted_value(pattern) +
+                  " matches no Linear module (patterns are globs over module names, e.g. \"bert.encoder.*\")";
+    } else if (!still_float.empty()) {
+      std::vector<std::string> head(still_float.begin(), still_float.begin() + std::min<size_t>(still_float.size(), 5));
+      g.passed = false;
+      g.message = "--require-quantized " + quoted_value(pattern) + ": " + std::to_string(still_float.size()) + " of " +
+                  std::to_string(matched) + " matching Linear modules stay float: " + join(head, ", ") +
+                  (still_float.size() > 5 ? ", ..." : "");
+    }
+    out.push_back(g);
+  }
+  if (o.min_quantized_fraction) {
+    const double f = r.quantized_weight_fraction();
+    GuardResult g{"min_quantized_fraction " + format_g17(*o.min_quantized_fraction), f >= *o.min_quantized_fraction,
+                  ""};
+    if (!g.passed)
+      g.message = fmt::format("{:.3f} of the weight elements are quantized, less than --min-quantized-fraction {:.3f}",
+                              f, *o.min_quantized_fraction);
+    out.push_back(g);
+  }
+  return out;
+}
+
+Report run_convert(const ConvertOptions& o, const std::string& command_line) {
+  Conversion c(o, command_line);
+  c.check_paths();
+  c.read_qconfig();
+  c.open_and_load();
+  c.classify_input();
+  c.plan_and_prepare();
+  c.convert();
+  c.describe();
+  c.check_guards_or_fail();
+  c.check_runnable();
+  c.save_and_measure();
+  c.write_report_files();
+  return c.take_report();
+}
+
+}  // namespace bertq

@@ -1,0 +1,94 @@
+#include "convert/plan.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/text.h"
+
+namespace bertq {
+
+namespace {
+struct RuleName {
+  RuleKind kind;
+  const char* name;
+};
+constexpr RuleName kRuleNames[] = {{RuleKind::OwnKey, "own_key"},
+                                   {RuleKind::Inherited, "inherited"},
+                                   {RuleKind::Global, "global"},
+                                   {RuleKind::OptedOut, "opted_out"},
+                                   {RuleKind::NoQConfig, "no_qconfig"}};
+}  // namespace
+
+std::string to_string(RuleKind kind) {
+  for (const auto& r : kRuleNames)
+    if (r.kind == kind) return r.name;
+  return "?";
+}
+
+std::optional<RuleKind> rule_kind_from_name(const std::string& name) {
+  for (const auto& r : kRuleNames)
+    if (name == r.name) return r.kind;
+  return std::nullopt;
+}
+
+std::string Rule::describe() const {
+  switch (kind) {
+    case RuleKind::OwnKey: return "own key \"" + key + "\"";
+    case RuleKind::Inherited: return "inherited from \"" + key + "\"";
+    case RuleKind::Global: return "global \"\"";
+    case RuleKind::OptedOut: return "null at \"" + key + "\"";
+    case RuleKind::NoQConfig: return "no qconfig";
+  }
+  return "?";
+}
+
+nlohmann::ordered_json to_json(const Rule& rule) {
+  return {{"kind", to_string(rule.kind)},
+          {"key", rule.kind == RuleKind::NoQConfig ? nlohmann::ordered_json() : nlohmann::ordered_json(rule.key)},
+          {"text", rule.describe()}};
+}
+
+std::optional<Rule> rule_from_json(const nlohmann::ordered_json& j) {
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string()) return std::nullopt;
+  const auto kind = rule_kind_from_name(j["kind"].get<std::string>());
+  if (!kind) return std::nullopt;
+  Rule r;
+  r.kind = *kind;
+  if (j.contains("key") && j["key"].is_string()) r.key = j["key"].get<std::string>();
+  return r;
+}
+
+size_t Plan::quantized_count() const {
+  size_t n = 0;
+  for (const auto& m : modules) n += m.quantized ? 1 : 0;
+  return n;
+}
+
+size_t Plan::skipped_count() const { return modules.size() - quantized_count(); }
+
+std::string predicted_op(const QConfig& q, WeightUse use) {
+  // PyTorch's dynamic pass quantizes linear only (its embedding_bag path is
+  // for static quantization; testdata/README.md).
+  if (use != WeightUse::Linear) return "";
+  if (q.weight.dtype == DType::Float16) return "linear_dynamic_fp16";
+  if (q.weight.qscheme == QScheme::PerChannelAffineFloatQParams) return "";  // weight-only: refused for Linear
+  return "linear_dynamic";
+}
+
+void check_outcome(const Plan& plan) {
+  std::vector<std::string> wrong;
+  for (const auto& m : plan.modules) {
+    if (m.functional) continue;  // found in the graph, nothing was predicted
+    const std::string got = m.quantized ? m.op : "";
+    if (got != m.expected_op)
+      wrong.push_back((m.path.empty() ? "<root>" : m.path) + " (planned " +
+                      (m.expected_op.empty() ? "float" : m.expected_op) + ", got " + (got.empty() ? "float" : got) +
+                      ")");
+  }
+  if (!wrong.empty())
+    throw Error(ErrorKind::Internal,
+                "the quantization passes did not do what bertq planned for " + join(wrong, ", "),
+                "please report this with the model and qconfig");
+}
+
+}  // namespace bertq

@@ -1,0 +1,88 @@
+// The plan: for every weight-bearing module, which qconfig applies, which
+// rule decided it, and what the passes will make of it, decided before any
+// pass runs (as llama.cpp's quantizer decides every tensor's type first).
+// After the passes, the outcome is recorded beside the prediction, and
+// check_outcome() makes any disagreement an internal error. The report, the
+// manifest, `--dry-run` and `inspect` all read this one structure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "qconfig/qconfig.h"
+
+namespace bertq {
+
+enum class RuleKind {
+  OwnKey,     // the module's own key
+  Inherited,  // the nearest ancestor's key
+  Global,     // the "" key
+  OptedOut,   // a null at its own key or an ancestor's
+  NoQConfig,  // no key covers it
+};
+
+// JSON names of rule kinds: "own_key", "inherited", "global", "opted_out", "no_qconfig".
+std::string to_string(RuleKind kind);
+std::optional<RuleKind> rule_kind_from_name(const std::string& name);
+
+struct Rule {
+  RuleKind kind = RuleKind::NoQConfig;
+  std::string key;  // the deciding key, if any
+  // "own key \"classifier\"", "inherited from \"bert.encoder\"", "global \"\"", ...
+  std::string describe() const;
+  bool operator==(const Rule& o) const { return kind == o.kind && key == o.key; }
+};
+
+// {"kind": "inherited", "key": "bert.encoder", "text": "inherited from ..."}:
+// the report and the manifest store rules the same way.
+nlohmann::ordered_json to_json(const Rule& rule);
+// Reads what to_json wrote; nullopt if it is not a rule.
+std::optional<Rule> rule_from_json(const nlohmann::ordered_json& j);
+
+// What a weight is used by in the graph, which decides what the passes can do.
+enum class WeightUse {
+  Linear,       // input 1 of aten::linear (a Linear module or F.linear)
+  EmbeddingBag, // aten::embedding_bag
+  Embedding,    // aten::embedding
+  Other,        // LayerNorm, Conv, ... or not used
+};
+
+struct ModulePlan {
+  std::string path;       // "bert.encoder.layer.0.attention.self.query"; "" is the root
+  std::string type_name;  // unmangled class name: "Linear", "LayerNorm", ...
+  std::string weight_attr = "weight";  // the attribute holding the weight
+  // A weight that is not a module's `weight` parameter (a plain tensor
+  // attribute or a traced constant used by F.linear): found in the prepared
+  // graph, not predicted by the plan.
+  bool functional = false;
+  std::vector<int64_t> weight_shape;
+  Rule rule;
+  std::optional<QConfig> qconfig;  // what the rule resolved to
+  WeightUse use = WeightUse::Other;
+  std::string expected_op;  // the plan's prediction; "" = stays float
+  // The outcome, read from the prepared model's weight observers.
+  bool quantized = false;
+  std::string op;           // "linear_dynamic", "linear_dynamic_fp16", ...
+  std::string float_reason; // why it stays float, when it does
+};
+
+struct Plan {
+  std::vector<ModulePlan> modules;  // weight-bearing modules in module order, then functional weights
+  std::vector<std::string> warnings;
+  size_t quantized_count() const;
+  size_t skipped_count() const;
+};
+
+// "linear_dynamic", "linear_dynamic_fp16", ... for a qconfig applied to a
+// weight used as `use`; "" where graph-mode dynamic quantization leaves it.
+std::string predicted_op(const QConfig& qconfig, WeightUse use);
+
+// Throws Error(Internal) listing the modules where the passes did something
+// other than the plan predicted.
+void check_outcome(const Plan& plan);
+
+}  // namespace bertq

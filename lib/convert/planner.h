@@ -1,0 +1,55 @@
+// Making the plan: resolving a qconfig dict against a model's module tree
+// before any pass runs, and reading back what the passes did.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convert/plan.h"
+#include "qconfig/engine.h"
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace bertq {
+
+// Resolves `dict` against the model's module tree exactly as PyTorch's
+// InsertObservers does (own key, else the nearest ancestor's) and predicts,
+// from how each weight is used in its module's graph, what the passes will
+// make of it. Throws Error(Config) for keys that name no module, listing the
+// nearest names (a warning instead with `allow_missing`), and for qconfigs
+// the kernels of `engine` cannot run on the modules they reach.
+Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine engine, bool allow_missing);
+
+// A weight that a prepared model observes: a module's attribute, or a
+// constant in a module's graph (a traced F.linear on a captured tensor).
+struct ObservedWeight {
+  std::string module_path;  // the module holding the attribute or the graph
+  std::string attr;         // attribute name; "" for a constant
+  int constant_index = -1;  // n-th observed constant of that graph
+  at::Tensor value;
+  std::optional<at::Tensor> bias;  // the bias of the aten::linear that uses it, if constant or an attribute
+  std::string op;  // what the observer's dtype makes of it: "linear_dynamic", ...
+};
+std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared);
+
+// Records, from a prepared model's weight observers, which modules are
+// quantized and to what, and why the others stay float. Weights the plan did
+// not list (functional ones) are added to it.
+void record_prepared(Plan& plan, const torch::jit::Module& prepared);
+
+// A plan read back from a prepared model alone (for `bertq convert prepared.pt`).
+Plan plan_from_prepared(const torch::jit::Module& prepared);
+
+// Throws Error(Model) naming the first observed weight that holds NaN or
+// infinity, with the count: its scale would be NaN or infinite.
+void check_finite_weights(const torch::jit::Module& prepared);
+
+// "Linear" from "__torch__.torch.nn.modules.linear.___torch_mangle_3.Linear".
+std::string short_type_name(const std::string& qualified_name);
+
+}  // namespace bertq

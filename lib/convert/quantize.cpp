@@ -1,0 +1,238 @@
+#include "convert/quantize.h"
+
+#include <ATen/Context.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/fold_conv_bn.h>
+#include <torch/csrc/jit/passes/quantization/finalize.h>
+#include <torch/csrc/jit/passes/quantization/insert_observers.h>
+#include <torch/csrc/jit/passes/quantization/insert_quant_dequant.h>
+#include <torch/script.h>
+
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "base/error.h"
+#include "convert/observers.h"
+#include "convert/torch_compat.h"
+#include "base/text.h"
+
+namespace bertq {
+namespace {
+
+// LibTorch's engine for `e`, if this LibTorch version defines it.
+std::optional<at::QEngine> to_qengine(Engine e) {
+  switch (e) {
+    case Engine::OneDNN: return at::QEngine::ONEDNN;
+    case Engine::QNNPACK: return at::QEngine::QNNPACK;
+    case Engine::FBGEMM: return at::QEngine::FBGEMM;
+    case Engine::X86: return compat::x86_qengine();
+  }
+  return std::nullopt;
+}
+
+// PyTorch's script_qconfig_dict: every entry gets its own observer instances,
+// which the passes deep-copy for each value they observe.
+torch::jit::QConfigDict script_qconfig_dict(const QConfigDict& dict) {
+  // Observers live in their own compilation unit, as Python's do, so that
+  // compiling them does not advance the model's type-name mangling counter.
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::QConfigDict out;
+  for (const auto& e : dict.entries) {
+    if (!e.qconfig) {
+      out.emplace(e.key, c10::nullopt);
+      continue;
+    }
+    out.emplace(e.key, torch::jit::QConfig(make_observer(e.qconfig->activation, cu),
+                                           make_observer(e.qconfig->weight, cu)));
+  }
+  return out;
+}
+
+// PyTorch's prepare clones the model twice (fuse_conv_bn_jit, then
+// InsertObservers), deep-copying every weight: for BERT-base that is 876 MB
+// of copies that are thrown away. The clones must still happen, because they
+// give the model's classes their mangled names (`___torch_mangle_N`) and the
+// output has to match Python's byte for byte. So a caller that is done with
+// the float model lets its tensors be set aside while PyTorch clones, and
+// handed to the clone afterwards. (The model must not keep them: the pickler
+// memoizes tensors held twice, which would change the saved bytes.)
+//
+// Sharing a tensor is equivalent to copying it only if the copy would be laid
+// out the same: offset 0, a storage exactly its size, dense strides, and no
+// other tensor on the same storage. Conv-BatchNorm folding reads weights, so
+// models with BatchNorm are cloned the ordinary way.
+class TensorsAside {
+ public:
+  // Returns nullopt if any tensor of `m` is not safe to share (see above).
+  static std::optional<TensorsAside> take(torch::jit::Module& m) {
+    TensorsAside aside;
+    std::unordered_map<const c10::StorageImpl*, const c10::TensorImpl*> owner;
+    for (const auto& child : m.named_modules()) {
+      const auto type_name = child.value.type()->name()->qualifiedName();
+      if (type_name.find("BatchNorm") != std::string::npos) return std::nullopt;
+      const auto& type = child.value.type();
+      for (size_t i = 0; i < type->numAttributes(); ++i) {
+        const c10::IValue slot = child.value._ivalue()->getSlot(i);
+        if (!slot.isTensor() || !slot.toTensor().defined()) continue;
+        const at::Tensor& t = slot.toTensor();
+        if (t.is_quantized() || t.is_sparse() || t.is_mkldnn() || t.storage_offset() != 0 ||
+            !t.is_non_overlapping_and_dense() ||
+            t.storage().nbytes() != static_cast<size_t>(t.numel()) * t.element_size())
+          return std::nullopt;
+        auto [it, fresh] = owner.emplace(t.storage().unsafeGetStorageImpl(), t.unsafeGetTensorImpl());
+        if (!fresh && it->second != t.unsafeGetTensorImpl()) return std::nullopt;
+        aside.slots_.push_back({child.name, type->getAttributeName(i), t});
+      }
+    }
+    // Only now that every tensor qualified: leave empty stand-ins behind.
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : m.named_modules()) by_path.emplace(child.name, child.value);
+    for (const auto& s : aside.slots_) {
+      at::Tensor stand_in = at::empty({0}, s.tensor.options());
+      stand_in.set_requires_grad(s.tensor.requires_grad());
+      by_path.at(s.path).setattr(s.attr, stand_in);
+    }
+    return aside;
+  }
+
+  // Puts the tensors into `clone`, a clone of the module they were taken from.
+  void give_to(torch::jit::Module& clone) const {
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : clone.named_modules()) by_path.emplace(child.name, child.value);
+    for (const auto& s : slots_) by_path.at(s.path).setattr(s.attr, s.tensor);
+  }
+
+ private:
+  struct Slot {
+    std::string path;
+    std::string attr;
+    at::Tensor tensor;
+  };
+  TensorsAside() = default;
+  std::vector<Slot> slots_;
+};
+
+void check_forward(const torch::jit::Module& m) {
+  if (!m.find_method("forward"))
+    throw Error(ErrorKind::Model, "the model has no forward method",
+                "bertq quantizes what forward computes; trace or script a module with forward");
+}
+
+// The cleanup quantize_jit.py runs on the forward graph after converting.
+void propagate_constants_and_dce(torch::jit::Module& m) {
+  auto graph = m.get_method("forward").graph();
+  torch::jit::ConstantPropagation(graph);
+  torch::jit::EliminateDeadCode(graph);
+}
+
+}  // namespace
+
+std::vector<Engine> available_engines() {
+  std::vector<Engine> out;
+  const auto& supported = at::globalContext().supportedQEngines();
+  for (const auto& name : engine_names()) {
+    const Engine e = *engine_from_name(name);
+    const auto q = to_qengine(e);
+    if (q && std::find(supported.begin(), supported.end(), *q) != supported.end()) out.push_back(e);
+  }
+  return out;
+}
+
+Engine parse_engine(const std::string& name) {
+  std::vector<std::string> have;
+  for (Engine e : available_engines()) have.push_back(to_string(e));
+  const auto engine = engine_from_name(name);
+  if (!engine) {
+    std::string hint = "this LibTorch has: " + join(have, ", ");
+    if (auto near = closest(name, engine_names())) hint = "did you mean \"" + *near + "\"? " + hint;
+    throw Error(ErrorKind::Usage, "unknown engine \"" + printable(name) + "\"", hint);
+  }
+  for (Engine e : available_engines())
+    if (e == *engine) return e;
+  throw Error(ErrorKind::Unsupported,
+              "engine " + name + " is not in this LibTorch (" + BERTQ_LIBTORCH_VERSION + ")",
+              "this LibTorch has: " + join(have, ", ") + "; pack for the engine the model will run on");
+}
+
+Engine default_engine() {
+  const auto engines = available_engines();
+  if (engines.empty())
+    throw Error(ErrorKind::Unsupported, "this LibTorch has no quantized engine (onednn, qnnpack, x86 or fbgemm)");
+  return engines.front();
+}
+
+void set_engine(Engine engine) {
+  const auto q = to_qengine(engine);
+  if (!q) throw Error(ErrorKind::Unsupported, "engine " + to_string(engine) + " is not in this LibTorch");
+  at::globalContext().setQEngine(*q);
+}
+
+namespace {
+
+// prepare_dynamic_jit's passes. With `aside`, the tensors of `model` were
+// set aside and go to the prepared model instead of being copied.
+torch::jit::Module run_prepare(torch::jit::Module& model, const QConfigDict& qconfig_dict,
+                               std::optional<TensorsAside> aside) {
+  check_forward(model);
+  auto scripted = script_qconfig_dict(qconfig_dict);
+  // fuse_conv_bn_jit: a clone, with any Conv-BatchNorm pairs folded.
+  torch::jit::Module fused = torch::jit::FoldConvBatchNorm(model);
+  torch::jit::Module prepared = torch::jit::InsertObservers(fused, "forward", scripted, /*inplace=*/false,
+                                                            torch::jit::QuantType::DYNAMIC);
+  if (aside) aside->give_to(prepared);
+  return prepared;
+}
+
+}  // namespace
+
+torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+  torch::jit::Module m = model;  // a handle; the passes clone before changing anything
+  return run_prepare(m, qconfig_dict, std::nullopt);
+}
+
+torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+  check_forward(model);
+  // Any extra clone here would shift the mangled class names, so the
+  // tensors are taken from the model itself, which keeps only stand-ins.
+  return run_prepare(model, qconfig_dict, TensorsAside::take(model));
+}
+
+torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace, bool debug) {
+  check_forward(prepared);
+  prepared.eval();
+  torch::jit::Module m = torch::jit::InsertQuantDeQuant(prepared, "forward", inplace, debug,
+                                                        torch::jit::QuantType::DYNAMIC);
+  if (!debug) {
+    // Packs the weights for the current engine and freezes the module.
+    m = torch::jit::Finalize(m, torch::jit::QuantType::DYNAMIC, {});
+  }
+  propagate_constants_and_dce(m);
+  return m;
+}
+
+torch::jit::Module convert_prepared_for_quantize(torch::jit::Module& prepared, bool debug) {
+  torch::jit::Module m = convert_dynamic_jit(prepared, /*inplace=*/true, debug);
+  // _quantize_jit cleans the forward graph once more after converting.
+  propagate_constants_and_dce(m);
+  return m;
+}
+
+torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
+                                        bool debug) {
+  torch::jit::Module prepared = prepare_dynamic_jit(model, qconfig_dict);
+  return convert_prepared_for_quantize(prepared, debug);
+}
+
+bool is_prepared(const torch::jit::Module& model) {
+  for (const auto& child : model.named_modules()) {
+    const auto& type_name = child.value.type()->name();
+    if (child.name.find("_observer_") != std::string::npos && type_name &&
+        is_observer_type_name(type_name->qualifiedName()))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace bertq

@@ -1,0 +1,65 @@
+// The C++ counterpart of torch.ao.quantization.quantize_jit's dynamic API.
+//
+//   Python                                   bertq
+//   prepare_dynamic_jit(m, qconfig_dict)      bertq::prepare_dynamic_jit(m, dict)
+//   convert_dynamic_jit(m, inplace, debug)    bertq::convert_dynamic_jit(m, inplace, debug)
+//   quantize_dynamic_jit(m, dict, debug=d)    bertq::quantize_dynamic_jit(m, dict, d)
+//
+// Each runs the same LibTorch passes, in the same order and with the same
+// clones, as PyTorch 1.13's Python functions, so the results are identical.
+// Callers include <torch/script.h> themselves; this header stays light.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qconfig/engine.h"
+#include "qconfig/qconfig.h"
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace bertq {
+
+// The engine called `name`. Throws Error(Usage) for a name bertq does not
+// know (with a did-you-mean) and Error(Unsupported) for one this LibTorch was
+// built without, listing those it has.
+Engine parse_engine(const std::string& name);
+// Engines this LibTorch was built with, best first.
+std::vector<Engine> available_engines();
+// The engine bertq uses without --engine: the best one available.
+Engine default_engine();
+// Sets at::globalContext().setQEngine; packed weights are created for it.
+void set_engine(Engine engine);
+
+// Inserts observer modules for every value `qconfig_dict` asks to quantize
+// (PyTorch's prepare_dynamic_jit). The input is not modified.
+torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict);
+
+// The same result as prepare_dynamic_jit, without copying the weights: the
+// prepared model takes `model`'s tensors and `model` is left with empty ones,
+// unusable. For callers that drop the float model anyway (bertq convert): on
+// BERT-base it saves two 438 MB copies. Falls back to copying where sharing
+// could change the result (BatchNorm folding, tensors that are views).
+torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, const QConfigDict& qconfig_dict);
+
+// Replaces observed Linear/EmbeddingBag calls by dynamic quantized ones
+// (PyTorch's convert_dynamic_jit). With debug, keeps the float graph with
+// quantize/dequantize pairs and *_scale_* / *_zero_point_* attributes.
+torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace = false,
+                                       bool debug = false);
+
+// The second half of quantize_dynamic_jit: an in-place convert_dynamic_jit of
+// a model fresh from prepare_dynamic_jit, then quantize_jit.py's last cleanup
+// of the forward graph. For callers that look at the prepared model first.
+torch::jit::Module convert_prepared_for_quantize(torch::jit::Module& prepared, bool debug);
+
+// prepare_dynamic_jit then an in-place convert_dynamic_jit, as in PyTorch.
+torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
+                                        bool debug = false);
+
+// True if the model holds observers inserted by prepare_dynamic_jit.
+bool is_prepared(const torch::jit::Module& model);
+
+}  // namespace bertq

@@ -1,0 +1,198 @@
+#include "inspect/qtensor.h"
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/script.h>
+
+#include <functional>
+
+namespace bertq {
+namespace {
+
+bool is_packed_linear(const c10::IValue& v) {
+  if (!v.isObject()) return false;
+  const auto name = v.type()->str();
+  return name.find("LinearPackedParamsBase") != std::string::npos;
+}
+
+std::vector<double> to_doubles(const at::Tensor& t) {
+  const at::Tensor d = t.to(at::kDouble).contiguous();
+  return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
+}
+
+// Visits every node of a graph, nested blocks included.
+void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
+  for (torch::jit::Node* n : block->nodes()) {
+    fn(n);
+    for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
+  }
+}
+
+// A debug model's stored qparams: attributes NAME_scale_K with NAME_zero_point_K
+// and NAME_scalar_type_K, named after the graph value they quantize.
+bool has_debug_qparams(const torch::jit::Module& m) {
+  const auto& type = m.type();
+  for (size_t i = 0; i < type->numAttributes(); ++i) {
+    const std::string name = type->getAttributeName(i);
+    const auto pos = name.rfind("_scale_");
+    if (pos == std::string::npos) continue;
+    const std::string prefix = name.substr(0, pos), suffix = name.substr(pos + 7);
+    if (m.hasattr(prefix + "_zero_point_" + suffix) && m.hasattr(prefix + "_scalar_type_" + suffix)) return true;
+  }
+  return false;
+}
+
+bool is_weight_source(const torch::jit::Value* v) {
+  const auto k = v->node()->kind();
+  return k == c10::prim::GetAttr || k == c10::prim::Constant;
+}
+
+}  // namespace
+
+std::string to_string(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::Float: return "float";
+    case ModelKind::Prepared: return "prepared";
+    case ModelKind::Debug: return "debug";
+    case ModelKind::Final: return "quantized";
+  }
+  return "?";
+}
+
+ModelKind model_kind(const torch::jit::Module& m) {
+  if (!packed_linear_attrs(m).empty()) return ModelKind::Final;
+  for (const auto& child : m.named_modules()) {
+    const auto& t = child.value.type()->name();
+    if (child.name.find("_observer_") != std::string::npos && t &&
+        t->qualifiedName().find("Observer") != std::string::npos)
+      return ModelKind::Prepared;
+  }
+  for (const auto& child : m.named_modules())
+    if (has_debug_qparams(child.value)) return ModelKind::Debug;
+  // A final model whose weights could not be packed here (fp16) has no
+  // packed attributes but quantized ops in its graph.
+  if (auto f = m.find_method("forward"); f && count_quantized_weights(m, ModelKind::Final) > 0) return ModelKind::Final;
+  return ModelKind::Float;
+}
+
+size_t count_quantized_weights(const torch::jit::Module& m, ModelKind kind) {
+  size_t n = 0;
+  if (kind == ModelKind::Prepared) {
+    // Observers are called from the graph of the module holding the weight.
+    for (const auto& child : m.named_modules()) {
+      auto method = child.value.find_method("forward");
+      if (!method) continue;
+      for_each_node(method->graph()->block(), [&](torch::jit::Node* node) {
+        if (node->kind() == c10::prim::CallMethod && node->inputs().size() >= 2 &&
+            node->input(0)->node()->kind() == c10::prim::GetAttr &&
+            node->input(0)->node()->s(c10::attr::name).rfind("_observer_", 0) == 0 && is_weight_source(node->input(1)))
+          ++n;
+      });
+    }
+    return n;
+  }
+  if (kind == ModelKind::Float) return 0;
+  // Final and debug models: the forward graph with every call inlined, as
+  // testdata/generate.py counts Python's ops (a debug model's submodules
+  // keep graphs of their own that the inlined one repeats).
+  auto method = m.find_method("forward");
+  if (!method) return 0;
+  auto graph = method->graph()->copy();
+  torch::jit::Inline(*graph);
+  for_each_node(graph->block(), [&](torch::jit::Node* node) {
+    const std::string k = node->kind().toQualString();
+    if (kind == ModelKind::Final) {
+      // quantized::linear_dynamic, _fp16, and the embedding_bag ops.
+      if (k.rfind("quantized::", 0) == 0 && k.find("prepack") == std::string::npos &&
+          k.find("unpack") == std::string::npos)
+        ++n;
+    } else if ((k == "aten::quantize_per_tensor" || k == "aten::quantize_per_channel" ||
+                k == "aten::_saturate_weight_to_fp16") &&
+               node->inputs().size() > 0 && is_weight_source(node->input(0))) {
+      // fp16 weights are rounded by _saturate_weight_to_fp16 instead.
+      ++n;
+    }
+  });
+  return n;
+}
+
+bool is_per_channel(const at::Tensor& q) {
+  const auto qs = q.qscheme();
+  return qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric || qs == at::kPerChannelAffineFloatQParams;
+}
+
+// The integer values of a quantized tensor without copying them (int_repr()
+// copies; over BERT-base's 74 weights that grows glibc's heap by ~30 MB).
+// The view is valid while `q` lives.
+at::Tensor int_values(const at::Tensor& q) {
+  if (!q.is_contiguous() || (q.scalar_type() != at::kQInt8 && q.scalar_type() != at::kQUInt8))
+    return q.int_repr();
+  const auto type = q.scalar_type() == at::kQInt8 ? at::kChar : at::kByte;
+  return at::from_blob(q.data_ptr(), q.sizes(), at::TensorOptions().dtype(type));
+}
+
+std::optional<DebugQParams> find_debug_qparams(const torch::jit::Module& m) {
+  const auto& type = m.type();
+  for (size_t i = 0; i < type->numAttributes(); ++i) {
+    const std::string name = type->getAttributeName(i);
+    const auto pos = name.rfind("_scale_");
+    if (pos == std::string::npos || name.rfind("weight", 0) != 0) continue;
+    const std::string prefix = name.substr(0, pos), suffix = name.substr(pos + 7);
+    DebugQParams q;
+    q.scale = m.attr(name);
+    q.zero_point = m.attr(prefix + "_zero_point_" + suffix);
+    q.dtype = static_cast<at::ScalarType>(m.attr(prefix + "_scalar_type_" + suffix).toInt());
+    if (m.hasattr(prefix + "_axis_" + suffix)) q.axis = m.attr(prefix + "_axis_" + suffix).toInt();
+    return q;
+  }
+  return std::nullopt;
+}
+
+at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q) {
+  if (q.scale.isTensor())
+    return at::quantize_per_channel(float_weight, q.scale.toTensor(), q.zero_point.toTensor(), q.axis.value_or(0),
+                                    q.dtype);
+  return at::quantize_per_tensor(float_weight, q.scale.toDouble(), q.zero_point.toInt(), q.dtype);
+}
+
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+                                                              const std::string& attr) {
+  auto [w, b] = model.attr(attr).toCustomClass<LinearPackedParamsBase>()->unpack();
+  return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
+}
+
+std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model) {
+  std::vector<std::string> attrs;
+  const auto& type = model.type();
+  // Attribute order is creation order (_jit_pass_packed_weight_0, _1, ...).
+  for (size_t i = 0; i < type->numAttributes(); ++i)
+    if (is_packed_linear(model._ivalue()->getSlot(i))) attrs.push_back(type->getAttributeName(i));
+  return attrs;
+}
+
+QParams qparams_of(const at::Tensor& q) {
+  QParams p;
+  const auto qs = q.qscheme();
+  if (qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric || qs == at::kPerChannelAffineFloatQParams) {
+    p.axis = q.q_per_channel_axis();
+    p.scales = to_doubles(q.q_per_channel_scales());
+    p.zero_points = to_doubles(q.q_per_channel_zero_points());
+  } else {
+    p.scales = {q.q_scale()};
+    p.zero_points = {static_cast<double>(q.q_zero_point())};
+  }
+  return p;
+}
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kQInt8: return "qint8";
+    case at::kQUInt8: return "quint8";
+    case at::kQUInt4x2: return "quint4x2";
+    case at::kHalf: return "float16";
+    case at::kFloat: return "float32";
+    default: return c10::toString(t);
+  }
+}
+
+}  // namespace bertq

@@ -1,0 +1,73 @@
+// Quantized tensors as bertq reads them back from a converted model: the
+// packed weights of a final model, the stored qparams of a debug model, and
+// the scales and zero points of either. Shared by the report, inspect and
+// diff, so that all three show one truth.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace bertq {
+
+// What a loaded model is: float, prepared (observers), debug (float weights
+// with stored qparams) or final (packed weights, quantized ops).
+enum class ModelKind { Float, Prepared, Debug, Final };
+std::string to_string(ModelKind kind);
+ModelKind model_kind(const torch::jit::Module& model);
+
+// Quantized weights counted in a converted model itself: quantized ops in a
+// final model's graph, weight quantize nodes with stored qparams in a debug
+// model, weight observers in a prepared one. What `convert` reports as
+// quantized must equal this.
+size_t count_quantized_weights(const torch::jit::Module& model, ModelKind kind);
+
+// True for the per-channel qschemes (affine, symmetric, float qparams).
+bool is_per_channel(const at::Tensor& quantized);
+
+// The integer values of a quantized tensor without copying them where
+// possible (int_repr() copies). The view is valid while `q` lives.
+at::Tensor int_values(const at::Tensor& q);
+
+// A debug model's quantization parameters for a module's weight, stored by
+// InsertQuantDeQuant as attributes named after the graph value
+// (`weight.2_scale_0`, `weight.2_zero_point_0`, `weight.2_axis_0`, ...).
+struct DebugQParams {
+  c10::IValue scale;       // a tensor (per-channel) or a double
+  c10::IValue zero_point;  // a tensor (per-channel) or an int
+  std::optional<int64_t> axis;
+  at::ScalarType dtype = at::kQInt8;
+};
+std::optional<DebugQParams> find_debug_qparams(const torch::jit::Module& module);
+
+// The weight quantized with a debug model's parameters, as the final model would hold it.
+at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
+
+// The int8 weight and bias inside a packed-params attribute of a final model.
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+                                                              const std::string& attr);
+
+// A quantized tensor's quantization parameters, per channel or per tensor
+// (one scale and zero point).
+struct QParams {
+  std::optional<int64_t> axis;
+  std::vector<double> scales;
+  std::vector<double> zero_points;
+};
+QParams qparams_of(const at::Tensor& quantized);
+
+// dtype names as Python prints them: "qint8", "quint8", "float32", "float16".
+std::string dtype_name(at::ScalarType type);
+
+// Names of the root attributes holding packed Linear params, in creation order.
+std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model);
+
+}  // namespace bertq

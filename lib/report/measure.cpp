@@ -1,0 +1,358 @@
+#include "report/measure.h"
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <fcntl.h>
+#include <torch/script.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "base/error.h"
+#include "archive/zip_index.h"
+#include "convert/planner.h"
+
+namespace bertq {
+namespace {
+
+std::map<std::string, torch::jit::Module> modules_by_path(const torch::jit::Module& m) {
+  std::map<std::string, torch::jit::Module> out;
+  for (const auto& child : m.named_modules()) out.emplace(child.name, child.value);
+  return out;
+}
+
+// 10 log10(signal / noise); infinite for an exact copy.
+double sqnr_db(double signal, double noise) {
+  return noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
+}
+
+std::pair<double, double> error_stats(const at::Tensor& reference, const at::Tensor& approx) {
+  // float32 differences, double sums: one temporary the size of the weight.
+  const at::Tensor ref = reference.to(at::kFloat);
+  const at::Tensor diff = ref - approx.to(at::kFloat);
+  const double max_abs = diff.abs().max().item<double>();
+  const double noise = diff.square().sum(at::kDouble).item<double>();
+  const double signal = ref.square().sum(at::kDouble).item<double>();
+  return {max_abs, sqnr_db(signal, noise)};
+}
+
+
+// Max abs error and SQNR of a quantized 2-D weight against the float one,
+// dequantized a block of rows at a time: whole-weight temporaries (10 MB per
+// BERT-base layer) would make glibc grow its heap by hundreds of MB.
+std::pair<double, double> quantization_error(const at::Tensor& qweight, const at::Tensor& float_weight) {
+  const bool per_channel = qweight.qscheme() == at::kPerChannelAffine || qweight.qscheme() == at::kPerChannelSymmetric;
+  if (qweight.dim() != 2 || (per_channel && qweight.q_per_channel_axis() != 0))
+    return error_stats(float_weight, qweight.dequantize());
+  const at::Tensor q = int_values(qweight);
+  const at::Tensor fw = float_weight.to(at::kFloat);
+  const int64_t rows = q.size(0), block = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, q.size(1)));
+  double max_abs = 0, noise = 0, signal = 0;
+  for (int64_t i = 0; i < rows; i += block) {
+    const int64_t n = std::min(block, rows - i);
+    at::Tensor scale, zp;
+    if (per_channel) {
+      scale = qweight.q_per_channel_scales().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
+      zp = qweight.q_per_channel_zero_points().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
+    } else {
+      scale = at::full({1, 1}, qweight.q_scale(), at::kFloat);
+      zp = at::full({1, 1}, static_cast<double>(qweight.q_zero_point()), at::kFloat);
+    }
+    const at::Tensor ref = fw.narrow(0, i, n);
+    const at::Tensor diff = ref - (q.narrow(0, i, n).to(at::kFloat) - zp) * scale;
+    max_abs = std::max(max_abs, diff.abs().max().item<double>());
+    noise += diff.square().sum(at::kDouble).item<double>();
+    signal += ref.square().sum(at::kDouble).item<double>();
+  }
+  return {max_abs, sqnr_db(signal, noise)};
+}
+
+// Fills dtype/qscheme/scales/zero points/error from a quantized weight.
+void describe_quantized(ModuleReport& r, const at::Tensor& qweight, const at::Tensor& float_weight) {
+  r.dtype = dtype_name(qweight.scalar_type());
+  // The stored tensor's qscheme, as inspect shows it (a symmetric observer's
+  // weights are stored per_channel_affine with zero points 0); the report's
+  // JSON gives the observer's qscheme beside it.
+  r.qscheme = c10::toString(qweight.qscheme());
+  QParams q = qparams_of(qweight);
+  r.axis = q.axis;
+  r.scales = std::move(q.scales);
+  r.zero_points = std::move(q.zero_points);
+  const auto [max_abs, sqnr] = quantization_error(qweight, float_weight);
+  r.max_abs_error = max_abs;
+  r.sqnr_db = sqnr;
+}
+
+// A debug model keeps the float weight and stores the weight's qparams as
+// attributes (see find_debug_qparams).
+bool describe_debug(ModuleReport& r, const torch::jit::Module& m, const at::Tensor& float_weight) {
+  const auto q = find_debug_qparams(m);
+  if (!q) return false;
+  describe_quantized(r, quantize_with(float_weight, *q), float_weight);
+  return true;
+}
+
+// Matches each packed-params attribute of a final model to the module it
+// replaced: same shape and bias, and the float weight requantizes to the same
+// int8 values (checked on the first row, then on all of it).
+// Returns module path -> attribute. Holds no unpacked weight (onednn's unpack
+// may copy), so memory stays flat.
+std::map<std::string, std::string> map_packed_params(const torch::jit::Module& converted,
+                                                     const std::vector<ModuleReport>& modules,
+                                                     const FloatTensors& floats) {
+  std::map<std::string, std::string> by_module;
+  for (const auto& attr : packed_linear_attrs(converted)) {
+    auto [qweight, bias] = unpack_linear(converted, attr);
+    if (!qweight.is_quantized() || qweight.dim() != 2) continue;
+    // The first row, dequantized by hand: enough to tell the candidates apart.
+    const bool per_channel = is_per_channel(qweight);
+    const double scale0 = per_channel ? qweight.q_per_channel_scales()[0].item<double>() : qweight.q_scale();
+    const int64_t zp0 = per_channel ? qweight.q_per_channel_zero_points()[0].item<int64_t>() : qweight.q_zero_point();
+    const at::Tensor row0 = (int_values(qweight)[0].to(at::kFloat) - static_cast<double>(zp0)) * scale0;
+    std::optional<std::string> best;  // "" is the root module
+    for (const auto& m : modules) {
+      if (!m.plan.quantized || by_module.count(m.plan.path)) continue;
+      auto it = floats.by_path.find(m.plan.path);
+      if (it == floats.by_path.end()) continue;
+      const at::Tensor& fw = it->second.weight;
+      if (fw.sizes() != qweight.sizes()) continue;
+      const auto& fb = it->second.bias;
+      if (bias.has_value() != fb.has_value() || (bias && !at::equal(*bias, *fb))) continue;
+      // Within half a quantization step: the module this row came from.
+      // (0.51: float32 rounding can push an exact half step a hair over.)
+      if ((row0 - fw[0]).abs().max().item<double>() > scale0 * 0.51) continue;
+      best = m.plan.path;
+      break;
+    }
+    if (best) by_module[*best] = attr;
+  }
+  return by_module;
+}
+
+uint64_t fast_hash(const uint8_t* p, size_t n) {
+  // 64-bit multiply-xor over 8-byte words: identifies records by content.
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ (w * 0xff51afd7ed558ccdULL)) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+std::pair<const uint8_t*, size_t> tensor_bytes(const at::Tensor& t, at::Tensor& keep) {
+  keep = t.is_quantized() ? int_values(t).contiguous() : t.contiguous();
+  return {static_cast<const uint8_t*>(keep.data_ptr()), static_cast<size_t>(keep.numel()) * keep.element_size()};
+}
+
+}  // namespace
+
+void capture_functional_weights(const torch::jit::Module& prepared, const Plan& plan, FloatTensors& floats) {
+  for (const auto& w : observed_weights(prepared)) {
+    const std::string path = w.constant_index >= 0
+                                 ? (w.module_path.empty() ? "" : w.module_path + ".") + "<constant " +
+                                       std::to_string(w.constant_index) + ">"
+                                 : (w.module_path.empty() ? w.attr : w.module_path + "." + w.attr);
+    for (const auto& mp : plan.modules)
+      if (mp.functional && mp.path == path) floats.by_path.emplace(path, FloatTensors::Entry{w.value, w.bias});
+  }
+}
+
+FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& plan) {
+  FloatTensors out;
+  const auto by_path = modules_by_path(model);
+  for (const auto& mp : plan.modules) {
+    auto it = by_path.find(mp.path);
+    if (it == by_path.end() || !it->second.hasattr("weight")) continue;
+    FloatTensors::Entry e;
+    e.weight = it->second.attr("weight").toTensor();
+    if (it->second.hasattr("bias") && it->second.attr("bias").isTensor())
+      e.bias = it->second.attr("bias").toTensor();
+    out.by_path.emplace(mp.path, e);
+  }
+  return out;
+}
+
+namespace {
+
+// Fills each module's report from the converted model.
+void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats,
+                  const torch::jit::Module& converted) {
+  const auto by_path = modules_by_path(converted);
+  const auto packed = map_packed_params(converted, modules, floats);
+  for (auto& r : modules) {
+    auto f = floats.by_path.find(r.plan.path);
+    if (f == floats.by_path.end()) continue;
+    const at::Tensor& fw = f->second.weight;
+    r.dtype = dtype_name(fw.scalar_type());
+    if (f->second.bias) r.bias_shape = f->second.bias->sizes().vec();
+    if (auto p = packed.find(r.plan.path); p != packed.end()) {
+      r.packed_attr = p->second;
+      describe_quantized(r, unpack_linear(converted, r.packed_attr).first, fw);
+      // The float weight is not in the output: free it now, which leaves
+      // room for the next module's temporaries.
+      floats.by_path.erase(f);
+      continue;
+    }
+    auto m = by_path.find(r.plan.path);
+    if (!r.plan.quantized || m == by_path.end()) continue;
+    if (!describe_debug(r, m->second, fw) && r.plan.op == "linear_dynamic_fp16") {
+      r.dtype = "float16";
+      const auto [max_abs, sqnr] = error_stats(fw, fw.to(at::kHalf));
+      r.max_abs_error = max_abs;
+      r.sqnr_db = sqnr;
+    }
+  }
+}
+
+using Print = FloatFingerprints::Print;
+
+Print print_of(const at::Tensor& t) {
+  at::Tensor keep;
+  const auto [p, n] = tensor_bytes(t, keep);
+  return {n, fast_hash(p, n)};
+}
+
+// The (size, hash) of every tensor record a module owns in the written
+// model: its packed int8 weight, scales, zero points and bias in a final
+// model; else its float tensors and, in a debug model, its qparams.
+std::map<std::string, std::vector<Print>> owned_prints(const std::vector<ModuleReport>& modules,
+                                                       const FloatFingerprints& floats,
+                                                       const torch::jit::Module& converted) {
+  std::map<std::string, std::vector<Print>> owned;
+  const auto by_path = modules_by_path(converted);
+  for (const auto& r : modules) {
+    auto& prints = owned[r.plan.path];
+    if (!r.packed_attr.empty()) {
+      auto [q, bias] = unpack_linear(converted, r.packed_attr);
+      prints.push_back(print_of(q));
+      if (is_per_channel(q)) {
+        prints.push_back(print_of(q.q_per_channel_scales()));
+        prints.push_back(print_of(q.q_per_channel_zero_points()));
+      }
+      if (bias) prints.push_back(print_of(*bias));
+      continue;
+    }
+    if (auto f = floats.by_path.find(r.plan.path); f != floats.by_path.end())
+      prints.insert(prints.end(), f->second.begin(), f->second.end());
+    auto m = by_path.find(r.plan.path);
+    if (m == by_path.end()) continue;
+    const auto& type = m->second.type();
+    for (size_t i = 0; i < type->numAttributes(); ++i) {
+      const std::string name = type->getAttributeName(i);
+      const bool qparam = name.find("_scale_") != std::string::npos || name.find("_zero_point_") != std::string::npos;
+      if (qparam && m->second._ivalue()->getSlot(i).isTensor())
+        prints.push_back(print_of(m->second._ivalue()->getSlot(i).toTensor()));
+    }
+  }
+  return owned;
+}
+
+}  // namespace
+
+FloatFingerprints fingerprint(const FloatTensors& floats) {
+  FloatFingerprints out;
+  for (const auto& [path, e] : floats.by_path) {
+    auto& v = out.by_path[path];
+    v.push_back(print_of(e.weight));
+    if (e.bias) v.push_back(print_of(*e.bias));
+  }
+  return out;
+}
+
+void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
+                      const torch::jit::Module& converted) {
+  fill_details(modules, floats, converted);
+}
+
+SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modules, const FloatTensors& floats) {
+  SizeBreakdown b;
+  b.total = zip.file_size;
+  uint64_t tensor_records = 0, all_records = 0;
+  for (const auto& e : zip.entries) {
+    all_records += e.stored_size;
+    if (is_tensor_record(e.name)) tensor_records += e.stored_size;
+    else b.code_and_metadata += e.stored_size;
+  }
+  std::unordered_set<const void*> counted;
+  for (auto& r : modules) {
+    auto f = floats.by_path.find(r.plan.path);
+    if (f == floats.by_path.end()) continue;
+    r.bytes_before = 0;
+    std::vector<at::Tensor> ts{f->second.weight};
+    if (f->second.bias) ts.push_back(*f->second.bias);
+    for (const auto& t : ts)
+      if (counted.insert(t.storage().unsafeGetStorageImpl()).second) r.bytes_before += t.storage().nbytes();
+    b.modules += r.bytes_before;
+  }
+  if (b.modules > tensor_records || all_records > b.total)
+    throw Error(ErrorKind::Internal, "size accounting: module tensors exceed the input's tensor records");
+  b.other_tensors = tensor_records - b.modules;
+  b.zip_overhead = b.total - all_records;
+  return b;
+}
+
+SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>& modules,
+                             const FloatFingerprints& floats, const torch::jit::Module& converted) {
+  const ZipIndex zip = read_zip_index(path);
+  SizeBreakdown b;
+  b.total = zip.file_size;
+  // Index tensor records by (size, content hash).
+  std::unordered_map<uint64_t, std::vector<size_t>> unclaimed;  // key -> entry indices
+  std::unordered_set<uint64_t> seen_keys;
+  auto key_of = [](size_t n, uint64_t h) { return h ^ (n * 0x9E3779B97F4A7C15ULL); };
+  std::vector<bool> claimed(zip.entries.size(), false);
+  {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw Error(ErrorKind::Io, "cannot read " + path);
+    std::vector<uint8_t> buf;
+    for (size_t i = 0; i < zip.entries.size(); ++i) {
+      const auto& e = zip.entries[i];
+      if (!is_tensor_record(e.name)) continue;
+      if (!e.stored || e.stored_size != e.size)
+        throw Error(ErrorKind::Internal, "record " + e.name + " of " + path + " is compressed");
+      buf.resize(e.size);
+      if (::pread(fd, buf.data(), e.size, static_cast<off_t>(e.data_offset)) != static_cast<ssize_t>(e.size)) {
+        ::close(fd);
+        throw Error(ErrorKind::Io, "cannot read record " + e.name + " of " + path);
+      }
+      unclaimed[key_of(e.size, fast_hash(buf.data(), e.size))].push_back(i);
+    }
+    ::close(fd);
+  }
+  const auto owned = owned_prints(modules, floats, converted);
+  for (auto& r : modules) {
+    r.bytes_after = 0;
+    r.bytes_shared = 0;
+    for (const auto& print : owned.at(r.plan.path)) {
+      auto it = unclaimed.find(key_of(print.nbytes, print.hash));
+      if (it == unclaimed.end()) continue;  // not stored as a record of its own
+      if (it->second.empty()) {
+        // Equal to a record an earlier module already claimed: a frozen
+        // model stores equal constants once.
+        r.bytes_shared += print.nbytes;
+        continue;
+      }
+      const size_t idx = it->second.front();
+      it->second.erase(it->second.begin());
+      claimed[idx] = true;
+      r.bytes_after += zip.entries[idx].size;
+    }
+    b.modules += r.bytes_after;
+  }
+  uint64_t all_records = 0;
+  for (size_t i = 0; i < zip.entries.size(); ++i) {
+    const auto& e = zip.entries[i];
+    all_records += e.stored_size;
+    if (!is_tensor_record(e.name)) b.code_and_metadata += e.stored_size;
+    else if (!claimed[i]) b.other_tensors += e.stored_size;
+  }
+  b.zip_overhead = b.total - all_records;
+  return b;
+}
+
+}  // namespace bertq

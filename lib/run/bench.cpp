@@ -1,0 +1,126 @@
+#include "run/bench.h"
+
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <ostream>
+
+#include "base/error.h"
+#include "inspect/inspect.h"
+#include "archive/model_file.h"
+#include "convert/quantize.h"
+#include "base/text.h"
+#include "run/model_inputs.h"
+
+namespace bertq {
+namespace {
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  // Nearest rank.
+  const size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+}  // namespace
+
+BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, const std::string&)>& progress) {
+  if (o.models.empty()) throw Error(ErrorKind::Usage, "no model to benchmark");
+  if (o.iters < 1 || o.warmup < 0 || o.batch < 1 || o.seq < 1 || o.threads < 1 || o.vocab < 1)
+    throw Error(ErrorKind::Usage, "--iters, --batch, --seq, --threads and --vocab must be positive");
+  BenchResult result;
+  result.options = o;
+  result.runtime = configure_runtime(o.threads, o.engine ? *o.engine : default_engine(), o.tune_runtime);
+  std::vector<torch::jit::Module> models;
+  for (const auto& path : o.models) {
+    torch::jit::Module m = load_model(path);
+    m.eval();
+    if (!m.find_method("forward")) throw Error(ErrorKind::Model, path + ": the model has no forward method");
+    const auto names = forward_arguments(m);
+    if (result.inputs.empty()) result.inputs = names;
+    else if (names.size() != result.inputs.size())
+      throw Error(ErrorKind::Usage, path + " takes " + std::to_string(names.size()) + " inputs, " + o.models[0] +
+                                        " takes " + std::to_string(result.inputs.size()),
+                  "benchmark models of the same network");
+    models.push_back(m);
+  }
+  const auto inputs = dummy_inputs(result.inputs, o.batch, o.seq, o.vocab, o.seed);
+  const int total = static_cast<int>(models.size()) * (o.iters + o.warmup);
+  int done = 0;
+  torch::NoGradGuard no_grad;
+  for (size_t k = 0; k < models.size(); ++k) {
+    ModelTiming t;
+    t.model = o.models[k];
+    t.kind = to_string(model_kind(models[k]));
+    for (int i = 0; i < o.warmup + o.iters; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        models[k].forward(inputs);
+      } catch (const std::exception& e) {
+        // The interpreter's exceptions carry a TorchScript traceback; the
+        // last line says what went wrong.
+        throw Error(ErrorKind::Model, o.models[k] + ": forward failed on the dummy inputs (batch " +
+                                          std::to_string(o.batch) + " x seq " + std::to_string(o.seq) +
+                                          "): " + last_line(e.what()),
+                    "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings)");
+      }
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (i >= o.warmup) t.ms.push_back(ms);
+      if (progress) progress(++done, total, o.models[k]);
+    }
+    t.mean = std::accumulate(t.ms.begin(), t.ms.end(), 0.0) / static_cast<double>(t.ms.size());
+    t.median = percentile(t.ms, 0.5);
+    t.p90 = percentile(t.ms, 0.9);
+    t.min = *std::min_element(t.ms.begin(), t.ms.end());
+    result.models.push_back(t);
+  }
+  for (auto& t : result.models) t.ratio = t.median / result.models.front().median;
+  return result;
+}
+
+void print_bench(const BenchResult& r, std::ostream& out) {
+  char line[512];
+  std::snprintf(line, sizeof line, "batch %lld x seq %lld, %d thread%s, engine %s, %d iterations after %d warm-up\n",
+                static_cast<long long>(r.options.batch), static_cast<long long>(r.options.seq), r.runtime.threads,
+                r.runtime.threads == 1 ? "" : "s", r.runtime.engine.c_str(), r.options.iters, r.options.warmup);
+  out << line;
+  out << (r.runtime.allocator_tuned ? "runtime tuned (allocator, BLAS threads)" : "runtime: LibTorch defaults")
+      << "; BLAS: " << r.runtime.blas << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype)
+      << "\n";
+  size_t width = 5;
+  for (const auto& t : r.models) width = std::max(width, t.model.size());
+  std::snprintf(line, sizeof line, "%-*s  %-9s  %10s  %10s  %10s  %8s\n", static_cast<int>(width), "MODEL", "KIND",
+                "mean ms", "median ms", "p90 ms", "ratio");
+  out << line;
+  for (const auto& t : r.models) {
+    std::snprintf(line, sizeof line, "%-*s  %-9s  %10.1f  %10.1f  %10.1f  %8.3f\n", static_cast<int>(width),
+                  t.model.c_str(), t.kind.c_str(), t.mean, t.median, t.p90, t.ratio);
+    out << line;
+  }
+}
+
+void print_bench_json(const BenchResult& r, std::ostream& out) {
+  nlohmann::ordered_json j;
+  j["batch"] = r.options.batch;
+  j["seq"] = r.options.seq;
+  j["threads"] = r.runtime.threads;
+  j["engine"] = r.runtime.engine;
+  j["iters"] = r.options.iters;
+  j["warmup"] = r.options.warmup;
+  j["blas"] = r.runtime.blas;
+  j["openblas_kernel"] = r.runtime.openblas_coretype;
+  j["allocator_tuned"] = r.runtime.allocator_tuned;
+  j["inputs"] = r.inputs;
+  nlohmann::ordered_json models = nlohmann::ordered_json::array();
+  for (const auto& t : r.models)
+    models.push_back({{"model", t.model}, {"kind", t.kind}, {"mean_ms", t.mean}, {"median_ms", t.median},
+                      {"p90_ms", t.p90}, {"min_ms", t.min}, {"ratio", t.ratio}, {"ms", t.ms}});
+  j["models"] = models;
+  out << j.dump(2) << "\n";
+}
+
+}  // namespace bertq

@@ -1,0 +1,240 @@
+#include "run/evaluate.h"
+
+#include <torch/script.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "base/error.h"
+#include "text/glue.h"
+#include "archive/model_file.h"
+#include "convert/quantize.h"
+#include "run/runtime.h"
+#include "base/text.h"
+#include "run/model_inputs.h"
+#include "text/tokenizer.h"
+
+namespace bertq {
+namespace {
+
+std::vector<Example> dummy_rows(const DataOptions& o) {
+  // The same draws as bench's inputs for a BERT forward(input_ids, attention_mask, token_type_ids).
+  const auto t = dummy_inputs({"input_ids", "attention_mask", "token_type_ids"}, o.dummy_rows, o.max_seq_length,
+                              o.dummy_vocab, o.seed);
+  std::vector<Example> out;
+  auto row = [](const c10::IValue& v, int64_t i) {
+    const at::Tensor r = v.toTensor()[i].contiguous();
+    return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+  };
+  for (int64_t i = 0; i < o.dummy_rows; ++i) out.push_back({row(t[0], i), row(t[1], i), row(t[2], i), std::nullopt});
+  return out;
+}
+
+// The model's forward takes the three BERT inputs in some order; match them by
+// name (Hugging Face's names), else take them in the tutorial's order.
+std::vector<int> input_order(const torch::jit::Module& m) {
+  const auto& args = m.get_method("forward").function().getSchema().arguments();
+  std::vector<int> order;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& n = args[i].name();
+    if (n.find("input_ids") != std::string::npos) order.push_back(0);
+    else if (n.find("attention_mask") != std::string::npos) order.push_back(1);
+    else if (n.find("token_type") != std::string::npos) order.push_back(2);
+    else order.push_back(static_cast<int>(i - 1));
+  }
+  if (order.size() != 3)
+    throw Error(ErrorKind::Model,
+                "the model's forward takes " + std::to_string(order.size()) +
+                    " inputs; eval and compare expect BERT's three (input_ids, attention_mask, token_type_ids)");
+  return order;
+}
+
+at::Tensor first_tensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple() && !v.toTupleRef().elements().empty()) return first_tensor(v.toTupleRef().elements()[0]);
+  if (v.isGenericDict()) return first_tensor(v.toGenericDict().begin()->value());
+  throw Error(ErrorKind::Model, "the model's output is not a tensor or a tuple starting with the logits");
+}
+
+// Logits of every example, in order, batch by batch.
+at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
+                      double* seconds) {
+  torch::jit::Module m = load_model(path);
+  m.eval();
+  const auto order = input_order(m);
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> outs;
+  const int64_t n = static_cast<int64_t>(data.examples.size());
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t begin = 0; begin < n; begin += run.batch) {
+    const int64_t end = std::min(n, begin + run.batch);
+    std::array<at::Tensor, 3> fields;
+    for (int f = 0; f < 3; ++f) {
+      std::vector<at::Tensor> rows;
+      for (int64_t i = begin; i < end; ++i) {
+        const Example& e = data.examples[static_cast<size_t>(i)];
+        const auto& v = f == 0 ? e.input_ids : f == 1 ? e.attention_mask : e.token_type_ids;
+        rows.push_back(at::tensor(v, at::kLong));
+      }
+      fields[f] = at::stack(rows);
+    }
+    std::vector<c10::IValue> inputs;
+    for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
+    try {
+      outs.push_back(first_tensor(m.forward(inputs)).to(at::kFloat));
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::Model, path + ": forward failed on rows " + std::to_string(begin) + "-" +
+                                        std::to_string(end - 1) + ": " + last_line(e.what()));
+    }
+    if (progress) progress(end, n, path);
+  }
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return outs.empty() ? at::empty({0, 0}) : at::cat(outs);
+}
+
+std::vector<int64_t> argmax_rows(const at::Tensor& logits) {
+  const at::Tensor a = logits.argmax(1).contiguous();
+  return {a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel()};
+}
+
+void prepare_runtime(const RunOptions& run) {
+  configure_runtime(run.threads, run.engine ? *run.engine : default_engine());
+}
+
+}  // namespace
+
+double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds) {
+  int64_t tp = 0, fp = 0, fn = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (preds[i] == 1 && labels[i] == 1) ++tp;
+    else if (preds[i] == 1) ++fp;
+    else if (labels[i] == 1) ++fn;
+  }
+  if (tp == 0) return 0.0;  // sklearn: 0 when precision and recall are both 0
+  const double precision = double(tp) / double(tp + fp), recall = double(tp) / double(tp + fn);
+  return 2 * precision * recall / (precision + recall);
+}
+
+Dataset load_dataset(const DataOptions& o) {
+  Dataset d;
+  if (o.max_seq_length < 2) throw Error(ErrorKind::Usage, "--seq-length must be at least 2");
+  if (!o.task.empty() || !o.data_dir.empty()) {
+    if (!o.tokenized.empty()) throw Error(ErrorKind::Usage, "give either --task/--data/--vocab or --tokenized, not both");
+    if (o.task != "mrpc")
+      throw Error(ErrorKind::Usage, "unknown task \"" + o.task + "\"", "supported: mrpc; other tasks: --tokenized FILE");
+    if (o.data_dir.empty() || o.vocab.empty())
+      throw Error(ErrorKind::Usage, "--task mrpc needs --data DIR (with dev.tsv) and --vocab vocab.txt");
+    const std::string tsv = (std::filesystem::path(o.data_dir) / "dev.tsv").string();
+    const WordPieceTokenizer tok = WordPieceTokenizer::from_file(o.vocab);
+    for (const auto& ex : read_mrpc_tsv(tsv)) {
+      const Encoding enc = tok.encode_pair(ex.a, ex.b, static_cast<size_t>(o.max_seq_length));
+      d.examples.push_back({enc.input_ids, enc.attention_mask, enc.token_type_ids, ex.label});
+    }
+    d.source = tsv;
+  } else if (!o.tokenized.empty()) {
+    for (const auto& ex : read_tokenized_jsonl(o.tokenized))
+      d.examples.push_back({ex.input_ids, ex.attention_mask, ex.token_type_ids, ex.label});
+    d.source = o.tokenized;
+  } else {
+    d.examples = dummy_rows(o);
+    d.source = "dummy inputs (" + std::to_string(o.dummy_rows) + " rows x " + std::to_string(o.max_seq_length) + ")";
+  }
+  if (d.examples.empty()) throw Error(ErrorKind::Usage, d.source + " has no examples");
+  return d;
+}
+
+EvalResult evaluate(const std::string& model, const Dataset& data, const RunOptions& run, const Progress& progress) {
+  prepare_runtime(run);
+  EvalResult r;
+  r.model = model;
+  r.source = data.source;
+  r.examples = static_cast<int64_t>(data.examples.size());
+  r.batches = (r.examples + run.batch - 1) / run.batch;
+  const at::Tensor logits = run_logits(model, data, run, progress, &r.seconds);
+  const auto preds = argmax_rows(logits);
+  r.predictions = preds;
+  std::vector<int64_t> labels, labelled_preds;
+  for (size_t i = 0; i < data.examples.size(); ++i)
+    if (data.examples[i].label) {
+      labels.push_back(*data.examples[i].label);
+      labelled_preds.push_back(preds[i]);
+    }
+  r.labelled = static_cast<int64_t>(labels.size());
+  if (labels.empty()) throw Error(ErrorKind::Usage, data.source + " has no labels to evaluate against",
+                                  "use `bertq compare` to measure a quantized model against its float original");
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) correct += labels[i] == labelled_preds[i];
+  r.accuracy = double(correct) / double(labels.size());
+  r.f1 = binary_f1(labels, labelled_preds);
+  return r;
+}
+
+CompareResult compare_models(const std::string& float_model, const std::string& quantized_model, const Dataset& data,
+                             const RunOptions& run, const Progress& progress) {
+  prepare_runtime(run);
+  CompareResult r;
+  r.float_model = float_model;
+  r.quantized_model = quantized_model;
+  r.source = data.source;
+  r.examples = static_cast<int64_t>(data.examples.size());
+  const at::Tensor a = run_logits(float_model, data, run, progress, &r.float_seconds);
+  const at::Tensor b = run_logits(quantized_model, data, run, progress, &r.quantized_seconds);
+  if (a.sizes() != b.sizes())
+    throw Error(ErrorKind::Model, "the models' outputs differ in shape: " + c10::str(a.sizes()) + " vs " +
+                                      c10::str(b.sizes()));
+  const at::Tensor diff = (a - b).abs();
+  r.max_abs_diff = diff.max().item<double>();
+  r.mean_abs_diff = diff.mean().item<double>();
+  const auto pa = argmax_rows(a), pb = argmax_rows(b);
+  int64_t same = 0;
+  for (size_t i = 0; i < pa.size(); ++i) same += pa[i] == pb[i];
+  r.agreement = double(same) / double(pa.size());
+  r.f1_vs_float = binary_f1(pa, pb);
+  return r;
+}
+
+void print_eval(const EvalResult& r, std::ostream& out) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s on %s\n  examples: %lld (%lld batches)\n  accuracy: %.4f\n  f1: %.4f\n  eval time: %.2f s (%.1f ms "
+                "per batch)\n",
+                r.model.c_str(), r.source.c_str(), static_cast<long long>(r.examples), static_cast<long long>(r.batches),
+                r.accuracy, r.f1, r.seconds, 1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
+  out << buf;
+}
+
+void print_eval_json(const EvalResult& r, std::ostream& out) {
+  nlohmann::ordered_json j{{"model", r.model}, {"data", r.source},       {"examples", r.examples},
+                           {"labelled", r.labelled}, {"batches", r.batches}, {"accuracy", r.accuracy},
+                           {"f1", r.f1},         {"seconds", r.seconds},   {"predictions", r.predictions}};
+  out << j.dump(2) << "\n";
+}
+
+void print_compare(const CompareResult& r, std::ostream& out) {
+  char buf[768];
+  std::snprintf(buf, sizeof buf,
+                "%s vs %s on %s\n  examples: %lld\n  max abs logit difference: %.6g\n  mean abs logit difference: "
+                "%.6g\n  argmax agreement: %.4f (%lld of %lld disagree)\n  F1 of quantized vs float predictions: "
+                "%.4f\n  time: float %.2f s, quantized %.2f s\n",
+                r.float_model.c_str(), r.quantized_model.c_str(), r.source.c_str(), static_cast<long long>(r.examples),
+                r.max_abs_diff, r.mean_abs_diff, r.agreement,
+                static_cast<long long>(std::llround((1 - r.agreement) * double(r.examples))),
+                static_cast<long long>(r.examples), r.f1_vs_float, r.float_seconds, r.quantized_seconds);
+  out << buf;
+}
+
+void print_compare_json(const CompareResult& r, std::ostream& out) {
+  nlohmann::ordered_json j{{"float_model", r.float_model},     {"quantized_model", r.quantized_model},
+                           {"data", r.source},                 {"examples", r.examples},
+                           {"max_abs_diff", r.max_abs_diff},   {"mean_abs_diff", r.mean_abs_diff},
+                           {"agreement", r.agreement},         {"f1_vs_float", r.f1_vs_float},
+                           {"float_seconds", r.float_seconds}, {"quantized_seconds", r.quantized_seconds}};
+  out << j.dump(2) << "\n";
+}
+
+}  // namespace bertq

@@ -1,0 +1,241 @@
+// Golden tests: bertq's conversion must be bit-identical to PyTorch's Python
+// quantize_dynamic_jit. The goldens are models written by Python itself
+// (testdata/generate.py); each case is converted by bertq through the same
+// pipeline as the CLI and compared record by record, by outputs on fixed
+// inputs, and by the quantized ops in the graph.
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/script.h>
+
+#include "catch.hpp"
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "convert/pipeline.h"
+#include "convert/quantize.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kTestdata = std::string(BERTQ_SOURCE_DIR) + "/testdata/";
+const char* kRegenerate =
+    "if PyTorch's reference changed, regenerate the goldens with: "
+    "tests/scripts/install-deps.sh --reference && /usr/bin/python3 testdata/generate.py";
+
+json load_cases() {
+  std::ifstream in(kTestdata + "golden/cases.json");
+  REQUIRE(in);
+  return json::parse(in);
+}
+
+// Every record of a TorchScript archive, keyed by name without the root
+// folder (which torch.jit.save names after the file).
+std::map<std::string, std::string> archive_records(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  std::map<std::string, std::string> out;
+  for (const auto& name : reader.getAllRecords()) {
+    auto [data, size] = reader.getRecord(name);
+    out[name].assign(static_cast<const char*>(data.get()), size);
+  }
+  return out;
+}
+
+// The same count as testdata/generate.py's quantized_ops().
+std::map<std::string, int> quantized_ops(const torch::jit::Module& m) {
+  auto graph = m.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  std::map<std::string, int> counts;
+  static const std::set<std::string> interesting = {
+      "aten::linear", "aten::dequantize", "aten::_choose_qparams_per_tensor", "aten::embedding_bag",
+      "aten::_saturate_weight_to_fp16"};
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
+    for (torch::jit::Node* n : b->nodes()) {
+      const std::string k = n->kind().toQualString();
+      if (k.rfind("quantized::", 0) == 0 || k.rfind("aten::quantize_per_", 0) == 0 ||
+          interesting.count(k))
+        ++counts[k];
+      for (torch::jit::Block* sub : n->blocks()) visit(sub);
+    }
+  };
+  visit(graph->block());
+  return counts;
+}
+
+// Fixed inputs for each bundled model (see testdata/README.md).
+std::vector<torch::jit::IValue> inputs_for(const std::string& model) {
+  torch::manual_seed(7);
+  if (model.find("tiny_bert") != std::string::npos) {
+    auto ids = torch::randint(0, 128, {2, 16}, torch::kLong);
+    auto mask = torch::ones({2, 16}, torch::kLong);
+    mask.index_put_({1, torch::indexing::Slice(10, torch::indexing::None)}, 0);
+    auto types = torch::zeros({2, 16}, torch::kLong);
+    types.index_put_({torch::indexing::Slice(), torch::indexing::Slice(8, torch::indexing::None)}, 1);
+    return {ids, mask, types};
+  }
+  if (model.find("embedding_bag") != std::string::npos)
+    return {torch::randint(0, 64, {10}, torch::kLong), torch::tensor({0, 3, 7}, torch::kLong)};
+  return {torch::randn({2, 16})};
+}
+
+torch::Tensor first_tensor(const torch::jit::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  return v.toTupleRef().elements()[0].toTensor();
+}
+
+void check_case(const json& c, const fs::path& workdir) {
+  const std::string golden = kTestdata + c["golden"].get<std::string>();
+  const std::string out = (workdir / fs::path(golden).filename()).string();
+  INFO("case: " << c.dump());
+  INFO(kRegenerate);
+
+  bertq::ConvertOptions o;
+  o.input = kTestdata + c["model"].get<std::string>();
+  o.output = out;
+  o.qconfig_path = kTestdata + c["qconfig"].get<std::string>();
+  o.engine = bertq::parse_engine(c["engine"].get<std::string>());
+  o.debug = c["debug"].get<bool>();
+  // fp16 models convert but cannot run on this LibTorch; bertq refuses them
+  // unless asked, and must still write exactly what Python writes.
+  o.allow_unrunnable = true;
+  bertq::run_convert(o);
+
+  // Same tensors (int8 weights, scales, zero points, biases) and same code.
+  // bertq adds only its manifest, which Python's torch.jit.load ignores.
+  const auto want = archive_records(golden);
+  auto got = archive_records(out);
+  REQUIRE(got.count("extra/bertq_manifest.json") == 1);
+  got.erase("extra/bertq_manifest.json");
+  std::vector<std::string> want_names, got_names;
+  for (const auto& r : want) want_names.push_back(r.first);
+  for (const auto& r : got) got_names.push_back(r.first);
+  REQUIRE(got_names == want_names);
+  for (const auto& [name, bytes] : want) {
+    INFO("record " << name << " differs from the golden");
+    CHECK(got.at(name) == bytes);
+  }
+
+  torch::jit::Module expected = torch::jit::load(golden);
+  torch::jit::Module actual = torch::jit::load(out);
+  std::map<std::string, int> want_ops;
+  for (auto it = c["quantized_ops"].begin(); it != c["quantized_ops"].end(); ++it)
+    want_ops[it.key()] = it.value().get<int>();
+  CHECK(quantized_ops(actual) == want_ops);
+
+  if (c["runnable"].get<bool>()) {
+    bertq::set_engine(*o.engine);
+    const auto inputs = inputs_for(c["model"].get<std::string>());
+    torch::NoGradGuard no_grad;
+    const torch::Tensor a = first_tensor(actual.forward(inputs));
+    const torch::Tensor e = first_tensor(expected.forward(inputs));
+    CHECK(torch::equal(a, e));
+  }
+}
+
+void check_model_cases(const std::string& model_stem) {
+  const json cases = load_cases();
+  const fs::path workdir = fs::temp_directory_path() / ("bertq-golden-" + model_stem + "-" +
+                                                         std::to_string(::getpid()));
+  fs::create_directories(workdir);
+  int checked = 0;
+  for (const auto& c : cases) {
+    if (fs::path(c["model"].get<std::string>()).stem() != model_stem) continue;
+    if (!c["python_error"].is_null()) {
+      // Python fails with an obscure message; bertq must refuse the qconfig
+      // up front with its own, before writing anything.
+      DYNAMIC_SECTION("refused like Python: " << c["qconfig"].get<std::string>()) {
+        bertq::ConvertOptions o;
+        o.input = kTestdata + c["model"].get<std::string>();
+        o.output = (workdir / "refused.pt").string();
+        o.qconfig_path = kTestdata + c["qconfig"].get<std::string>();
+        o.debug = c["debug"].get<bool>();
+        CHECK_THROWS_AS(bertq::run_convert(o), bertq::Error);
+        CHECK_FALSE(fs::exists(o.output));
+      }
+      ++checked;
+      continue;
+    }
+    DYNAMIC_SECTION(c["golden"].get<std::string>()) { check_case(c, workdir); }
+    ++checked;
+  }
+  fs::remove_all(workdir);
+  CHECK(checked > 0);
+}
+
+}  // namespace
+
+TEST_CASE("golden: tiny_bert matches quantize_dynamic_jit", "[golden]") { check_model_cases("tiny_bert"); }
+TEST_CASE("golden: submodules matches quantize_dynamic_jit", "[golden]") { check_model_cases("submodules"); }
+TEST_CASE("golden: functional_linear matches quantize_dynamic_jit", "[golden]") {
+  check_model_cases("functional_linear");
+}
+TEST_CASE("golden: scripted_if matches quantize_dynamic_jit", "[golden]") { check_model_cases("scripted_if"); }
+TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") {
+  check_model_cases("embedding_bag");
+}
+
+TEST_CASE("the plan resolves the tutorial's nested qconfig as PyTorch does", "[plan]") {
+  const fs::path workdir = fs::temp_directory_path() / ("bertq-plan-" + std::to_string(::getpid()));
+  fs::create_directories(workdir);
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/submodules.pt";
+  o.output = (workdir / "q.pt").string();
+  o.qconfig_path = kTestdata + "qconfigs/tutorial_nested.json";
+  const bertq::Report r = bertq::run_convert(o);
+  fs::remove_all(workdir);
+
+  std::map<std::string, const bertq::ModulePlan*> by_path;
+  for (const auto& m : r.modules) by_path[m.plan.path] = &m.plan;
+  REQUIRE(by_path.size() == 3);
+
+  const auto& fc = *by_path.at("fc");
+  CHECK(fc.rule.kind == bertq::RuleKind::Global);
+  CHECK(fc.rule.describe() == "global \"\"");
+  CHECK(*fc.qconfig == bertq::preset("default_dynamic"));
+  CHECK(fc.quantized);
+  CHECK(fc.op == "linear_dynamic");
+
+  const auto& fc1 = *by_path.at("sub.fc1");
+  CHECK(fc1.rule.kind == bertq::RuleKind::OwnKey);
+  CHECK(fc1.rule.describe() == "own key \"sub.fc1\"");
+  CHECK(fc1.qconfig->weight.kind == bertq::ObserverKind::MinMax);
+  CHECK(fc1.qconfig->weight.quant_min == -127);
+  CHECK(fc1.quantized);
+
+  const auto& fc2 = *by_path.at("sub.fc2");
+  CHECK(fc2.rule.kind == bertq::RuleKind::OptedOut);
+  CHECK(fc2.rule.describe() == "null at \"sub.fc2\"");
+  CHECK_FALSE(fc2.quantized);
+  CHECK(fc2.float_reason == "opted out: null at \"sub.fc2\"");
+
+  // "sub" itself decides nothing here (both its Linears have their own key),
+  // which is worth a warning rather than silence.
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] == "qconfig key \"sub\" quantized nothing (no weight-bearing module under it)");
+}
+
+TEST_CASE("the plan says inherited for a child of a keyed module", "[plan]") {
+  const fs::path workdir = fs::temp_directory_path() / ("bertq-plan2-" + std::to_string(::getpid()));
+  fs::create_directories(workdir);
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/tiny_bert.pt";
+  o.output = (workdir / "q.pt").string();
+  o.qconfig_path = kTestdata + "qconfigs/bert_nested.json";
+  const bertq::Report r = bertq::run_convert(o);
+  fs::remove_all(workdir);
+  std::map<std::string, const bertq::ModulePlan*> by_path;
+  for (const auto& m : r.modules) by_path[m.plan.path] = &m.plan;
+  CHECK(by_path.at("bert.encoder.layer.1.attention.self.query")->rule.describe() ==
+        "null at \"bert.encoder.layer.1\"");
+  CHECK_FALSE(by_path.at("bert.encoder.layer.1.attention.self.query")->quantized);
+  CHECK(by_path.at("bert.encoder.layer.1.output.dense")->rule.describe() ==
+        "own key \"bert.encoder.layer.1.output.dense\"");
+  CHECK(by_path.at("bert.encoder.layer.1.output.dense")->quantized);
+  CHECK(by_path.at("bert.encoder.layer.0.attention.self.query")->rule.describe() == "global \"\"");
+  CHECK(by_path.at("classifier")->rule.describe() == "null at \"classifier\"");
+  CHECK(r.quantized_count() == 8);  // layer 0 (6) + layer 1's output.dense + pooler
+}
