@@ -46,23 +46,22 @@ void setup_batch(CLI::App& parent, Runner& runner) {
       if (!f->shard.empty()) f->options.shard = parse_shard(f->shard);
       f->options.self = self_executable();
       f->options.libtorch_version = BERTQ_LIBTORCH_VERSION;
-      // The summary is checked before the manifest is even read: it may not
-      // be the manifest, nor any job's input or output.
-      std::optional<OutputPath> summary;
-      if (!f->summary.empty()) summary = check_output_path("--summary", f->summary);
+      // The summary may not be the manifest, nor any job's input or output.
       const auto all = load_batch_manifest(f->options.manifest);
-      if (summary) {
+      std::optional<OutputPath> summary;
+      if (!f->summary.empty()) {
         std::vector<InputPath> inputs{{"batch manifest", f->options.manifest}};
-        std::vector<OutputPath> outputs{*summary};
+        std::vector<OutputPath> outputs;
         for (const auto& j : all) {
-          inputs.push_back({"input", j.options.input});
-          if (j.options.qconfig_path) inputs.push_back({"qconfig", *j.options.qconfig_path});
-          // Job outputs may not exist yet; they count as what the summary must not overwrite.
-          inputs.push_back({"output", j.options.output});
-          if (j.options.report_path) inputs.push_back({"report", *j.options.report_path});
-          if (j.options.html_path) inputs.push_back({"html", *j.options.html_path});
+          inputs.push_back({"job input", j.options.input});
+          if (j.options.qconfig_path) inputs.push_back({"job qconfig", *j.options.qconfig_path});
+          outputs.push_back({"job output", j.options.output, j.options.output});
+          if (j.options.report_path) outputs.push_back({"job report", *j.options.report_path, *j.options.report_path});
+          if (j.options.html_path) outputs.push_back({"job html", *j.options.html_path, *j.options.html_path});
         }
+        outputs.push_back({"--summary", f->summary, f->summary});
         check_distinct(inputs, outputs);
+        summary = check_output_path("--summary", f->summary);
       }
       const auto jobs = select_shard(all, f->options.shard);
       if (f->options.shard.count > 1)

@@ -54,7 +54,7 @@ class ArchiveFile {
   std::string sha256() const;
 
   // Throws Error(Model) if the file changed on disk since it was opened
-  // (size, modification or change time): a model modified in place while
+  // (size or modification time): a model modified in place while
   // bertq read it would make the report describe a file that was not
   // converted. (A file replaced at the path is harmless: every read went
   // through this descriptor.)

@@ -199,8 +199,9 @@ void check_distinct(const std::vector<InputPath>& inputs, const std::vector<Outp
       if (in.path == "-" || in.path.empty()) continue;
       if (same(o.target, in.path))
         throw Error(ErrorKind::Usage,
-                    o.role + " " + o.path + " is the " + in.role + " file; bertq never overwrites what it reads",
-                    "choose another path for " + o.role);
+                    o.role + " " + o.path + " is the " + in.role + " file; bertq never overwrites " +
+                        (in.role == "input" ? "its input" : "what it reads"),
+                    o.role == "output" ? "choose another output path" : "choose another path for " + o.role);
     }
     for (size_t j = 0; j < i; ++j)
       if (same(o.target, outputs[j].target))

@@ -125,7 +125,7 @@ class Conversion {
   // Every path is checked before any work: outputs must be regular files or
   // new, and none may be an input or another output.
   void check_paths() {
-    if (o_.output.empty() && !o_.dry_run) throw Error(ErrorKind::Usage, "no output path given");
+    if (o_.output.empty() && !o_.dry_run) throw Error(ErrorKind::Usage, "output is required (or --dry-run)");
     if (o_.prepare_only && o_.debug) throw Error(ErrorKind::Usage, "--debug applies to convert, not prepare");
     std::vector<InputPath> inputs{{"input", o_.input}};
     if (o_.qconfig_path) inputs.push_back({"--qconfig", *o_.qconfig_path});

@@ -145,6 +145,7 @@ Inspection inspect_model(const InspectOptions& o) {
   if (manifest) {
     ins.has_manifest = true;
     ins.bertq_version = manifest->bertq_version;
+    ins.libtorch_version = manifest->libtorch_version;
     ins.engine = manifest->engine;
     ins.input_sha256 = manifest->input_sha256;
     ins.mode = manifest->mode;
@@ -228,7 +229,8 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
   }
   out << ins.path << ": " << to_string(ins.kind) << " model";
   if (ins.has_manifest)
-    out << ", written by bertq " << ins.bertq_version << " (" << ins.mode << ", engine " << ins.engine
+    out << ", written by bertq " << ins.bertq_version << ", LibTorch " << ins.libtorch_version << " (" << ins.mode
+        << ", engine " << ins.engine
         << ", input sha256 " << ins.input_sha256.substr(0, 12) << ")";
   out << "\n";
   if (ins.detail) {
@@ -289,6 +291,7 @@ void print_inspection_json(const Inspection& ins, std::ostream& out) {
   j["path"] = ins.path;
   j["kind"] = to_string(ins.kind);
   j["manifest"] = ins.has_manifest ? json{{"bertq_version", ins.bertq_version},
+                                          {"libtorch_version", ins.libtorch_version},
                                           {"engine", ins.engine},
                                           {"mode", ins.mode},
                                           {"input_sha256", ins.input_sha256}}

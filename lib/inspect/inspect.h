@@ -51,7 +51,7 @@ struct Inspection {
   std::string path;
   ModelKind kind = ModelKind::Float;
   bool has_manifest = false;
-  std::string bertq_version, engine, input_sha256, mode;  // from the manifest
+  std::string bertq_version, libtorch_version, engine, input_sha256, mode;  // from the manifest
   std::vector<InspectedModule> modules;
   std::optional<ModuleDetail> detail;  // with --module
   std::string graph;                   // with --graph

@@ -613,7 +613,7 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
 }
 
 QConfigDict load_qconfig_file(const std::string& path, std::string* text) {
-  const std::string content = read_file_capped(path, kMaxQConfigBytes, ErrorKind::Config, "qconfig");
+  const std::string content = read_file_capped(path, kMaxQConfigBytes, ErrorKind::Config, "qconfig file");
   QConfigDict dict = parse_qconfig(content, path == "-" ? std::string("<stdin>") : path);
   if (text) *text = content;
   return dict;

@@ -2,6 +2,13 @@
 // no external resources) so a report can be mailed, attached to CI runs or
 // opened offline and still read at a glance.
 //
+// The page is a diagnostic: failed CI guards and warnings come first, then
+// the quantized modules ranked worst SQNR first on an axis that spans only
+// the measured values (so 1-3 dB differences show), then where the bytes
+// went, the module table (in module order, worst modules marked) and the
+// qconfig. Everything fits the window's width: charts are SVGs that scale
+// down, table cells wrap (tests/scripts/check-html-layout.sh checks it).
+//
 // Depends only on report.h's plain structs: it computes its own counts and
 // renders rules itself, so it compiles and links without LibTorch.
 
@@ -10,10 +17,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <locale>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +66,28 @@ std::string esc(std::string_view s) {
   return out;
 }
 
+// A module path that may wrap after its dots (and only there), so a narrow
+// column breaks "bert.encoder.layer.11.attention.output.dense" into readable
+// pieces instead of scrolling. esc() never produces a '.', so inserting the
+// break opportunities after escaping is safe.
+std::string path_html(const std::string& path) {
+  if (path.empty()) return "(root)";
+  std::string out;
+  for (char c : esc(path)) {
+    out += c;
+    if (c == '.') out += "<wbr>";
+  }
+  return out;
+}
+
+// Long labels in SVG (which cannot wrap) are cut in the middle: module paths
+// differ at both ends. The full text goes in the tooltip.
+std::string elide_middle(const std::string& s, size_t n) {
+  if (s.size() <= n || n < 7) return s;
+  const size_t tail = (n - 1) * 3 / 5, head = n - 1 - tail;
+  return s.substr(0, head) + "\xe2\x80\xa6" + s.substr(s.size() - tail);  // U+2026
+}
+
 std::string printf_double(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
@@ -64,10 +95,18 @@ std::string printf_double(const char* format, double v) {
 }
 
 // Scales and errors span many decades: 3 significant digits, "1.23e-03".
-std::string sci3(double v) { return printf_double("%.2e", v); }
+// The exponent loses its padding zero ("1.23e-4"): tables fold three of these
+// into one cell.
+std::string sci3(double v) {
+  std::string s = printf_double("%.2e", v);
+  const size_t e = s.find('e');
+  if (e != std::string::npos && e + 2 < s.size() - 1 && s[e + 2] == '0') s.erase(e + 2, 1);
+  return s;
+}
 
 // SQNR with one decimal; infinite when the weight was reproduced exactly.
 std::string db1(double v) {
+  if (std::isnan(v)) return "n/a";
   if (std::isinf(v)) return v > 0 ? "&infin;" : "-&infin;";
   return printf_double("%.1f", v);
 }
@@ -88,20 +127,17 @@ std::string signed_grouped(int64_t n) {
   return "-" + grouped(static_cast<uint64_t>(-(n + 1)) + 1);  // safe for INT64_MIN
 }
 
-// Short byte amounts for chart labels; the exact number goes in the tooltip.
-std::string short_bytes(int64_t n) {
-  const double a = std::fabs(static_cast<double>(n));
-  const double v = static_cast<double>(n);
-  if (a >= 1e6) return printf_double("%.2f MB", v / 1e6);
-  if (a >= 1e3) return printf_double("%.1f kB", v / 1e3);
-  return std::to_string(n) + " B";
-}
-
 // Axis labels are round numbers: "50 kB", not "50.0 kB".
 std::string tick_bytes(double v) {
   if (v >= 1e6) return printf_double("%g MB", v / 1e6);
   if (v >= 1e3) return printf_double("%g kB", v / 1e3);
   return printf_double("%g B", v);
+}
+
+// Tick values are multiples of a round step; %g drops float noise (44.000001).
+std::string tick_db(double v) {
+  if (std::fabs(v) < 1e-9) v = 0;
+  return printf_double("%.4g", v);
 }
 
 // Zero points are integers except for the float-qparams scheme.
@@ -133,28 +169,19 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return out + "]";
 }
 
-// Short hash for the header; the full one stays reachable in the tooltip.
-std::string sha_html(const std::string& sha, bool written) {
-  if (sha.empty())
-    return written ? "<span class=\"muted\">unknown</span>"
-                   : "<span class=\"muted\">not written</span>";
-  const std::string shown = sha.size() > 12 ? esc(sha.substr(0, 12)) + "&hellip;" : esc(sha);
-  return "<code title=\"" + esc(sha) + "\">" + shown + "</code>";
-}
-
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// A round tick step giving at most ~5 gridlines up to `max` (1, 2 or 5 x 10^k).
-double nice_step(double max) {
-  if (!(max > 0) || !std::isfinite(max)) return 1;
-  const double raw = max / 5;
+// A round tick step (1, 2 or 5 x 10^k) giving at most ~5 intervals over `span`.
+double nice_step(double span) {
+  if (!(span > 0) || !std::isfinite(span)) return 1;
+  const double raw = span / 5;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * mag >= raw) return m * mag;
+    if (m * mag >= raw * (1 - 1e-9)) return m * mag;
   return 10 * mag;
 }
 
@@ -164,11 +191,33 @@ double mono_width(size_t chars, double font_px) {
   return static_cast<double>(chars) * font_px * 0.6;
 }
 
+// An <svg> that scales to the page: as wide as its container up to its
+// natural width, the height following from the viewBox.
+void open_svg(std::ostream& out, double width, double height, const char* label) {
+  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"fit\" width=\"100%\" viewBox=\"0 0 "
+      << width << ' ' << height << "\" style=\"max-width:" << width
+      << "px\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"" << label
+      << "\">\n";
+}
+
 // ---------------------------------------------------------------------------
 // Derived numbers
 
-// The file sizes to compare. A dry run writes nothing, so the estimate stands
-// in for the output's size.
+// The output was measured: written, or written to a temporary copy for a dry
+// run. When a guard fails nothing is written and the output sizes are zero.
+bool output_measured(const Report& r) { return r.output_sizes.total > 0; }
+
+bool any_guard_failed(const Report& r) {
+  return std::any_of(r.guards.begin(), r.guards.end(), [](const GuardResult& g) { return !g.passed; });
+}
+
+// Why there are no output sizes, for the places that would show them.
+std::string not_written_text(const Report& r) {
+  return any_guard_failed(r) ? "not written (a guard failed)" : "not measured";
+}
+
+// The file sizes to compare. A dry run writes nothing, so the measurement of
+// its temporary copy stands in for the output's size.
 uint64_t input_total(const Report& r) {
   return r.input.bytes ? r.input.bytes : r.input_sizes.total;
 }
@@ -176,6 +225,8 @@ uint64_t output_total(const Report& r) {
   if (r.dry_run || r.output.bytes == 0) return r.output_sizes.total;
   return r.output.bytes;
 }
+
+bool is_shared(const ModuleReport& m) { return m.bytes_after == 0 && m.bytes_shared > 0; }
 
 struct Segment {
   const char* name;
@@ -191,77 +242,264 @@ constexpr Segment kSegments[] = {
 };
 
 // ---------------------------------------------------------------------------
+// The diagnosis: which quantized modules lost the most precision.
+
+// At most this many of the lowest-SQNR modules are marked (a third of them
+// when there are fewer than 15, none when fewer than 3: ranking two modules
+// says nothing).
+constexpr size_t kMaxLowest = 5;
+// Modules this far below the median are outliers whatever their rank.
+constexpr double kOutlierDb = 3.0;
+
+enum class Flag { None, Lowest, Outlier };
+
+struct Diagnosis {
+  std::vector<const ModuleReport*> ranked;  // quantized modules, worst SQNR first
+  std::unordered_map<const ModuleReport*, Flag> flags;
+  size_t lowest = 0;    // modules marked as among the lowest
+  size_t outliers = 0;  // modules marked as more than kOutlierDb below the median
+  size_t finite = 0;    // modules with a finite SQNR (the statistics below)
+  double min = 0, median = 0, max = 0;
+
+  Flag flag(const ModuleReport& m) const {
+    const auto it = flags.find(&m);
+    return it == flags.end() ? Flag::None : it->second;
+  }
+  double threshold() const { return median - kOutlierDb; }
+};
+
+// Sort key: -inf (nothing left of the weight) first, then finite values
+// ascending, then +inf (reproduced exactly), then no SQNR at all.
+int sqnr_class(const ModuleReport& m) {
+  if (!m.sqnr_db || std::isnan(*m.sqnr_db)) return 3;
+  if (std::isinf(*m.sqnr_db)) return *m.sqnr_db < 0 ? 0 : 2;
+  return 1;
+}
+
+Diagnosis diagnose(const Report& r) {
+  Diagnosis d;
+  std::vector<double> values;
+  for (const auto& m : r.modules) {
+    if (!m.plan.quantized) continue;
+    d.ranked.push_back(&m);
+    if (sqnr_class(m) == 1) values.push_back(*m.sqnr_db);
+  }
+  // Stable: equal values keep module order.
+  std::stable_sort(d.ranked.begin(), d.ranked.end(), [](const ModuleReport* a, const ModuleReport* b) {
+    const int ca = sqnr_class(*a), cb = sqnr_class(*b);
+    if (ca != cb) return ca < cb;
+    return ca == 1 && *a->sqnr_db < *b->sqnr_db;
+  });
+  d.finite = values.size();
+  if (values.empty()) return d;
+  d.min = *std::min_element(values.begin(), values.end());
+  d.max = *std::max_element(values.begin(), values.end());
+  d.median = median_of(values);
+  const size_t want = values.size() < 3 ? 0 : std::min(kMaxLowest, values.size() / 3);
+  for (const ModuleReport* m : d.ranked) {
+    const int c = sqnr_class(*m);
+    if (c > 1) break;
+    if (c == 0 || *m->sqnr_db < d.threshold()) {
+      d.flags[m] = Flag::Outlier;
+      ++d.outliers;
+    } else if (d.lowest < want) {
+      d.flags[m] = Flag::Lowest;
+      ++d.lowest;
+    }
+  }
+  return d;
+}
+
+const char* flag_class(Flag f) {
+  switch (f) {
+    case Flag::Lowest:
+      return "low";
+    case Flag::Outlier:
+      return "out";
+    case Flag::None:
+      break;
+  }
+  return "";
+}
+
+// The SQNR axis: round values just below the lowest and at or above the
+// highest finite SQNR, so the spread fills the chart.
+struct Axis {
+  double lo = 0, hi = 1, step = 1;
+  double x(double v, double x0, double w) const { return x0 + w * (v - lo) / (hi - lo); }
+};
+
+Axis sqnr_axis(const Diagnosis& d) {
+  Axis a;
+  if (d.finite == 0) return a;  // nothing to place; bars show n/a or infinity
+  const double span = d.max - d.min;
+  a.step = span > 0 ? nice_step(span) : 1;
+  a.lo = std::floor(d.min / a.step) * a.step;
+  // The lowest bar keeps at least a quarter step, so it reads as a bar.
+  if (a.lo > d.min - a.step / 4) a.lo -= a.step;
+  a.hi = std::ceil(d.max / a.step) * a.step;
+  if (a.hi <= a.lo) a.hi = a.lo + a.step;
+  return a;
+}
+
+// ---------------------------------------------------------------------------
 // Sections
 
 void write_head(const Report& r, std::ostream& out) {
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
          "<meta name=\"generator\" content=\"bertq "
-      << esc(r.bertq_version) << "\">\n<title>bertq report: " << esc(r.output.path) << "</title>\n";
+      << esc(r.bertq_version) << "\">\n<title>"
+      << (any_guard_failed(r) ? "guard failed: " : "") << "bertq report: " << esc(r.output.path)
+      << "</title>\n";
   // Colours come from one palette so bars, legend swatches and badges agree.
   out << "<style>\n" << report_css() << "</style>\n</head>\n<body>\n";
 }
 
-void write_header(const Report& r, std::ostream& out) {
-  size_t quantized = 0;
-  for (const auto& m : r.modules) quantized += m.plan.quantized ? 1 : 0;
-  const size_t left_float = r.modules.size() - quantized;
-  const uint64_t in_b = input_total(r), out_b = output_total(r);
-  const char* est = r.dry_run ? "<span class=\"est\">estimated (dry run)</span>" : "";
+// Short hash for the header; the full one stays reachable in the tooltip.
+std::string sha_html(const std::string& sha, const std::string& missing) {
+  if (sha.empty()) return "<span class=\"muted\">" + esc(missing) + "</span>";
+  const std::string shown = sha.size() > 12 ? esc(sha.substr(0, 12)) + "&hellip;" : esc(sha);
+  return "<code title=\"" + esc(sha) + "\">" + shown + "</code>";
+}
 
+// Title, files, when and how it ran.
+void write_title(const Report& r, std::ostream& out) {
   out << "<header>\n<h1>bertq quantization report</h1>\n";
   out << "<p class=\"paths\"><code>" << esc(r.input.path)
-      << "</code><span class=\"arrow\">&rarr;</span><code>" << esc(r.output.path) << "</code>"
-      << est << "</p>\n";
+      << "</code><span class=\"arrow\">&rarr;</span><code>" << esc(r.output.path) << "</code>";
+  if (r.dry_run)
+    out << "<span class=\"badge est\" title=\"--dry-run: the sizes are exact, measured on a "
+           "temporary copy that was deleted\">dry run: nothing written</span>";
+  else if (!output_measured(r) && any_guard_failed(r))
+    out << "<span class=\"badge bad\">not written: a guard failed</span>";
+  out << "</p>\n<dl class=\"run\">\n<div><dt>created</dt><dd>";
+  if (r.created.empty())
+    out << "<span class=\"muted\">unknown</span>";
+  else
+    out << "<time datetime=\"" << esc(r.created) << "\">" << esc(r.created) << "</time>";
+  out << "</dd></div>\n<div class=\"cmd\"><dt>command</dt><dd>";
+  if (r.command_line.empty())
+    out << "<span class=\"muted\">not recorded</span>";
+  else
+    out << "<code>" << esc(r.command_line) << "</code>";
+  out << "</dd></div>\n</dl>\n";
+}
+
+// Failed guards and warnings: the first thing on the page, because they are
+// why someone opens the report from a failed CI run.
+void write_alerts(const Report& r, std::ostream& out) {
+  std::vector<const GuardResult*> failed, passed;
+  for (const auto& g : r.guards) (g.passed ? passed : failed).push_back(&g);
+  if (!failed.empty()) {
+    out << "<section class=\"alert fail\" role=\"alert\">\n<h2>CI guards: " << failed.size()
+        << " of " << r.guards.size() << " failed</h2>\n<ul>\n";
+    for (const GuardResult* g : failed)
+      out << "<li><strong>guard failed:</strong> <code>" << esc(g->name) << "</code>"
+          << (g->message.empty() ? "" : "<div class=\"msg\">" + esc(g->message) + "</div>")
+          << "</li>\n";
+    out << "</ul>\n";
+    if (!r.dry_run && !output_measured(r))
+      out << "<p>The output model was not written (exit status 7); this report was, to show "
+             "why.</p>\n";
+    if (!passed.empty()) {
+      out << "<p class=\"passed\">passed:";
+      for (const GuardResult* g : passed) out << " <code>" << esc(g->name) << "</code>";
+      out << "</p>\n";
+    }
+    out << "</section>\n";
+  } else if (!passed.empty()) {
+    out << "<p class=\"alert ok\"><strong>&#10003; " << passed.size()
+        << (passed.size() == 1 ? " CI guard" : " CI guards") << " passed:</strong>";
+    for (const GuardResult* g : passed) out << " <code>" << esc(g->name) << "</code>";
+    out << "</p>\n";
+  }
+  if (!r.warnings.empty()) {
+    out << "<section class=\"alert warn\">\n<h2>Warnings (" << r.warnings.size() << ")</h2>\n<ul>\n";
+    for (const auto& w : r.warnings) out << "<li>" << esc(w) << "</li>\n";
+    out << "</ul>\n</section>\n";
+  }
+}
+
+void write_facts(const Report& r, const Diagnosis& d, std::ostream& out) {
+  const size_t quantized = d.ranked.size();
+  const size_t left_float = r.modules.size() - quantized;
+  const uint64_t in_b = input_total(r), out_b = output_total(r);
+  const bool measured = output_measured(r);
+
   out << "<dl class=\"facts\">\n";
-  auto fact = [&](const std::string& name, const std::string& value_html) {
-    out << "<div class=\"fact\"><dt>" << name << "</dt><dd>" << value_html << "</dd></div>\n";
+  auto fact = [&](const std::string& name, const std::string& value_html,
+                  const char* css = "") {
+    out << "<div class=\"fact" << (*css ? " " : "") << css << "\"><dt>" << name << "</dt><dd>"
+        << value_html << "</dd></div>\n";
   };
+  fact("size before", esc(format_mb(in_b)) + " <small>" + grouped(in_b) + " B</small>");
+  if (measured)
+    fact(r.dry_run ? "size after, if written" : "size after",
+         esc(format_mb(out_b)) + " <small>" + grouped(out_b) + " B</small>" +
+             (r.dry_run ? "<div class=\"sub\">exact: measured on a temporary copy</div>" : ""));
+  else
+    fact("size after", "<span class=\"muted\">" + esc(not_written_text(r)) + "</span>");
   std::string ratio = "<span class=\"muted\">n/a</span>";
-  if (in_b > 0)
+  if (in_b > 0 && measured)
     ratio =
         "<span class=\"big\">" +
         printf_double("%.1f%%", 100.0 * static_cast<double>(out_b) / static_cast<double>(in_b)) +
-        "</span> <small>of the input</small>";
-  fact("size before", esc(format_mb(in_b)) + " <small>" + grouped(in_b) + " B</small>");
-  fact("size after" + std::string(r.dry_run ? " (estimated)" : ""),
-       esc(format_mb(out_b)) + " <small>" + grouped(out_b) + " B</small>");
+        "</span> <small>of the input" + std::string(r.dry_run ? ", if written" : "") + "</small>";
   fact("compression (output / input)", ratio);
   fact("modules quantized / left float",
        "<span class=\"big q\">" + std::to_string(quantized) +
            "</span> <span class=\"muted\">/</span> <span class=\"big f\">" +
-           std::to_string(left_float) + "</span>");
+           std::to_string(left_float) + "</span> <small>" +
+           printf_double("%.1f%%", 100.0 * r.quantized_weight_fraction()) +
+           " of weight elements</small>");
+  if (d.finite > 0) {
+    const ModuleReport& worst = *d.ranked.front();
+    const Flag f = d.flag(worst);
+    fact("weight SQNR lowest / median",
+         "<span class=\"big" + std::string(f == Flag::Outlier ? " bad" : "") + "\">" +
+             db1(*worst.sqnr_db) + "</span> <small>/ " + db1(d.median) +
+             " dB</small><div class=\"sub mono\" title=\"" + esc(worst.plan.path) + "\">" +
+             path_html(worst.plan.path) + "</div>",
+         "wide");
+  }
   fact("mode", esc(r.mode_text()));
   fact("engine", esc(r.engine));
-  fact("bertq", esc(r.bertq_version));
-  fact("LibTorch", esc(r.libtorch_version));
-  fact("input SHA-256", sha_html(r.input.sha256, true));
-  fact("output SHA-256", sha_html(r.output.sha256, !r.dry_run));
+  fact("versions", "bertq " + esc(r.bertq_version) + " <small>LibTorch " +
+                       esc(r.libtorch_version) + "</small>");
+  fact("input SHA-256", sha_html(r.input.sha256, "unknown"));
+  fact("output SHA-256",
+       sha_html(r.output.sha256, r.dry_run ? "not written (dry run)" : "not written"));
   out << "</dl>\n</header>\n";
 }
 
 // Two stacked bars to one scale, so the shrink is visible as length.
 void write_size_bars(const Report& r, std::ostream& out) {
+  const bool measured = output_measured(r);
+  const char* after_label = r.dry_run ? "after, if written" : "after";
   out << "<section>\n<h2>Where the bytes go</h2>\n";
   const uint64_t scale_total = std::max({r.input_sizes.total, r.output_sizes.total, uint64_t{1}});
-  const double label_w = 70, bar_w = 780, value_w = 150, row_h = 30, gap = 12;
+  const double label_w = r.dry_run ? 120 : 60, bar_w = 780, value_w = 130, row_h = 30, gap = 12;
   const double width = label_w + bar_w + value_w;
   const double height = 2 * row_h + gap;
-  out << "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
-      << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height
-      << "\" role=\"img\" aria-label=\"file size before and after\">\n";
+  out << "<div class=\"chart\">";
+  open_svg(out, width, height, "file size before and after");
   struct Row {
     const char* label;
     const SizeBreakdown* sizes;
-    bool estimated;
   };
-  const Row rows[] = {{"before", &r.input_sizes, false},
-                      {"after", &r.output_sizes, r.dry_run}};
+  const Row rows[] = {{"before", &r.input_sizes}, {after_label, &r.output_sizes}};
   for (size_t i = 0; i < 2; ++i) {
     const Row& row = rows[i];
     const double y = static_cast<double>(i) * (row_h + gap);
-    out << "<text class=\"head\" x=\"0\" y=\"" << y + row_h / 2 + 4 << "\">" << row.label
-        << "</text>\n";
+    const double ty = y + row_h / 2 + 4;
+    out << "<text class=\"head\" x=\"0\" y=\"" << ty << "\">" << row.label << "</text>\n";
+    if (row.sizes->total == 0) {
+      out << "<rect class=\"empty\" x=\"" << label_w << "\" y=\"" << y << "\" width=\"" << bar_w
+          << "\" height=\"" << row_h << "\"/><text class=\"tick\" x=\"" << label_w + 10
+          << "\" y=\"" << ty << "\">" << esc(not_written_text(r)) << "</text>\n";
+      continue;
+    }
     double x = label_w;
     for (const auto& seg : kSegments) {
       const uint64_t b = row.sizes->*seg.field;
@@ -274,183 +512,287 @@ void write_size_bars(const Report& r, std::ostream& out) {
       // Label inside the segment only where it fits.
       const std::string label = format_mb(b);
       if (w > mono_width(label.size(), 11) + 10)
-        out << "<text class=\"in\" x=\"" << x + 5 << "\" y=\"" << y + row_h / 2 + 4 << "\">"
-            << esc(label) << "</text>";
+        out << "<text class=\"in\" x=\"" << x + 5 << "\" y=\"" << ty << "\">" << esc(label)
+            << "</text>";
       out << "</g>\n";
       x += w;
     }
-    out << "<text x=\"" << x + 8 << "\" y=\"" << y + row_h / 2 + 4 << "\">"
-        << esc(format_mb(row.sizes->total)) << (row.estimated ? " (est.)" : "") << "</text>\n";
+    out << "<text x=\"" << x + 8 << "\" y=\"" << ty << "\">" << esc(format_mb(row.sizes->total))
+        << "</text>\n";
   }
   out << "</svg></div>\n";
 
   // The legend doubles as the exact numbers.
   out << "<table class=\"legend\"><thead><tr><th></th><th class=\"num\">before (B)</th>"
          "<th class=\"num\">after (B)"
-      << (r.dry_run ? ", estimated" : "")
+      << (r.dry_run ? ", if written" : "")
       << "</th><th class=\"num\">change (B)</th></tr></thead><tbody>\n";
   auto legend_row = [&](const std::string& name_html, uint64_t before, uint64_t after) {
+    out << "<tr><td>" << name_html << "</td><td class=\"num\">" << grouped(before) << "</td>";
+    if (!measured) {
+      out << "<td class=\"num muted\">&mdash;</td><td class=\"num muted\">&mdash;</td></tr>\n";
+      return;
+    }
     const int64_t change = static_cast<int64_t>(after) - static_cast<int64_t>(before);
-    out << "<tr><td>" << name_html << "</td><td class=\"num\">" << grouped(before)
-        << "</td><td class=\"num\">" << grouped(after) << "</td><td class=\"num\">"
+    out << "<td class=\"num\">" << grouped(after) << "</td><td class=\"num\">"
         << (change > 0 ? "+" : "") << signed_grouped(change) << "</td></tr>\n";
   };
   for (const auto& seg : kSegments)
     legend_row(std::string("<span class=\"swatch ") + seg.css + "\"></span>" + seg.name,
                r.input_sizes.*seg.field, r.output_sizes.*seg.field);
   legend_row("<b>total</b>", r.input_sizes.total, r.output_sizes.total);
-  out << "</tbody></table>\n</section>\n";
+  out << "</tbody></table>\n";
+  if (!measured)
+    out << "<p class=\"note\">The output was not written"
+        << (any_guard_failed(r) ? " because a guard failed" : "") << ": it has no sizes.</p>\n";
+  out << "</section>\n";
 }
 
-// One row per quantized module: how faithful (SQNR) and how much it saved.
-void write_layer_chart(const Report& r, std::ostream& out) {
-  out << "<section>\n<h2>Per layer: weight SQNR and bytes saved</h2>\n";
-  std::vector<const ModuleReport*> rows;
-  for (const auto& m : r.modules)
-    if (m.plan.quantized) rows.push_back(&m);
+// The quantized modules ranked worst SQNR first, with what each saved.
+void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
+  out << "<section>\n<h2>Per layer: weight SQNR, worst first, and bytes saved</h2>\n";
+  const auto& rows = d.ranked;
   if (rows.empty()) {
     out << "<p class=\"muted\">No module was quantized.</p>\n</section>\n";
     return;
   }
+  const bool measured = output_measured(r);
+  const Axis axis = sqnr_axis(d);
 
+  // What to look at, in words, then the legend of the colours.
+  if (d.finite > 0) {
+    const ModuleReport& worst = *rows.front();
+    out << "<p class=\"lead\">Lowest: <code>" << esc(worst.plan.path) << "</code> at <b>"
+        << db1(*worst.sqnr_db) << " dB</b>, "
+        << (std::isfinite(*worst.sqnr_db) ? printf_double("%.1f", d.median - *worst.sqnr_db) + " dB"
+                                          : std::string("infinitely far"))
+        << " below the median of " << db1(d.median) << " dB. The " << d.finite
+        << (d.finite == 1 ? " quantized module spans " : " quantized modules span ")
+        << db1(d.min) << "&ndash;" << db1(d.max)
+        << " dB; higher is better. The SQNR axis starts at " << tick_db(axis.lo)
+        << " dB, not 0, so that differences of 1&ndash;3 dB show.</p>\n";
+  }
+  out << "<ul class=\"chart-legend\">\n<li><span class=\"swatch sqnr\"></span>quantized "
+         "module</li>\n";
+  if (d.finite >= 3)
+    out << "<li><span class=\"swatch low\"></span>among the " << d.lowest
+        << " lowest SQNR (" << d.lowest << ")</li>\n";
+  if (d.finite > 0)
+    out << "<li><span class=\"swatch out\"></span>more than " << tick_db(kOutlierDb)
+        << " dB below the median, under " << db1(d.threshold()) << " dB (" << d.outliers
+        << ")</li>\n<li><span class=\"swatch median\"></span>median " << db1(d.median)
+        << " dB</li>\n";
+  if (measured) out << "<li><span class=\"swatch saved\"></span>bytes saved</li>\n";
+  out << "</ul>\n";
+
+  // Layout in the SVG's own units (CSS pixels at its natural width).
   size_t longest = 0;
-  double max_sqnr = 0;
   int64_t max_saved = 0;
   for (const ModuleReport* m : rows) {
     longest = std::max(longest, m->plan.path.size());
-    if (m->sqnr_db && std::isfinite(*m->sqnr_db)) max_sqnr = std::max(max_sqnr, *m->sqnr_db);
     max_saved = std::max(
         max_saved, static_cast<int64_t>(m->bytes_before) - static_cast<int64_t>(m->bytes_after));
   }
-  const double sqnr_step = nice_step(max_sqnr);
-  const double sqnr_scale = std::max(sqnr_step, std::ceil(max_sqnr / sqnr_step) * sqnr_step);
+  const size_t label_chars = std::min<size_t>(longest, 60);
   const double saved_step = nice_step(static_cast<double>(max_saved));
   const double saved_scale =
       std::max(saved_step, std::ceil(static_cast<double>(max_saved) / saved_step) * saved_step);
 
-  const double label_w = std::max(120.0, mono_width(longest, 11) + 16);
-  const double bar_w = 300, value_w = 80, col_gap = 24;
-  const double sqnr_x = label_w, saved_x = label_w + bar_w + value_w + col_gap;
+  const double rank_w = 8 + mono_width(std::to_string(rows.size()).size(), 11);
+  const double label_x = rank_w + 6;
+  const double label_w = std::max(110.0, mono_width(label_chars, 11) + 14);
+  const double sqnr_x = label_x + label_w, sqnr_w = 340, value_w = 46, col_gap = 26;
+  const double saved_x = sqnr_x + sqnr_w + value_w + col_gap, saved_w = 200, saved_value_w = 64;
   const double head_h = 40, row_h = 18, bar_h = 11;
-  const double width = saved_x + bar_w + value_w;
-  const double height = head_h + row_h * static_cast<double>(rows.size()) + 4;
+  const bool bottom_axis = rows.size() > 20;  // long charts repeat the ticks below
+  const double body_h = row_h * static_cast<double>(rows.size());
+  const double width = measured ? saved_x + saved_w + saved_value_w : sqnr_x + sqnr_w + value_w;
+  const double height = head_h + body_h + (bottom_axis ? 22 : 4);
+  const double grid_top = head_h - 6, grid_bottom = head_h + body_h + (bottom_axis ? 4 : 2);
 
-  out << "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
-      << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height
-      << "\" role=\"img\" aria-label=\"per-layer SQNR and bytes saved\">\n";
-  out << "<text class=\"head\" x=\"0\" y=\"14\">module</text>\n";
+  out << "<div class=\"chart\">";
+  open_svg(out, width, height, "per-layer weight SQNR, worst first, and bytes saved");
+  out << "<text class=\"head\" x=\"0\" y=\"14\">#</text>\n";
+  out << "<text class=\"head\" x=\"" << label_x << "\" y=\"14\">module</text>\n";
   out << "<text class=\"head\" x=\"" << sqnr_x << "\" y=\"14\">weight SQNR (dB)</text>\n";
-  out << "<text class=\"head\" x=\"" << saved_x << "\" y=\"14\">bytes saved</text>\n";
+  if (measured)
+    out << "<text class=\"head\" x=\"" << saved_x << "\" y=\"14\">bytes saved</text>\n";
 
-  // Gridlines with their values, drawn first so bars cover them.
-  const double grid_bottom = height - 2;
-  auto grid = [&](double x0, double scale, double step, bool bytes) {
-    for (double v = 0; v <= scale + step / 2; v += step) {
-      const double x = x0 + bar_w * v / scale;
-      out << "<line class=\"grid\" x1=\"" << x << "\" y1=\"" << head_h - 6 << "\" x2=\"" << x
-          << "\" y2=\"" << grid_bottom << "\"/><text class=\"tick\" x=\"" << x << "\" y=\""
-          << head_h - 9 << "\" text-anchor=\"middle\">"
-          << (bytes ? tick_bytes(v) : printf_double("%g", v)) << "</text>\n";
-    }
+  // Row backgrounds first: flagged rows tinted, the rest striped.
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Flag f = d.flag(*rows[i]);
+    if (f == Flag::None && i % 2) continue;
+    out << "<rect class=\"" << (f == Flag::None ? "zebra" : f == Flag::Lowest ? "row-low" : "row-out")
+        << "\" x=\"0\" y=\"" << head_h + row_h * static_cast<double>(i) << "\" width=\"" << width
+        << "\" height=\"" << row_h << "\"/>\n";
+  }
+  // Gridlines with their values, drawn before the bars so bars cover them.
+  auto tick = [&](double x, const std::string& text) {
+    out << "<line class=\"grid\" x1=\"" << x << "\" y1=\"" << grid_top << "\" x2=\"" << x
+        << "\" y2=\"" << grid_bottom << "\"/><text class=\"tick\" x=\"" << x << "\" y=\""
+        << head_h - 9 << "\" text-anchor=\"middle\">" << text << "</text>";
+    if (bottom_axis)
+      out << "<text class=\"tick\" x=\"" << x << "\" y=\"" << grid_bottom + 12
+          << "\" text-anchor=\"middle\">" << text << "</text>";
+    out << "\n";
   };
-  for (size_t i = 0; i < rows.size(); i += 2)  // zebra behind every other row
-    out << "<rect class=\"zebra\" x=\"0\" y=\"" << head_h + row_h * static_cast<double>(i)
-        << "\" width=\"" << width << "\" height=\"" << row_h << "\"/>\n";
-  grid(sqnr_x, sqnr_scale, sqnr_step, false);
-  grid(saved_x, saved_scale, saved_step, true);
+  const int sqnr_ticks = static_cast<int>(std::lround((axis.hi - axis.lo) / axis.step));
+  for (int k = 0; k <= sqnr_ticks; ++k) {
+    const double v = axis.lo + k * axis.step;
+    tick(axis.x(v, sqnr_x, sqnr_w), tick_db(v));
+  }
+  if (measured) {
+    const int saved_ticks = static_cast<int>(std::lround(saved_scale / saved_step));
+    for (int k = 0; k <= saved_ticks; ++k) {
+      const double v = k * saved_step;
+      tick(saved_x + saved_w * v / saved_scale, tick_bytes(v));
+    }
+  }
+  // The median, and the outlier threshold when it falls on the axis.
+  if (d.finite > 0) {
+    const double mx = axis.x(d.median, sqnr_x, sqnr_w);
+    out << "<line class=\"median\" x1=\"" << mx << "\" y1=\"" << grid_top << "\" x2=\"" << mx
+        << "\" y2=\"" << grid_bottom << "\"><title>median " << db1(d.median)
+        << " dB</title></line>\n";
+    if (d.threshold() > axis.lo) {
+      const double tx = axis.x(d.threshold(), sqnr_x, sqnr_w);
+      out << "<line class=\"threshold\" x1=\"" << tx << "\" y1=\"" << grid_top << "\" x2=\""
+          << tx << "\" y2=\"" << grid_bottom << "\"><title>median - " << tick_db(kOutlierDb)
+          << " dB = " << db1(d.threshold()) << " dB</title></line>\n";
+    }
+  }
 
   for (size_t i = 0; i < rows.size(); ++i) {
     const ModuleReport& m = *rows[i];
+    const Flag f = d.flag(m);
     const double y = head_h + row_h * static_cast<double>(i);
     const double ty = y + row_h / 2 + 4, by = y + (row_h - bar_h) / 2;
     const int64_t saved =
         static_cast<int64_t>(m.bytes_before) - static_cast<int64_t>(m.bytes_after);
-    const bool has_sqnr = m.sqnr_db && !std::isnan(*m.sqnr_db);
+    const bool has_sqnr = sqnr_class(m) != 3;
 
     std::ostringstream tip;
-    tip << m.plan.path << " (" << m.plan.op << "): SQNR "
-        << (has_sqnr ? (std::isinf(*m.sqnr_db) ? std::string("infinite")
+    tip.imbue(std::locale::classic());
+    tip << "#" << i + 1 << " " << m.plan.path << " (" << m.plan.op << "): SQNR "
+        << (has_sqnr ? (std::isinf(*m.sqnr_db) ? std::string(*m.sqnr_db > 0 ? "infinite" : "-infinite")
                                                : printf_double("%.2f", *m.sqnr_db) + " dB")
-                     : std::string("n/a"))
-        << ", saved " << signed_grouped(saved) << " B (" << grouped(m.bytes_before) << " -> "
-        << grouped(m.bytes_after) << ")";
-    out << "<g><title>" << esc(tip.str()) << "</title>";
-    out << "<text class=\"mono\" x=\"0\" y=\"" << ty << "\">" << esc(m.plan.path) << "</text>";
+                     : std::string("n/a"));
+    if (f == Flag::Lowest) tip << ", among the lowest";
+    if (f == Flag::Outlier) tip << ", more than " << kOutlierDb << " dB below the median";
+    if (measured) {
+      tip << "; saved " << signed_grouped(saved) << " B (" << grouped(m.bytes_before) << " -> "
+          << grouped(m.bytes_after) << ")";
+      if (is_shared(m)) tip << ", its tensors stored once and counted at another module";
+    }
+    out << "<g" << (f == Flag::None ? "" : std::string(" class=\"") + flag_class(f) + "\"")
+        << "><title>" << esc(tip.str()) << "</title>";
+    out << "<text class=\"tick\" x=\"0\" y=\"" << ty << "\">" << i + 1 << "</text>";
+    out << "<text class=\"mono label\" x=\"" << label_x << "\" y=\"" << ty << "\">"
+        << esc(elide_middle(m.plan.path, label_chars)) << "</text>";
     if (has_sqnr) {
-      // Infinite SQNR (exact weights) fills the column; negative draws nothing.
-      const double v =
-          std::isinf(*m.sqnr_db) ? (*m.sqnr_db > 0 ? sqnr_scale : 0) : std::max(0.0, *m.sqnr_db);
-      const double w = bar_w * std::min(v, sqnr_scale) / sqnr_scale;
-      out << "<rect class=\"bar-sqnr\" x=\"" << sqnr_x << "\" y=\"" << by << "\" width=\"" << w
-          << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
-      out << "<text x=\"" << sqnr_x + w + 5 << "\" y=\"" << ty << "\">" << db1(*m.sqnr_db)
+      // Infinite SQNR (exact weights) fills the column; -inf draws nothing.
+      const double v = *m.sqnr_db;
+      const double end = std::isinf(v) ? (v > 0 ? sqnr_x + sqnr_w : sqnr_x)
+                                       : std::clamp(axis.x(v, sqnr_x, sqnr_w), sqnr_x, sqnr_x + sqnr_w);
+      out << "<rect class=\"bar-sqnr\" x=\"" << sqnr_x << "\" y=\"" << by << "\" width=\""
+          << end - sqnr_x << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
+      out << "<text class=\"value\" x=\"" << end + 4 << "\" y=\"" << ty << "\">" << db1(v)
           << "</text>";
     } else {
       out << "<text class=\"tick\" x=\"" << sqnr_x + 2 << "\" y=\"" << ty << "\">n/a</text>";
     }
-    // Growth (negative savings) clamps to no bar, but the number is printed.
-    const double w = saved > 0 ? bar_w * static_cast<double>(saved) / saved_scale : 0;
-    out << "<rect class=\"bar-saved\" x=\"" << saved_x << "\" y=\"" << by << "\" width=\"" << w
-        << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
-    out << "<text" << (saved < 0 ? " class=\"neg\"" : "") << " x=\"" << saved_x + w + 5 << "\" y=\""
-        << ty << "\">" << esc(short_bytes(saved)) << "</text>";
+    if (measured) {
+      // Growth (negative savings) clamps to no bar, but the number is printed.
+      const double w = saved > 0 ? saved_w * static_cast<double>(saved) / saved_scale : 0;
+      out << "<rect class=\"bar-saved\" x=\"" << saved_x << "\" y=\"" << by << "\" width=\"" << w
+          << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
+      out << "<text" << (saved < 0 ? " class=\"neg\"" : "") << " x=\"" << saved_x + w + 4
+          << "\" y=\"" << ty << "\">" << esc(format_bytes(saved)) << "</text>";
+    }
     out << "</g>\n";
   }
-  out << "</svg></div>\n</section>\n";
+  out << "</svg></div>\n";
+  if (!measured)
+    out << "<p class=\"note\">No bytes saved are shown: the output was not written"
+        << (any_guard_failed(r) ? " because a guard failed" : "") << ".</p>\n";
+  out << "</section>\n";
 }
 
-void write_warnings(const Report& r, std::ostream& out) {
-  if (r.warnings.empty()) return;
-  out << "<section>\n<h2>Warnings (" << r.warnings.size() << ")</h2>\n<ul class=\"warnings\">\n";
-  for (const auto& w : r.warnings) out << "<li>" << esc(w) << "</li>\n";
-  out << "</ul>\n</section>\n";
-}
-
-void write_module_table(const Report& r, std::ostream& out) {
+// Every weight-bearing module in module order, the lowest-SQNR ones marked.
+// Columns are folded (type under the path, dtype with its qscheme, one cell
+// for the scale spread) so the table fits the page without scrolling.
+void write_module_table(const Report& r, const Diagnosis& d, std::ostream& out) {
   out << "<section>\n<h2>Modules (" << r.modules.size() << ")</h2>\n";
   if (r.modules.empty()) {
     out << "<p class=\"muted\">No weight-bearing modules.</p>\n</section>\n";
     return;
   }
-  out << "<div class=\"table-box\"><table class=\"modules\">\n<thead><tr>"
-         "<th>path</th><th>type</th><th>state</th><th>rule</th><th>weight<br>shape</th>"
-         "<th>dtype</th><th>qscheme</th><th class=\"num\">axis</th>"
-         "<th class=\"num\">scale<br>min</th><th class=\"num\">scale<br>median</th>"
-         "<th class=\"num\">scale<br>max</th><th class=\"num\">zero pt<br>min</th>"
-         "<th class=\"num\">zero pt<br>max</th><th class=\"num\">bytes<br>before</th>"
-         "<th class=\"num\">bytes<br>after</th><th class=\"num\">max abs<br>error</th>"
-         "<th class=\"num\">SQNR<br>dB</th></tr></thead>\n<tbody>\n";
+  const bool measured = output_measured(r);
+  out << "<p class=\"note\">In module order. <span class=\"mark low\"></span>marks the lowest "
+         "SQNR, <span class=\"mark out\"></span>more than "
+      << tick_db(kOutlierDb)
+      << " dB below the median (the chart above ranks them). Bytes are exact; "
+         "<i>shared</i>: the module's tensors are equal to another module's and stored once, "
+         "counted there.</p>\n";
+  size_t longest = 0;
+  for (const auto& m : r.modules) longest = std::max(longest, m.plan.path.size());
+  out << "<div class=\"table-box\"><table class=\"modules\" style=\"--path-ch:"
+      << std::min<size_t>(longest, 50) << "\">\n<thead><tr>"
+         "<th>module <span class=\"sub\">type &middot; weight shape</span></th>"
+         "<th>state</th><th>rule</th>"
+         "<th>weight <span class=\"sub\">qscheme, axis</span></th>"
+         "<th class=\"num\">scale <span class=\"sub\">min / median / max<br>zero point</span></th>"
+         "<th class=\"num\">bytes before</th><th class=\"num\">bytes after"
+      << (r.dry_run ? ", if written" : "")
+      << "</th><th class=\"num\">max abs error</th><th class=\"num\">SQNR dB</th>"
+         "</tr></thead>\n<tbody>\n";
   for (const auto& m : r.modules) {
     const ModulePlan& p = m.plan;
-    out << "<tr><td class=\"path\">" << (p.path.empty() ? std::string("(root)") : esc(p.path))
-        << "</td>";
-    out << "<td>" << esc(p.type_name) << "</td>";
+    const Flag f = d.flag(m);
+    out << "<tr" << (f == Flag::None ? "" : std::string(" class=\"") + flag_class(f) + "\"") << ">";
+    out << "<td class=\"path\">" << path_html(p.path)
+        << "<span class=\"sub\">" << esc(p.type_name)
+        << (p.functional ? " (functional)" : "")
+        << (p.weight_shape.empty() ? "" : " &middot; " + shape_text(p.weight_shape))
+        << "</span></td>";
     if (p.quantized)
       out << "<td class=\"q\">" << esc(p.op) << "</td>";
     else
-      out << "<td class=\"f\">float: " << esc(p.float_reason) << "</td>";
-    out << "<td>" << esc(rule_text(p.rule)) << "</td>";
-    out << "<td>" << (p.weight_shape.empty() ? "" : shape_text(p.weight_shape)) << "</td>";
-    out << "<td>" << esc(m.dtype) << "</td><td>" << esc(m.qscheme) << "</td>";
-    out << "<td class=\"num\">" << (m.axis ? std::to_string(*m.axis) : "") << "</td>";
-    if (m.scales.empty()) {
-      out << "<td class=\"num\"></td><td class=\"num\"></td><td class=\"num\"></td>";
-    } else {
+      out << "<td class=\"f\">float<span class=\"sub\">" << esc(p.float_reason) << "</span></td>";
+    out << "<td class=\"rule\">" << esc(rule_text(p.rule)) << "</td>";
+    out << "<td>" << esc(m.dtype);
+    if (!m.qscheme.empty() || m.axis)
+      out << "<span class=\"sub\">" << esc(m.qscheme)
+          << (m.axis ? (m.qscheme.empty() ? "" : ", ") + std::string("axis ") + std::to_string(*m.axis) : "")
+          << "</span>";
+    out << "</td><td class=\"num scale\">";
+    if (!m.scales.empty()) {
       const auto [lo, hi] = std::minmax_element(m.scales.begin(), m.scales.end());
-      out << "<td class=\"num\">" << sci3(*lo) << "</td><td class=\"num\">"
-          << sci3(median_of(m.scales)) << "</td><td class=\"num\">" << sci3(*hi) << "</td>";
+      if (*lo == *hi)
+        out << sci3(*lo);
+      else
+        out << "<span>" << sci3(*lo) << " /</span> <span>" << sci3(median_of(m.scales))
+            << " /</span> <span>" << sci3(*hi) << "</span>";
     }
-    if (m.zero_points.empty()) {
-      out << "<td class=\"num\"></td><td class=\"num\"></td>";
-    } else {
+    if (!m.zero_points.empty()) {
       const auto [lo, hi] = std::minmax_element(m.zero_points.begin(), m.zero_points.end());
-      out << "<td class=\"num\">" << zero_point_text(*lo) << "</td><td class=\"num\">"
-          << zero_point_text(*hi) << "</td>";
+      out << "<span class=\"sub\">zero point " << zero_point_text(*lo);
+      if (*lo != *hi) out << "&ndash;" << zero_point_text(*hi);
+      out << "</span>";
     }
-    out << "<td class=\"num\">" << grouped(m.bytes_before) << "</td><td class=\"num\">"
-        << grouped(m.bytes_after) << "</td>";
-    out << "<td class=\"num\">" << (m.max_abs_error ? sci3(*m.max_abs_error) : "") << "</td>";
-    out << "<td class=\"num\">" << (m.sqnr_db ? db1(*m.sqnr_db) : "") << "</td></tr>\n";
+    out << "</td><td class=\"num\">" << grouped(m.bytes_before) << "</td><td class=\"num\">";
+    if (!measured)
+      out << "<span class=\"muted\" title=\"the output was not written\">&mdash;</span>";
+    else if (is_shared(m))
+      out << "<span class=\"shared\" title=\"" << grouped(m.bytes_shared)
+          << " B stored once for several modules and counted at the first of them\">shared</span>";
+    else
+      out << grouped(m.bytes_after);
+    out << "</td><td class=\"num\">" << (m.max_abs_error ? sci3(*m.max_abs_error) : "") << "</td>";
+    out << "<td class=\"num sqnr\">" << (m.sqnr_db ? db1(*m.sqnr_db) : "");
+    if (f == Flag::Lowest) out << "<span class=\"flag\">lowest</span>";
+    if (f == Flag::Outlier) out << "<span class=\"flag\">outlier</span>";
+    out << "</td></tr>\n";
   }
   out << "</tbody>\n</table></div>\n</section>\n";
 }
@@ -472,15 +814,21 @@ void print_html(const Report& report, std::ostream& dest) {
   // digit grouping whatever locale the caller's stream carries.
   std::ostringstream out;
   out.imbue(std::locale::classic());
+  const Diagnosis diagnosis = diagnose(report);
   write_head(report, out);
-  write_header(report, out);
+  write_title(report, out);
+  write_alerts(report, out);
+  write_facts(report, diagnosis, out);
+  out << "<main>\n";
+  write_layer_chart(report, diagnosis, out);
   write_size_bars(report, out);
-  write_layer_chart(report, out);
-  write_warnings(report, out);
-  write_module_table(report, out);
+  write_module_table(report, diagnosis, out);
   write_qconfig(report, out);
-  out << "<footer>Generated by bertq " << esc(report.bertq_version) << " with LibTorch "
-      << esc(report.libtorch_version) << ".</footer>\n</body>\n</html>\n";
+  out << "</main>\n<footer>Generated by bertq " << esc(report.bertq_version) << " with LibTorch "
+      << esc(report.libtorch_version);
+  if (!report.libtorch_package.empty()) out << " (" << esc(report.libtorch_package) << ")";
+  if (!report.created.empty()) out << " at " << esc(report.created);
+  out << ".</footer>\n</body>\n</html>\n";
   dest << out.str();
 }
 

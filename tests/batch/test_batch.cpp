@@ -1,0 +1,115 @@
+// Batch manifests, shards, and what a job's end says about the disk.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/error.h"
+#include "batch/batch.h"
+#include "catch.hpp"
+
+using namespace bertq;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Dir {
+  fs::path dir;
+  Dir() {
+    std::string t = (fs::temp_directory_path() / "bertq-batch-XXXXXX").string();
+    dir = ::mkdtemp(t.data());
+  }
+  ~Dir() { fs::remove_all(dir); }
+  std::string operator/(const std::string& n) const { return (dir / n).string(); }
+};
+
+void put(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+}  // namespace
+
+TEST_CASE("a manifest's jobs and directories, relative to its folder", "[batch]") {
+  Dir d;
+  fs::create_directories(d / "in");
+  put(d / "in/a.pt", "");
+  put(d / "in/b.pt", "");
+  put(d / "in/c.txt", "");
+  put(d / "m.json", R"({"jobs": [{"input": "in/a.pt", "output": "out/x.pt", "engine": "qnnpack"}],
+    "directories": [{"input_dir": "in", "glob": "*.pt", "output_dir": "out2", "debug": true}]})");
+  const auto jobs = load_batch_manifest(d / "m.json");
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[0].options.input == d / "in/a.pt");
+  CHECK(jobs[0].options.output == d / "out/x.pt");
+  CHECK(jobs[0].options.engine == Engine::QNNPACK);
+  CHECK(jobs[1].options.output == d / "out2/a.pt");
+  CHECK(jobs[2].options.output == d / "out2/b.pt");
+  CHECK(jobs[2].options.debug);
+  put(d / "bad.json", R"({"directories": [{"input_dir": "in", "output_dir": "o", "report": "r.json"}]})");
+  CHECK_THROWS_AS(load_batch_manifest(d / "bad.json"), Error);
+}
+
+TEST_CASE("shards partition the jobs deterministically", "[batch]") {
+  std::vector<BatchJob> jobs(7);
+  for (int i = 0; i < 7; ++i) jobs[i].options.output = "out/" + std::to_string(6 - i) + ".pt";
+  std::vector<std::string> seen;
+  for (int k = 1; k <= 3; ++k)
+    for (const auto& j : select_shard(jobs, {k, 3})) seen.push_back(j.options.output);
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen.size() == 7);
+  CHECK(std::unique(seen.begin(), seen.end()) == seen.end());
+  CHECK(select_shard(jobs, {1, 3}).size() == 3);
+  CHECK_THROWS_AS(parse_shard("0/2"), Error);
+  CHECK_THROWS_AS(parse_shard("2/1"), Error);
+  CHECK_THROWS_AS(parse_shard("1/2x"), Error);
+  CHECK(parse_shard("2/4").index == 2);
+}
+
+TEST_CASE("preflight: each job's problem is its own, output folders are made", "[batch]") {
+  Dir d;
+  put(d / "a.pt", "x");
+  std::vector<BatchJob> jobs(3);
+  jobs[0].options.input = d / "a.pt";
+  jobs[0].options.output = d / "deep/new/folder/a.pt";
+  jobs[1].options.input = d / "missing.pt";
+  jobs[1].options.output = d / "b.pt";
+  jobs[2].options.input = d / "a.pt";
+  jobs[2].options.output = d.dir.string();
+  const auto problems = preflight(jobs);
+  CHECK(problems[0].empty());
+  CHECK(fs::is_directory(d / "deep/new/folder"));
+  CHECK(problems[1] == "cannot read input " + d / "missing.pt" + ": No such file or directory");
+  CHECK(problems[2].find("is a folder; bertq writes only regular files") != std::string::npos);
+}
+
+TEST_CASE("a job killed after writing its output is reported as it is on disk", "[batch]") {
+  // A stand-in for bertq: writes the output (renamed into place, as bertq
+  // does), then dies by SIGKILL before leaving its result.
+  Dir d;
+  put(d / "in.pt", "x");
+  put(d / "fake.sh",
+      "#!/bin/sh\nfor a; do last=$a; done\nprintf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\nkill -KILL $$\n");
+  fs::permissions(d / "fake.sh", fs::perms::owner_all);
+  BatchOptions o;
+  o.self = d / "fake.sh";
+  o.force = true;
+  std::vector<BatchJob> jobs(1);
+  jobs[0].options.input = d / "in.pt";
+  jobs[0].options.output = d / "out.pt";
+  BatchResult r = run_batch(o, jobs, {});
+  REQUIRE(r.jobs.size() == 1);
+  CHECK(r.jobs[0].status == JobStatus::Failed);
+  CHECK(r.jobs[0].message.find("bertq crashed: stopped by signal 9 after writing its output, which is complete") == 0);
+  CHECK(r.jobs[0].exit_code == 128 + 9);
+  // Killed before writing: says so, and the old output is untouched.
+  put(d / "fake.sh", "#!/bin/sh\nkill -KILL $$\n");
+  r = run_batch(o, jobs, {});
+  CHECK(r.jobs[0].message.find("bertq crashed: stopped by signal 9 before writing its output (the previous file is "
+                               "unchanged)") == 0);
+  // Stopped by the batch's own SIGTERM after writing: interrupted, output complete.
+  put(d / "fake.sh",
+      "#!/bin/sh\nfor a; do last=$a; done\nprintf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\n"
+      "kill -TERM $PPID\nexec sleep 30\n");
+  r = run_batch(o, jobs, {});
+  CHECK(r.signal == 15);
+  CHECK(r.jobs[0].status == JobStatus::Interrupted);
+  CHECK(r.jobs[0].message.find("stopped by signal 15 after writing its output, which is complete") == 0);
+}

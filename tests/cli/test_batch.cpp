@@ -1,0 +1,265 @@
+// `bertq batch` as CI meets it: per-job failures never stop the batch,
+// up-to-date checks that cannot skip a guard, paths that cannot be read as
+// flags, and interrupts whose report says what is on disk.
+#include "cli/cli.h"
+
+using namespace cli;
+
+namespace {
+
+// A batch folder: three bundled models, a corrupted one, and a job with a bad qconfig.
+void make_batch_folder(const Scratch& s) {
+  fs::create_directories(s / "in");
+  for (const char* m : {"tiny_bert.pt", "submodules.pt", "scripted_if.pt"})
+    fs::copy_file(kSource + "/testdata/models/" + m, s / (std::string("in/") + m));
+  fs::copy_file(kSource + "/testdata/bad/truncated.pt", s / "in/broken.pt");
+  write_file(s / "badq.json", R"({"": "per_channel"})");
+  write_file(s / "batch.json", R"({
+    "directories": [{"input_dir": "in", "glob": "*.pt", "output_dir": "out"}],
+    "jobs": [{"input": "in/submodules.pt", "output": "out/sub_badq.pt", "qconfig": "badq.json"}]
+  })");
+}
+
+}  // namespace
+
+TEST_CASE("batch converts the good jobs, reports the bad ones, and skips what is up to date", "[cli][batch]") {
+  Scratch s;
+  make_batch_folder(s);
+  // The output folder does not exist yet: batch creates it.
+  Result r = run({"batch", s / "batch.json", "-j", "2", "--summary", s / "summary.json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 9);
+  CHECK(contains(r.out, "] ok  " + s / "in/tiny_bert.pt" + " -> " + s / "out/tiny_bert.pt\n"));
+  CHECK(contains(r.out, "] failed  " + s / "in/broken.pt" + " -> " + s / "out/broken.pt: " + s / "in/broken.pt" +
+                            ": is a truncated zip archive (its end record is missing)"));
+  CHECK(contains(r.out, "] failed  " + s / "in/submodules.pt" + " -> " + s / "out/sub_badq.pt: " + s / "badq.json" +
+                            ": [\"\"]: unknown preset \"per_channel\""));
+  CHECK(contains(r.out, "batch: 3 converted, 0 up to date, 2 failed, 5 in all\n"));
+  CHECK(fs::exists(s / "out/tiny_bert.pt"));
+  CHECK_FALSE(fs::exists(s / "out/broken.pt"));
+  CHECK_FALSE(fs::exists(s / "out/sub_badq.pt"));
+  CHECK(s.leftovers().empty());
+  const auto summary = parse_json(slurp(s / "summary.json"));
+  CHECK(summary["counts"]["ok"] == 3);
+  CHECK(summary["counts"]["failed"] == 2);
+
+  // A second run skips what is up to date; a changed input is redone.
+  r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 9);
+  CHECK(contains(r.out, "batch: 0 converted, 3 up to date, 2 failed, 5 in all\n"));
+  fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / "in/submodules.pt", fs::copy_options::overwrite_existing);
+  r = run({"batch", s / "batch.json"});
+  CHECK(contains(r.out, "] ok  " + s / "in/submodules.pt" + " -> " + s / "out/submodules.pt\n"));
+  CHECK(contains(r.out, "batch: 1 converted, 2 up to date, 2 failed, 5 in all\n"));
+  r = run({"batch", s / "batch.json", "--force"});
+  CHECK(contains(r.out, "batch: 3 converted, 0 up to date, 2 failed, 5 in all\n"));
+}
+
+TEST_CASE("adding a CI guard or changing an option reruns an up-to-date job", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::copy_file(kModel, s / "in/m.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt"}]})");
+  REQUIRE(run({"batch", s / "batch.json"}).code == 0);
+  CHECK(contains(run({"batch", s / "batch.json"}).out, "skipped"));
+  // A guard that fails: the job is not up to date, it reruns and fails.
+  write_file(s / "batch.json",
+             R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "min_quantized_fraction": 0.99}]})");
+  Result r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 9);
+  CHECK(contains(r.out, "] failed  "));
+  CHECK(contains(r.out, "less than --min-quantized-fraction 0.990"));
+  write_file(s / "batch.json",
+             R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "require_quantized": ["gpt2.*"]}]})");
+  r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 9);
+  CHECK(contains(r.out, "matches no Linear module"));
+  // A guard that passes: rerun once, then up to date with it.
+  write_file(s / "batch.json",
+             R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "require_quantized": ["bert.*"]}]})");
+  r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "] ok  "));
+  CHECK(contains(run({"batch", s / "batch.json"}).out, "skipped"));
+  // The engine, debug mode and a report request change it too.
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "require_quantized": ["bert.*"],
+      "engine": "qnnpack"}]})");
+  CHECK(contains(run({"batch", s / "batch.json"}).out, "] ok  "));
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "require_quantized": ["bert.*"],
+      "engine": "qnnpack", "report": "reports/m.json"}]})");
+  r = run({"batch", s / "batch.json"});
+  CHECK(contains(r.out, "] ok  "));
+  CHECK(parse_json(slurp(s / "reports/m.json"))["engine"] == "qnnpack");
+  CHECK(contains(run({"batch", s / "batch.json"}).out, "skipped"));
+}
+
+TEST_CASE("every per-job problem is that job's failure; the batch goes on", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::create_directories(s / "out");
+  fs::copy_file(kModel, s / "in/a.pt");
+  fs::copy_file(kModel, s / "in/b.pt");
+  // A missing input whose old output is still there; a symbolic link loop;
+  // an output path that is a FIFO (it would block) or a folder.
+  write_file(s / "out/gone.pt", "old output");
+  fs::create_symlink(s / "in/loop.pt", s / "in/loop.pt");
+  REQUIRE(::mkfifo((s / "out/fifo.pt").c_str(), 0600) == 0);
+  write_file(s / "batch.json", R"({"jobs": [
+    {"input": "in/gone.pt", "output": "out/gone.pt"},
+    {"input": "in/loop.pt", "output": "out/loop.pt"},
+    {"input": "in/a.pt", "output": "out/fifo.pt"},
+    {"input": "in/a.pt", "output": "out"},
+    {"input": "in/b.pt", "output": "out/b.pt"}
+  ]})");
+  const Result r = run({"batch", s / "batch.json", "--summary", s / "summary.json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 9);
+  CHECK(contains(r.out, "batch: 1 converted, 0 up to date, 4 failed, 5 in all\n"));
+  CHECK(contains(r.out, "out/gone.pt: cannot read input " + s / "in/gone.pt" + ": No such file or directory"));
+  CHECK(contains(r.out, "out/loop.pt: cannot read input " + s / "in/loop.pt" + ": Too many levels of symbolic links"));
+  CHECK(contains(r.out, "output " + s / "out/fifo.pt" + " is a FIFO (named pipe); bertq writes only regular files"));
+  CHECK(contains(r.out, "output " + s / "out" + " is a folder; bertq writes only regular files"));
+  CHECK(fs::exists(s / "out/b.pt"));
+  CHECK(slurp(s / "out/gone.pt") == "old output");
+  CHECK(fs::is_fifo(s / "out/fifo.pt"));
+  CHECK(parse_json(slurp(s / "summary.json"))["counts"]["failed"] == 4);
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("paths in a manifest are never read as flags", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::copy_file(kModel, s / "in/m.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in/m.pt", "output": "--dry-run"}]})");
+  const Result r = run({"batch", s / "batch.json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(fs::file_size(s / "--dry-run") > 1000);
+}
+
+TEST_CASE("batch manifests that would lose work are refused before anything runs", "[cli][batch][errors]") {
+  Scratch s;
+  write_file(s / "dup.json", R"({"jobs": [{"input": "a.pt", "output": "o.pt"}, {"input": "b.pt", "output": "o.pt"}]})");
+  Result r = run({"batch", s / "dup.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "dup.json" + ": jobs: two jobs write " + s / "o.pt" + " (inputs " + s / "a.pt" +
+                     " and " + s / "b.pt" + ")\n");
+  write_file(s / "chain.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt"}, {"input": "b.pt", "output": "c.pt"}]})");
+  r = run({"batch", s / "chain.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "chain.json" + ": jobs: the output " + s / "b.pt" + " is the input of a job\n");
+  write_file(s / "rep.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt", "report": "a.pt"}]})");
+  r = run({"batch", s / "rep.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, ": jobs: the output " + s / "a.pt" + " is the input of a job"));
+  write_file(s / "typo.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt", "qconfg": "q.json"}]})");
+  r = run({"batch", s / "typo.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("bertq: error: " + s / "typo.json" +
+                   ": jobs[0].qconfg: unknown field \"qconfg\"\nhint: did you mean \"qconfig\"?") == 0);
+  write_file(s / "empty.json", R"({"directories": [{"input_dir": ".", "glob": "*.onnx", "output_dir": "out"}]})");
+  r = run({"batch", s / "empty.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "\"*.onnx\" matches no file in "));
+  r = run({"batch", s.dir.string()});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: batch manifest " + s.dir.string() + " is a directory, not a file\n");
+}
+
+TEST_CASE("the summary never lands on the manifest or a job's files", "[cli][batch][errors]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::copy_file(kModel, s / "in/m.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt"}]})");
+  const std::string manifest = slurp(s / "batch.json");
+  Result r = run({"batch", s / "batch.json", "--summary", s / "batch.json"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "bertq: error: --summary " + s / "batch.json" +
+                     " is the batch manifest file; bertq never overwrites what it reads\nhint: choose another path "
+                     "for --summary\n");
+  r = run({"batch", s / "batch.json", "--summary", s / "in/m.pt"});
+  CHECK(r.code == 2);
+  r = run({"batch", s / "batch.json", "--summary", s / "out/m.pt"});
+  CHECK(r.code == 2);
+  CHECK(slurp(s / "batch.json") == manifest);
+  CHECK(slurp(s / "in/m.pt") == slurp(kModel));
+  CHECK_FALSE(fs::exists(s / "out"));
+}
+
+TEST_CASE("a manifest from a FIFO or stdin is read once; the size cap holds", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  fs::copy_file(kModel, s / "in/m.pt");
+  const std::string manifest = R"({"jobs": [{"input": ")" + s / "in/m.pt" + R"(", "output": ")" + s / "out/m.pt" + "\"}]}";
+  write_file(s / "batch.json", manifest);
+  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
+  CHECK(shell("(cat " + quote(s / "batch.json") + " > " + quote(s / "fifo") + " &); " + quote(kBinary) + " batch " +
+              quote(s / "fifo") + " > /dev/null 2>&1") == 0);
+  CHECK(fs::exists(s / "out/m.pt"));
+  Result r = run({"batch", "-", "--force"}, s / "batch.json");
+  CHECK(r.code == 0);
+  r = run({"batch", "-"}, "/dev/zero");
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "is larger than 16777216 bytes"));
+}
+
+TEST_CASE("the shards 1/2 and 2/2 convert every job exactly once", "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  for (int i = 0; i < 5; ++i)
+    fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / ("in/m" + std::to_string(i) + ".pt"));
+  write_file(s / "batch.json", R"({"directories": [{"input_dir": "in", "glob": "m*.pt", "output_dir": "out"}]})");
+  const Result a = run({"batch", s / "batch.json", "--shard", "1/2"});
+  const Result b = run({"batch", s / "batch.json", "--shard", "2/2"});
+  CHECK(a.code == 0);
+  CHECK(b.code == 0);
+  CHECK(a.err == "bertq: shard 1/2: 3 of 5 jobs\n");
+  CHECK(b.err == "bertq: shard 2/2: 2 of 5 jobs\n");
+  for (int i = 0; i < 5; ++i) {
+    const std::string out = s / ("out/m" + std::to_string(i) + ".pt");
+    INFO(out);
+    CHECK(fs::exists(out));
+    const bool in_a = contains(a.out, "] ok  " + s / ("in/m" + std::to_string(i) + ".pt"));
+    const bool in_b = contains(b.out, "] ok  " + s / ("in/m" + std::to_string(i) + ".pt"));
+    CHECK(in_a != in_b);  // exactly one shard did it
+  }
+  CHECK(run({"batch", s / "batch.json", "--shard", "3/2"}).code == 2);
+}
+
+TEST_CASE("an interrupted batch says what finished and what is on disk", "[cli][batch]") {
+  // The second job blocks reading a FIFO qconfig that nobody writes, so the
+  // test never races the machine's speed: the batch is stopped only once the
+  // first job has finished and the second is surely running.
+  Scratch s;
+  fs::create_directories(s / "in");
+  for (int i = 0; i < 3; ++i) fs::copy_file(kModel, s / ("in/m" + std::to_string(i) + ".pt"));
+  REQUIRE(::mkfifo((s / "fifo.json").c_str(), 0600) == 0);
+  write_file(s / "out-m1-old.txt", "");
+  write_file(s / "batch.json", R"({"jobs": [
+    {"input": "in/m0.pt", "output": "out/m0.pt"},
+    {"input": "in/m1.pt", "output": "out/m1.pt", "qconfig": "fifo.json"},
+    {"input": "in/m2.pt", "output": "out/m2.pt"}
+  ]})");
+  const std::string cmd = quote(kBinary) + " batch " + quote(s / "batch.json") + " --summary " +
+                          quote(s / "summary.json") + " > " + quote(s / "log") + " 2>&1 & pid=$!; n=0; " +
+                          "while ! grep -q '\\[1/3\\] ok' " + quote(s / "log") +
+                          " && [ $n -lt 6000 ]; do sleep 0.1; n=$((n+1)); done; sleep 0.5; " +
+                          "kill -TERM $pid; wait $pid";
+  CHECK(shell(cmd) == 143);
+  const auto summary = parse_json(slurp(s / "summary.json"));
+  INFO(summary.dump(1));
+  CHECK(summary["interrupted"] == true);
+  CHECK(summary["signal"] == 15);
+  CHECK(summary["counts"]["ok"] == 1);
+  CHECK(summary["counts"]["interrupted"] == 1);
+  CHECK(summary["counts"]["not_run"] == 1);
+  CHECK(summary["jobs"][1]["status"] == "interrupted");
+  CHECK(summary["jobs"][1]["message"] == "stopped by signal 15 before writing its output");
+  CHECK(fs::exists(s / "out/m0.pt"));
+  CHECK_FALSE(fs::exists(s / "out/m1.pt"));
+  CHECK_FALSE(fs::exists(s / "out/m2.pt"));
+  CHECK(run({"inspect", s / "out/m0.pt"}).code == 0);
+  CHECK(s.leftovers().empty());
+  CHECK(contains(slurp(s / "log"), "batch: 1 converted, 0 up to date, 0 failed, 1 interrupted, 1 not run (stopped by "
+                                   "signal 15), 3 in all\n"));
+}

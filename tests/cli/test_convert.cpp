@@ -1,0 +1,699 @@
+// `bertq convert` and `bertq prepare` as a user meets them: the exact message
+// and exit code for every kind of bad input, and never a partial, clobbered or
+// misplaced file.
+#include "cli/cli.h"
+
+using namespace cli;
+
+TEST_CASE("convert prints the summary and writes a loadable model", "[cli][convert]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "q.pt"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("bertq quantize: " + kModel + " -> " + s / "q.pt" + " (engine onednn)\n") == 0);
+  CHECK(contains(r.out, "  modules: 14 quantized, 8 left float (of 22 with weights)\n"));
+  CHECK(contains(r.out, "    14 x linear_dynamic\n"));
+  CHECK(contains(r.out, "    5 float: LayerNorm is not quantized by dynamic quantization\n"));
+  CHECK(contains(r.out, "    3 float: aten::embedding is not supported by graph-mode dynamic quantization\n"));
+  CHECK(fs::file_size(s / "q.pt") > 0);
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("the output may not be the input, also through a link", "[cli][convert][errors]") {
+  Scratch s;
+  fs::copy_file(kModel, s / "m.pt");
+  const std::string before = slurp(s / "m.pt");
+  Result r = run({"convert", s / "m.pt", s / "m.pt"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "bertq: error: output " + s / "m.pt" +
+                     " is the input file; bertq never overwrites its input\nhint: choose another output path\n");
+  fs::create_symlink(s / "m.pt", s / "link.pt");
+  r = run({"convert", s / "m.pt", s / "link.pt"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "is the input file"));
+  fs::create_hard_link(s / "m.pt", s / "hard.pt");
+  r = run({"convert", s / "m.pt", s / "hard.pt"});
+  CHECK(r.code == 2);
+  CHECK(slurp(s / "m.pt") == before);
+}
+
+TEST_CASE("an output that is a link is written through it, the link kept", "[cli][convert]") {
+  Scratch s;
+  fs::create_directories(s / "real");
+  write_file(s / "real/q.pt", "old");
+  fs::create_symlink(s / "real/q.pt", s / "q.pt");
+  const Result r = run({"convert", kModel, s / "q.pt"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(fs::is_symlink(s / "q.pt"));
+  CHECK(fs::file_size(s / "real/q.pt") > 1000);
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("swapped arguments never overwrite the float model", "[cli][convert][errors]") {
+  Scratch s;
+  fs::copy_file(kModel, s / "model.pt");
+  REQUIRE(run({"convert", s / "model.pt", s / "model_q.pt"}).code == 0);
+  REQUIRE(run({"convert", s / "model.pt", s / "model_debug.pt", "--debug"}).code == 0);
+  const std::string float_bytes = slurp(s / "model.pt");
+  // The quantized model first: refused, the float model untouched.
+  Result r = run({"convert", s / "model_q.pt", s / "model.pt"});
+  CHECK(r.code == 4);
+  CHECK(r.err == "bertq: error: " + s / "model_q.pt" +
+                     " is already quantized (14 quantized weights, quantized::linear_dynamic in its graph); "
+                     "converting it again would overwrite " + s / "model.pt" +
+                     " with a copy of it\nhint: did you swap INPUT and OUTPUT? `bertq convert FLOAT.pt QUANTIZED.pt`; "
+                     "--allow-requantize quantizes what is still float in it\n");
+  CHECK(slurp(s / "model.pt") == float_bytes);
+  r = run({"convert", s / "model_debug.pt", s / "model.pt"});
+  CHECK(r.code == 4);
+  CHECK(contains(r.err, " is a debug model (float weights with stored scales"));
+  CHECK(slurp(s / "model.pt") == float_bytes);
+  // Asked for, a quantized model converts: nothing is left to quantize in it.
+  r = run({"convert", s / "model_q.pt", s / "again.pt", "--allow-requantize", "--allow-nothing-quantized"});
+  CHECK(r.code == 0);
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("a conversion that quantizes nothing is an error unless allowed", "[cli][convert][errors]") {
+  Scratch s;
+  const std::string model = kSource + "/testdata/bad/nothing_quantizable.pt";
+  Result r = run({"convert", model, s / "out.pt", "--report", s / "r.json"});
+  CHECK(r.code == 7);
+  CHECK(r.err == "bertq: warning: qconfig key \"\" quantized nothing (norm: LayerNorm is not quantized by dynamic "
+                 "quantization)\nbertq: error: nothing was quantized: no weight is reached by a qconfig that quantizes "
+                 "it (1 weight-bearing modules, all float)\nhint: --allow-nothing-quantized writes it anyway; run "
+                 "`bertq convert --dry-run` to see why each module stays float\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  // The report is written: that is when CI needs it.
+  const auto j = parse_json(slurp(s / "r.json"));
+  CHECK(j["guards"][0]["name"] == "nothing quantized");
+  CHECK(j["guards"][0]["passed"] == false);
+  r = run({"convert", model, s / "out.pt", "--allow-nothing-quantized"});
+  CHECK(r.code == 0);
+  CHECK(run({"inspect", s / "out.pt"}).code == 0);
+  // A qconfig of nulls quantizes nothing either.
+  write_file(s / "q.json", R"({"": null})");
+  r = run({"convert", kModel, s / "out2.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 7);
+  CHECK_FALSE(fs::exists(s / "out2.pt"));
+}
+
+TEST_CASE("weights that are not a module's parameter are counted from the graph", "[cli][convert]") {
+  // F.linear on a plain tensor attribute (scripted) or a traced constant, as in
+  // PyTorch's test_linear: Python's output holds quantized::linear_dynamic.
+  for (const char* name : {"functional_attr", "functional_const", "functional_buffer"}) {
+    Scratch s;
+    const std::string model = kSource + "/testdata/models/" + name + ".pt";
+    INFO(model);
+    Result r = run({"convert", model, s / "q.pt", "--format", "json"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const auto j = parse_json(r.out);
+    CHECK(j["summary"]["quantized"] == 1);
+    CHECK(j["summary"]["quantized_in_output"] == 1);
+    CHECK(j["summary"]["quantized_weight_fraction"] == 1.0);
+    CHECK(j["modules"][0]["functional"] == true);
+    CHECK(j["modules"][0]["packed_attr"].is_string());
+    CHECK(j["modules"][0]["scales"].size() == 8);
+    // The guards see it too.
+    CHECK(run({"convert", model, s / "q2.pt", "--min-quantized-fraction", "1"}).code == 0);
+    CHECK(run({"convert", model, s / "q3.pt", "--require-quantized", "*"}).code == 0);
+  }
+}
+
+TEST_CASE("files that are not TorchScript archives are named for what they are", "[cli][convert][errors]") {
+  const std::string expect =
+      "hint: bertq expects a TorchScript archive written by torch.jit.save(torch.jit.trace(model, "
+      "inputs), path) or torch.jit.script\n";
+  struct Bad {
+    std::string file;
+    std::string message;
+    std::string hint;
+  };
+  const std::string bad = kSource + "/testdata/bad/";
+  const std::vector<Bad> cases = {
+      {bad + "empty.pt", "is empty (0 bytes)", expect},
+      {bad + "not_a_model.txt", "is not a TorchScript archive (not a zip file)", expect},
+      {bad + "eager_pickle_legacy.pt",
+       "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript model", expect},
+      {bad + "eager_zip.pt",
+       "is an eager model saved with torch.save (a pickled Python object), not a TorchScript model", expect},
+      {bad + "state_dict.pt", "is a state_dict saved with torch.save (tensors only, no code), not a TorchScript model",
+       "hint: bertq expects a TorchScript archive written by torch.jit.save(torch.jit.trace(model, "
+       "inputs), path) or torch.jit.script from the model that owns this state_dict\n"},
+      {bad + "truncated.pt", "is a truncated zip archive (its end record is missing)",
+       "hint: the file was cut short while being written or copied; save or copy it again\n"},
+      {kSource + "/testdata/bad", "is a directory, not a model file", expect},
+  };
+  for (const auto& c : cases) {
+    Scratch s;
+    const Result r = run({"convert", c.file, s / "out.pt"});
+    INFO(c.file);
+    CHECK(r.code == 4);
+    CHECK(r.err == "bertq: error: " + c.file + ": " + c.message + "\n" + c.hint);
+    CHECK_FALSE(fs::exists(s / "out.pt"));
+    CHECK(s.leftovers().empty());
+  }
+}
+
+TEST_CASE("a model without forward is refused", "[cli][convert][errors]") {
+  Scratch s;
+  const Result r = run({"convert", kSource + "/testdata/bad/no_forward.pt", s / "out.pt"});
+  CHECK(r.code == 4);
+  CHECK(r.err == "bertq: error: the model has no forward method\nhint: bertq quantizes what forward "
+                 "computes; trace or script a module with forward\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("non-finite weights are bad input, named with their count", "[cli][convert][errors]") {
+  Scratch s;
+  Result r = run({"convert", kSource + "/testdata/bad/nan_weight.pt", s / "out.pt"});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("bertq: error: the weight sub.fc1.weight has 3 non-finite values (NaN or infinity) of 512; "
+                   "quantization needs finite weights\n") == 0);
+  r = run({"convert", kSource + "/testdata/bad/inf_weight.pt", s / "out.pt", "--debug"});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("bertq: error: the weight fc.weight has 2 non-finite values (NaN or infinity) of 256;") == 0);
+  r = run({"convert", kSource + "/testdata/bad/inf_weight.pt", s / "out.pt", "--dry-run"});
+  CHECK(r.code == 4);
+  // Opted out, the module's weight is not quantized and does not matter.
+  write_file(s / "q.json", R"({"": "per_channel_dynamic", "fc": null})");
+  r = run({"convert", kSource + "/testdata/bad/inf_weight.pt", s / "out.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 0);
+}
+
+TEST_CASE("a qconfig key that names no module lists the closest modules", "[cli][convert][errors]") {
+  Scratch s;
+  write_file(s / "q.json", R"({"": "per_channel_dynamic", "encoder.layer.0.attention.self.query": null})");
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err ==
+        "bertq: error: qconfig key \"encoder.layer.0.attention.self.query\" names no module in the model\n"
+        "hint: closest modules: \"bert.encoder.layer.0.attention.self.query\", "
+        "\"bert.encoder.layer.1.attention.self.query\", \"bert.encoder.layer.0.attention.self.key\", "
+        "\"bert.encoder.layer.1.attention.self.key\", \"bert.encoder.layer.0.attention.self.value\"; run "
+        "`bertq inspect MODEL` to list modules (or pass --allow-missing)\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json", "--allow-missing"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("bertq: warning: qconfig key \"encoder.layer.0.attention.self.query\" names no "
+                   "module in the model (ignored because of --allow-missing)") == 0);
+  CHECK(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("a bad qconfig file fails before the model is touched", "[cli][convert][errors]") {
+  Scratch s;
+  write_file(s / "q.json", "{\"\": \"per_channel_dynamic\",\n  \"classifier\": }\n");
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "q.json" +
+                     ":2:17: malformed JSON: syntax error while parsing value - unexpected '}'; "
+                     "expected '[', '{', or a literal\n");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "missing.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: cannot read qconfig file " + s / "missing.json" + ": No such file or directory\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("qconfig holes: duplicates at any depth, integers out of range, NUL bytes", "[cli][convert][errors]") {
+  Scratch s;
+  struct Case {
+    std::string json;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {R"({"": "per_channel_dynamic", "": null})", ": [\"\"]: duplicate key"},
+      {R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "qint8", "dtype": "quint8"}}})",
+       ": [\"\"].weight.dtype: duplicate key"},
+      {R"({"": {"preset": "per_channel_dynamic", "weight": {"quant_min": 18446744073709551489, "quant_max": 127}}})",
+       ": [\"\"].weight.quant_min: the integer 18446744073709551489 is out of range"},
+      {std::string("{\"\": \"per_channel_dynamic\"}\0garbage", 36), ":1:28: malformed JSON: a NUL byte"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.json);
+    write_file(s / "q.json", c.json);
+    const Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+    CHECK(r.code == 3);
+    CHECK(r.err.find("bertq: error: " + s / "q.json" + c.message) == 0);
+    CHECK_FALSE(fs::exists(s / "out.pt"));
+  }
+}
+
+TEST_CASE("a qconfig from stdin, a pipe or a FIFO", "[cli][convert]") {
+  Scratch s;
+  write_file(s / "q.json", R"({"": "default_dynamic"})");
+  Result r = run({"convert", kModel, s / "a.pt", "--qconfig", "-", "--format", "json"}, s / "q.json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(parse_json(r.out)["qconfig"]["resolved"][""]["weight"]["qscheme"] == "per_tensor_symmetric");
+  r = run({"convert", kModel, s / "b.pt", "--qconfig", "/dev/stdin"}, s / "q.json");
+  CHECK(r.code == 0);
+  // Process substitution: a pipe under /dev/fd.
+  CHECK(shell("bash -c " + quote(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "c.pt") +
+                                 " --qconfig <(cat " + quote(s / "q.json") + ") >/dev/null 2>&1")) == 0);
+  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
+  CHECK(shell("(cat " + quote(s / "q.json") + " > " + quote(s / "fifo") + " &) ; " + quote(kBinary) + " convert " +
+              quote(kModel) + " " + quote(s / "d.pt") + " --qconfig " + quote(s / "fifo") + " >/dev/null 2>&1") == 0);
+  CHECK(slurp(s / "a.pt").size() == slurp(s / "d.pt").size());
+  // The size cap holds while reading a stream that never ends.
+  r = run({"convert", kModel, s / "e.pt", "--qconfig", "-"}, "/dev/zero");
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: qconfig file standard input is larger than 16777216 bytes, too large for a qconfig "
+                 "file\n");
+}
+
+TEST_CASE("what Python accepts, bertq accepts: preset overrides and other activation observers",
+          "[cli][convert][qconfig]") {
+  Scratch s;
+  // A preset override without "observer" changes one field of the preset's observer.
+  write_file(s / "q.json", R"({"": {"preset": "per_channel_dynamic", "weight": {"reduce_range": true}}})");
+  Result r = run({"convert", kSubmodules, s / "a.pt", "--qconfig", s / "q.json", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = parse_json(r.out);
+  CHECK(j["qconfig"]["resolved"][""]["weight"]["observer"] == "per_channel_minmax");
+  CHECK(j["qconfig"]["resolved"][""]["weight"]["reduce_range"] == true);
+  // A static activation observer is ignored by dynamic quantization, with a warning.
+  write_file(s / "q.json", R"({"": {"preset": "per_channel_dynamic", "activation": {"observer": "minmax"}}})");
+  r = run({"convert", kSubmodules, s / "b.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.err, "activation: the minmax activation observer is ignored in dynamic quantization"));
+  // A float32 placeholder with int8 weights is int8 dynamic quantization.
+  write_file(s / "q.json", R"({"": {"activation": {"observer": "placeholder"},
+      "weight": {"observer": "minmax", "dtype": "qint8", "qscheme": "per_tensor_symmetric"}}})");
+  CHECK(run({"convert", kSubmodules, s / "c.pt", "--qconfig", s / "q.json"}).code == 0);
+  // What crashes Python stays refused: a quint8 placeholder without compute_dtype.
+  write_file(s / "q.json", R"({"": {"activation": {"observer": "placeholder", "dtype": "quint8"},
+      "weight": {"observer": "minmax", "dtype": "qint8", "qscheme": "per_tensor_symmetric"}}})");
+  r = run({"convert", kSubmodules, s / "d.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "a quint8 placeholder activation needs \"compute_dtype\": \"quint8\""));
+}
+
+TEST_CASE("Python spellings in a qconfig get the JSON spelling as a hint", "[cli][convert][qconfig]") {
+  Scratch s;
+  struct Case {
+    std::string json;
+    std::string hint;
+  };
+  const std::vector<Case> cases = {
+      {R"({"": None})", "hint: this looks like Python: JSON spells None, True and False as null, true and false\n"},
+      {R"({'': 'per_channel_dynamic'})", "hint: this looks like Python: JSON strings take double quotes\n"},
+      {R"({"": "per_channel_dynamic_qconfig"})",
+       "hint: PyTorch's per_channel_dynamic_qconfig is the preset \"per_channel_dynamic\" here; presets: "},
+      {R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "torch.qint8"}}})",
+       "hint: JSON spells torch.qint8 as \"qint8\"; allowed: "},
+  };
+  for (const auto& c : cases) {
+    INFO(c.json);
+    write_file(s / "q.json", c.json);
+    const Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+    CHECK(r.code == 3);
+    CHECK(contains(r.err, c.hint));
+  }
+}
+
+TEST_CASE("messages escape what a terminal would obey, and stay short", "[cli][convert][errors]") {
+  Scratch s;
+  // An escape sequence in a file name reaches the terminal escaped.
+  const std::string evil = s / "\x1b[31mred.pt";
+  Result r = run({"convert", evil, s / "out.pt"});
+  CHECK(r.code == 4);
+  CHECK_FALSE(contains(r.err, "\x1b"));
+  CHECK(contains(r.err, "\\x1b[31mred.pt"));
+  // A NUL inside a JSON string ends no message early.
+  write_file(s / "q.json", R"({"": "per_channel_dynamic", "a\u0000b": null})");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "qconfig key \"a\\x00b\" names no module in the model\n"));
+  // A 10 MB preset name is not echoed whole.
+  write_file(s / "q.json", "{\"\": \"" + std::string(10 << 20, 'x') + "\"}");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.size() < 1000);
+  CHECK(contains(r.err, "...\" (10485760 bytes in all)"));
+}
+
+TEST_CASE("a qconfig that only a model-level check can catch", "[cli][convert][errors]") {
+  Scratch s;
+  SECTION("float_qparams reaching a Linear") {
+    write_file(s / "q.json", R"({"": "float_qparams_weight_only"})");
+    const Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+    CHECK(r.code == 3);
+    CHECK(r.err.find("bertq: error: weight-only float_qparams quantization applies to EmbeddingBag, "
+                     "but it reaches Linear modules bert.encoder.layer.0.attention.self.query, ") == 0);
+  }
+  SECTION("affine int8 weights on onednn") {
+    write_file(s / "q.json", R"({"": {"preset": "per_channel_dynamic", "weight":
+        {"observer": "per_channel_minmax", "qscheme": "per_channel_affine"}}})");
+    const Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+    CHECK(r.code == 6);
+    CHECK(r.err.find("bertq: error: onednn only supports symmetric int8 weights") == 0);
+    CHECK(contains(r.err, "hint: use qscheme per_channel_symmetric or per_tensor_symmetric, or --engine qnnpack\n"));
+  }
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("fp16 is refused where it cannot run, unless asked for", "[cli][convert][errors]") {
+  Scratch s;
+  const std::string q = kSource + "/configs/float16_dynamic.json";
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", q});
+  CHECK(r.code == 6);
+  CHECK(r.err ==
+        "bertq: error: the converted model cannot run on this LibTorch: quantized::linear_prepack_fp16 "
+        "is not available for engine onednn (fp16 dynamic quantization needs an fbgemm-enabled "
+        "LibTorch)\nhint: pass --allow-unrunnable to write it anyway for an fbgemm runtime, or use "
+        "per_channel_dynamic\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  CHECK(s.leftovers().empty());
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", q, "--allow-unrunnable"});
+  CHECK(r.code == 0);
+  CHECK(r.err.find("bertq: warning: the converted model cannot run on this LibTorch") == 0);
+  CHECK(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("usage errors, with a did-you-mean", "[cli][convert][errors]") {
+  Scratch s;
+  Result r = run({"convert", kModel, s / "out.pt", "--engine", "fbgem"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: unknown engine \"fbgem\"\nhint: did you mean \"fbgemm\"? this LibTorch has: ") == 0);
+  // A known engine this LibTorch lacks is not a typo.
+  r = run({"convert", kModel, s / "out.pt", "--engine", "fbgemm"});
+  CHECK(r.code == 6);
+  CHECK(r.err.find("bertq: error: engine fbgemm is not in this LibTorch (") == 0);
+  r = run({"convert", kModel});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: output is required") == 0);
+  r = run({"convrt", kModel, s / "out.pt"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "hint: did you mean `bertq convert`?\n"));
+  r = run({"convert", kModel, s / "out.pt", "--dryrun"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "hint: did you mean --dry-run? (bertq convert --help)\n"));
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("the version and help texts say what a user needs", "[cli]") {
+  Result r = run({"--version"});
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("bertq ", 0) == 0);
+  CHECK(contains(r.out, "\nLibTorch " + std::string(BERTQ_LIBTORCH_VERSION)));
+  CHECK(contains(r.out, "\nquantized engines: "));
+  CHECK(contains(r.out, "onednn"));
+  CHECK(contains(r.out, "\nBLAS: "));
+  r = run({"--help"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json"));
+  CHECK(contains(r.out, "exit codes: 0 ok; 1 internal error; 2 usage; 3 qconfig; 4 input model; 5 cannot write"));
+  r = run({"convert", "--help"});
+  CHECK(contains(r.out, "--allow-requantize"));
+  CHECK(contains(r.out, "--threads"));
+}
+
+TEST_CASE("an unwritable output folder fails cleanly", "[cli][convert][errors]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "no/such/dir/out.pt"});
+  CHECK(r.code == 5);
+  CHECK(r.err == "bertq: error: cannot write output " + s / "no/such/dir/out.pt" + ": folder " + s / "no/such/dir" +
+                     " does not exist\nhint: create the folder first\n");
+}
+
+TEST_CASE("devices, FIFOs and folders at an output path are never replaced", "[cli][convert][errors]") {
+  Scratch s;
+  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
+  fs::create_directories(s / "folder");
+  std::vector<std::pair<std::string, std::string>> nodes = {{s / "fifo", "a FIFO (named pipe)"},
+                                                            {s / "folder", "a folder"}};
+  if (running_as_root()) {
+    // Our own null device, never the machine's /dev/null.
+    REQUIRE(::mknod((s / "null").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
+    nodes.push_back({s / "null", "a character device"});
+  } else {
+    WARN("not root: the character-device case needs mknod and is not tested");
+  }
+  for (const auto& [path, kind] : nodes) {
+    INFO(path);
+    for (const std::string flag : {"output", "--report", "--html"}) {
+      INFO(flag);
+      std::vector<std::string> args = {"convert", kModel, flag == "output" ? path : s / "q.pt"};
+      if (flag != "output") args.insert(args.end(), {flag, path});
+      const Result r = run(args);
+      CHECK(r.code == 2);
+      CHECK(r.err == "bertq: error: " + flag + " " + path + " is " + kind +
+                         "; bertq writes only regular files\nhint: give the path of a new or existing regular file\n");
+    }
+  }
+  CHECK(fs::is_fifo(s / "fifo"));
+  if (running_as_root()) CHECK(fs::is_character_file(s / "null"));
+  CHECK(fs::is_directory(s / "folder"));
+  CHECK_FALSE(fs::exists(s / "q.pt"));
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("report files never land on the input, the model or each other", "[cli][convert][errors]") {
+  Scratch s;
+  fs::copy_file(kModel, s / "in.pt");
+  write_file(s / "q.json", R"({"": "per_channel_dynamic"})");
+  const std::string in_bytes = slurp(s / "in.pt");
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--report", s / "in.pt"},
+       "--report " + s / "in.pt" + " is the input file; bertq never overwrites its input\nhint: choose another "
+                                   "path for --report\n"},
+      {{"--html", s / "out.pt"}, "--html " + s / "out.pt" + " is also the output file\nhint: give each output its own "
+                                                            "path\n"},
+      {{"--report", s / "r.json", "--html", s / "r.json"},
+       "--html " + s / "r.json" + " is also the --report file\nhint: give each output its own path\n"},
+      {{"--qconfig", s / "q.json", "--report", s / "q.json"},
+       "--report " + s / "q.json" + " is the --qconfig file; bertq never overwrites what it reads\nhint: choose "
+                                    "another path for --report\n"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"convert", s / "in.pt", s / "out.pt"};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    const Result r = run(args);
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err == "bertq: error: " + c.message);
+    CHECK_FALSE(fs::exists(s / "out.pt"));
+  }
+  CHECK(slurp(s / "in.pt") == in_bytes);
+  CHECK(slurp(s / "q.json") == R"({"": "per_channel_dynamic"})");
+}
+
+TEST_CASE("prepare then convert gives a quantized model", "[cli][convert]") {
+  Scratch s;
+  Result r = run({"prepare", kModel, s / "prepared.pt"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("bertq prepare: ") == 0);
+  r = run({"convert", s / "prepared.pt", s / "q.pt"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("bertq convert prepared: ") == 0);
+  CHECK(contains(r.out, "  modules: 14 quantized, 8 left float (of 22 with weights)\n"));
+  // The qconfig was fixed at prepare time.
+  r = run({"convert", s / "prepared.pt", s / "q2.pt", "--qconfig", kSource + "/configs/default_dynamic.json"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "is already prepared; its qconfig was fixed by `bertq prepare`"));
+}
+
+TEST_CASE("convert --dry-run prints the plan with the exact size and writes nothing", "[cli][convert][report]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "out.pt", "--dry-run"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("bertq dry run: " + kModel + " -> (nothing written) (engine onednn)\n") == 0);
+  CHECK(contains(r.out, ", if written\n"));
+  CHECK(contains(r.out, "bert.encoder.layer.0.attention.self.query        Linear     linear_dynamic  global \"\"  [32, 32]"));
+  CHECK(fs::is_empty(s.dir));
+  const Result real = run({"convert", kModel, s / "out.pt"});
+  REQUIRE(real.code == 0);
+  const auto size_line = [](const std::string& out) { return out.substr(out.find("  size: "), 40); };
+  CHECK(size_line(r.out).substr(0, 30) == size_line(real.out).substr(0, 30));
+}
+
+TEST_CASE("coverage guards fail the conversion before the model is written", "[cli][convert][errors]") {
+  Scratch s;
+  const std::string nested = kSource + "/testdata/qconfigs/bert_nested.json";
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", nested, "--require-quantized", "bert.encoder.*",
+                  "--report", s / "r.json", "--html", s / "r.html"});
+  CHECK(r.code == 7);
+  CHECK(r.err ==
+        "bertq: error: --require-quantized \"bert.encoder.*\": 5 of 12 matching Linear modules stay float: "
+        "bert.encoder.layer.1.attention.self.query (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.self.key (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.self.value (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.attention.output.dense (opted out: null at \"bert.encoder.layer.1\"), "
+        "bert.encoder.layer.1.intermediate.dense (opted out: null at \"bert.encoder.layer.1\")\n"
+        "hint: the report lists why each float module stays float\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  // The report files are written when a guard fails: CI needs them then.
+  const auto j = parse_json(slurp(s / "r.json"));
+  CHECK(j["guards"][1]["passed"] == false);
+  CHECK(j["output"]["sha256"].is_null());
+  CHECK(contains(slurp(s / "r.html"), "guard failed"));
+
+  r = run({"convert", kModel, s / "out.pt", "--require-quantized", "gpt2.*"});
+  CHECK(r.code == 7);
+  CHECK(r.err == "bertq: error: --require-quantized \"gpt2.*\" matches no Linear module (patterns are globs over "
+                 "module names, e.g. \"bert.encoder.*\")\nhint: the report lists why each float module stays float\n");
+  r = run({"convert", kModel, s / "out.pt", "--min-quantized-fraction", "0.9"});
+  CHECK(r.code == 7);
+  CHECK(r.err.find("bertq: error: 0.7") == 0);
+  CHECK(contains(r.err, " of the weight elements are quantized, less than --min-quantized-fraction 0.900\n"));
+  CHECK(s.leftovers().empty());
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  r = run({"convert", kModel, s / "out.pt", "--require-quantized", "bert.encoder.*", "--min-quantized-fraction", "0.5"});
+  CHECK(r.code == 0);
+  CHECK(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("reports as JSON and HTML files, written whole", "[cli][convert][report]") {
+  Scratch s;
+  const Result r = run({"convert", kModel, s / "q.pt", "--report", s / "r.json", "--html", s / "r.html"});
+  REQUIRE(r.code == 0);
+  const auto j = parse_json(slurp(s / "r.json"));
+  CHECK(j["schema"] == "bertq-report/2");
+  CHECK(j["libtorch_version"] == BERTQ_LIBTORCH_VERSION);
+  // Zero points are integers (floats only for float-qparams rows).
+  bool checked = false;
+  for (const auto& m : j["modules"])
+    if (m["state"] == "quantized") {
+      REQUIRE(m["zero_points"].size() > 0);
+      CHECK(m["zero_points"][0].is_number_integer());
+      checked = true;
+    }
+  CHECK(checked);
+  const std::string html = slurp(s / "r.html");
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(contains(html, "bert.encoder.layer.0.attention.self.query"));
+  // Self-contained: nothing to fetch (the only URL is the SVG namespace).
+  size_t urls = 0;
+  for (size_t p = html.find("http"); p != std::string::npos; p = html.find("http", p + 4))
+    if (html.compare(p, 26, "http://www.w3.org/2000/svg") != 0) ++urls;
+  CHECK(urls == 0);
+  CHECK_FALSE(contains(html, "<script"));
+  // --format json puts the report on stdout instead of the table.
+  const Result js = run({"convert", kModel, s / "q2.pt", "--format", "json"});
+  REQUIRE(js.code == 0);
+  CHECK(parse_json(js.out)["schema"] == "bertq-report/2");
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("a full disk is a write error and leaves nothing behind", "[cli][convert][errors]") {
+  Scratch s;
+  // A file size limit stands in for a full disk: writes fail with EFBIG
+  // (bash's ulimit -f counts KiB). 64 KiB: the model (77 kB) does not fit.
+  int code = shell("bash -c 'ulimit -f 64; exec \"$@\"' bash " + quote(kBinary) + " convert " + quote(kModel) + " " +
+                   quote(s / "out.pt") + " > " + quote(s / "log") + " 2>&1");
+  CHECK(code == 5);
+  CHECK(slurp(s / "log").find("bertq: error: cannot write " + s / "out.pt") == 0);
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  // 11 KiB: submodules' model (10 kB) fits, its HTML report (14 kB) does not; no
+  // empty file is left.
+  code = shell("bash -c 'ulimit -f 11; exec \"$@\"' bash " + quote(kBinary) + " convert " + quote(kSubmodules) + " " +
+               quote(s / "out.pt") + " --html " + quote(s / "r.html") + " > " + quote(s / "log") + " 2>&1");
+  CHECK(code == 5);
+  CHECK(contains(slurp(s / "log"), "bertq: error: cannot write --html " + s / "r.html"));
+  CHECK_FALSE(fs::exists(s / "r.html"));
+  // stdout that cannot be written is a failure too.
+  code = shell(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "o2.pt") + " --format json > /dev/full 2> " +
+               quote(s / "log"));
+  CHECK(code == 5);
+  CHECK(slurp(s / "log") == "bertq: error: cannot write to standard output\n");
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("a conversion stopped by a signal leaves nothing and exits 128 + signal", "[cli][convert]") {
+  Scratch s;
+  // Blocked reading a FIFO qconfig nobody writes: it is surely still running.
+  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
+  const int code = shell(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "out.pt") + " --qconfig " +
+                         quote(s / "fifo") + " 2>/dev/null & pid=$!; sleep 0.5; kill -TERM $pid; wait $pid");
+  CHECK(code == 143);
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+  CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("temporaries of a killed run are removed by the next run into the folder", "[cli][convert]") {
+  Scratch s;
+  // What SIGKILL leaves: a folder named for a process that no longer runs.
+  fs::create_directories(s / ".bertq-tmp-999999-123-abcdef");
+  write_file(s / ".bertq-tmp-999999-123-abcdef/q.pt", "partial");
+  // Someone else's: left alone.
+  fs::create_directories(s / ".bertq-tmp-notours");
+  const Result r = run({"convert", kModel, s / "q.pt"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.err, "removed 1 temporary folder left by an interrupted bertq run in " + s.dir.string()));
+  CHECK_FALSE(fs::exists(s / ".bertq-tmp-999999-123-abcdef"));
+  CHECK(fs::exists(s / ".bertq-tmp-notours"));
+}
+
+TEST_CASE("the text table fits the terminal, or shows only what is asked", "[cli][convert][report]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "a.pt"}).code == 0);
+  const int code = shell("COLUMNS=80 " + quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "b.pt") + " > " +
+                         quote(s / "out"));
+  REQUIRE(code == 0);
+  std::istringstream lines(slurp(s / "out"));
+  std::string line;
+  size_t widest = 0, rows = 0;
+  bool table = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("MODULE", 0) == 0) table = true;
+    if (table && line.rfind("input bytes", 0) != 0 && line.rfind("output bytes", 0) != 0) {
+      widest = std::max(widest, line.size());
+      ++rows;
+    }
+  }
+  CHECK(rows == 23);  // header + 22 modules
+  CHECK(widest <= 80);
+  Result r = run({"convert", kModel, s / "c.pt", "--table", "quantized"});
+  CHECK(contains(r.out, "(8 float modules not shown; --table all shows them)\n"));
+  CHECK_FALSE(contains(r.out, "LayerNorm  float"));
+  r = run({"convert", kModel, s / "d.pt", "--table", "none"});
+  CHECK_FALSE(contains(r.out, "MODULE"));
+  CHECK(contains(r.out, "  modules: 14 quantized"));
+}
+
+TEST_CASE("the same input, qconfig and engine give byte-identical files whatever the thread count",
+          "[cli][convert][determinism]") {
+  Scratch s;
+  fs::create_directories(s / "a");
+  fs::create_directories(s / "b");
+  REQUIRE(run({"convert", kModel, s / "a/q.pt", "--threads", "1"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "b/q.pt", "--threads", "2"}).code == 0);
+  CHECK(slurp(s / "a/q.pt") == slurp(s / "b/q.pt"));
+  REQUIRE(run({"convert", kModel, s / "a/d.pt", "--threads", "1", "--debug"}).code == 0);
+  REQUIRE(run({"convert", kModel, s / "b/d.pt", "--threads", "2", "--debug"}).code == 0);
+  CHECK(slurp(s / "a/d.pt") == slurp(s / "b/d.pt"));
+}
+
+TEST_CASE("hostile qconfig files get a clear error", "[cli][convert][errors]") {
+  Scratch s;
+  write_file(s / "deep.json", "{\"\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "deep.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "deep.json" + ": nested more than 32 levels deep; a qconfig is at most four\n");
+  write_file(s / "utf.json", "{\"\xff\xfe\": null}");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "utf.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("bertq: error: " + s / "utf.json" +
+                   ":1:3: malformed JSON: syntax error while parsing object key - "
+                   "invalid string: ill-formed UTF-8 byte; last read: '\"\\xff'") == 0);
+  write_file(s / "long.json", "{\"" + std::string(100000, 'a') + "\": null}");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "long.json"});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: " + s / "long.json" +
+                     ": a key of 100000 characters is not a module name (at most 4096): \"" + std::string(40, 'a') +
+                     "...\" (100000 bytes in all)\n");
+  r = run({"convert", kModel, s / "out.pt", "--qconfig", s.dir.string()});
+  CHECK(r.code == 3);
+  CHECK(r.err == "bertq: error: qconfig file " + s.dir.string() + " is a directory, not a file\n");
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}

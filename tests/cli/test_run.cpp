@@ -1,0 +1,142 @@
+// `bertq bench`, `bertq eval` and `bertq compare` as a user meets them.
+#include <algorithm>
+#include <cctype>
+
+#include "cli/cli.h"
+
+using namespace cli;
+
+namespace {
+const std::string kMrpcModel = kSource + "/testdata/models/tiny_bert_mrpc.pt";
+const std::string kVocab = kSource + "/testdata/tokenizer/vocab.txt";
+}  // namespace
+
+TEST_CASE("eval reproduces PyTorch's predictions, accuracy and F1 on the MRPC fixture", "[cli][eval]") {
+  // testdata/mrpc/expected_eval.json comes from running the same model in
+  // Python on the reference tokenizer's ids (testdata/mrpc/make_expected.py).
+  const auto expected = parse_json(slurp(kSource + "/testdata/mrpc/expected_eval.json"));
+  const Result r = run({"eval", kMrpcModel, "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
+                        "--seq-length", "32", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = parse_json(r.out);
+  CHECK(j["predictions"] == expected["predictions"]);
+  CHECK(j["accuracy"] == expected["accuracy"]);
+  CHECK(j["f1"] == expected["f1"]);
+  CHECK(j["examples"] == 8);
+  // The text form, with the evaluation time.
+  const Result t = run({"eval", kMrpcModel, "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
+                        "--seq-length", "32"});
+  CHECK(contains(t.out, "  accuracy: 0.5000\n  f1: 0.6000\n  eval time: "));
+}
+
+TEST_CASE("eval and compare refuse bad data with the file and line", "[cli][eval][errors]") {
+  Scratch s;
+  fs::create_directories(s / "mrpc");
+  fs::copy_file(kSource + "/testdata/mrpc/bad_columns.tsv", s / "mrpc/dev.tsv");
+  Result r = run({"eval", kMrpcModel, "--task", "mrpc", "--data", s / "mrpc", "--vocab", kVocab, "--seq-length", "32"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: " + s / "mrpc/dev.tsv" + ":") == 0);
+  CHECK(contains(r.err, "column"));
+  r = run({"eval", kMrpcModel, "--task", "sst2", "--data", s / "mrpc", "--vocab", kVocab, "--seq-length", "32"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "bertq: error: unknown task \"sst2\"\nhint: supported: mrpc; other tasks: --tokenized FILE\n");
+  r = run({"eval", kMrpcModel, "--seq-length", "32"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bertq: error: eval needs labelled data") == 0);
+  r = run({"eval", kMrpcModel, "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", s / "none.txt"});
+  CHECK(r.code == 2);
+}
+
+TEST_CASE("eval on pre-tokenized data", "[cli][eval]") {
+  Scratch s;
+  std::string line = "{\"input_ids\": [2, 10, 11, 3";
+  std::string mask = "], \"attention_mask\": [1, 1, 1, 1";
+  std::string types = "], \"token_type_ids\": [0, 0, 0, 0";
+  write_file(s / "data.jsonl", line + mask + types + "], \"label\": 1}\n" + line + mask + types + "], \"label\": 0}\n");
+  const Result r = run({"eval", kMrpcModel, "--tokenized", s / "data.jsonl", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = parse_json(r.out);
+  CHECK(j["examples"] == 2);
+  CHECK(j["accuracy"] == 0.5);  // two equal rows, one of each label
+}
+
+TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][compare]") {
+  Scratch s;
+  REQUIRE(run({"convert", kMrpcModel, s / "q.pt"}).code == 0);
+  Result r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "on dummy inputs (64 rows x 32)\n  examples: 64\n  max abs logit difference: "));
+  const size_t at = r.out.find("argmax agreement: ");
+  REQUIRE(at != std::string::npos);
+  const double agreement = std::stod(r.out.substr(at + 18));
+  CHECK(agreement > 0.8);
+  CHECK(agreement < 1.0);  // this wide-init model does flip a few rows
+  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0.5"});
+  CHECK(r.code == 0);
+  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0"});
+  CHECK(r.code == 7);
+  CHECK(contains(r.err, " of the rows change their predicted class, more than --max-disagreement 0.0000\n"));
+  // Against itself: identical.
+  r = run({"compare", kMrpcModel, kMrpcModel, "--seq-length", "32", "--rows", "16", "--max-disagreement", "0"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "max abs logit difference: 0\n"));
+  // On the MRPC fixture too.
+  r = run({"compare", kMrpcModel, s / "q.pt", "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
+           "--seq-length", "32"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n"));
+}
+
+TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "q.pt"}).code == 0);
+  Result r = run({"bench", kModel, s / "q.pt", "--seq-length", "16", "--iters", "3", "--warmup", "1", "--format", "json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = parse_json(r.out);
+  CHECK(j["batch"] == 8);
+  CHECK(j["seq"] == 16);
+  CHECK(j["threads"] == 1);
+  CHECK(j["inputs"] == nlohmann::json::array({"input_ids", "attention_mask", "token_type_ids"}));
+  CHECK(j["models"][0]["kind"] == "float");
+  CHECK(j["models"][1]["kind"] == "quantized");
+  CHECK(j["models"][0]["ratio"] == 1.0);
+  r = run({"bench", kModel, "--seq-length", "16", "--iters", "2"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("batch 8 x seq 16, 1 thread, engine onednn, 2 iterations after 2 warm-up\n") == 0);
+}
+
+TEST_CASE("bench, eval and compare fit the model's positions, or say why not", "[cli][bench][eval][compare]") {
+  Scratch s;
+  REQUIRE(run({"convert", kModel, s / "q.pt"}).code == 0);
+  // The tiny model has 64 positions: the default 128 does not fit, so each
+  // uses 64 and says so (also for the frozen quantized model, via its manifest).
+  const std::string note = " has 64 positions: using --seq-length 64 instead of the default 128\n";
+  Result r = run({"bench", kModel, s / "q.pt", "--iters", "1", "--warmup", "0"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.err, note));
+  CHECK(r.out.find("batch 8 x seq 64,") == 0);
+  r = run({"bench", s / "q.pt", "--iters", "1", "--warmup", "0"});
+  CHECK(r.code == 0);
+  CHECK(r.err == "bertq: info: " + s / "q.pt" + note);
+  r = run({"compare", kModel, s / "q.pt", "--rows", "8"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "(8 rows x 64)"));
+  r = run({"eval", kMrpcModel, "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab});
+  CHECK(r.code == 0);
+  // Asked for more than the model takes: an error that says the limit.
+  for (const std::string cmd : {"bench", "compare"}) {
+    std::vector<std::string> args = {cmd, kModel};
+    if (cmd == "compare") args.push_back(s / "q.pt");
+    args.insert(args.end(), {"--seq-length", "128"});
+    r = run(args);
+    INFO(cmd);
+    CHECK(r.code == 2);
+    CHECK(r.err == "bertq: error: --seq-length 128 is longer than " + kModel +
+                       " takes (64 positions)\nhint: use --seq-length 64 or less\n");
+  }
+}
