@@ -1,7 +1,7 @@
 // `bertq batch MANIFEST.json [-j N] [--force] [--shard K/N] [--summary FILE]`.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <climits>
 #include <iostream>
 #include <memory>
@@ -39,8 +39,9 @@ void setup_batch(CLI::App& parent, Runner& runner) {
   cmd->add_flag("--force", f->options.force, "redo jobs whose output is up to date");
   cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
   cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file");
-  cmd->footer("exit codes: 0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage, "
-              "128+N stopped by signal N");
+  cmd->footer(
+      "exit codes: 0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage, "
+      "128+N stopped by signal N");
   cmd->callback([f, &runner] {
     runner = [f] {
       if (!f->shard.empty()) f->options.shard = parse_shard(f->shard);
@@ -68,8 +69,8 @@ void setup_batch(CLI::App& parent, Runner& runner) {
         std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count << ": " << jobs.size()
                   << " of " << all.size() << " jobs\n";
       BatchResult r = run_batch(f->options, jobs, [](const JobResult& j, size_t done, size_t total) {
-        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  " << j.job.options.input
-                  << " -> " << j.job.options.output;
+        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  " << j.job.options.input << " -> "
+                  << j.job.options.output;
         if (!j.message.empty()) std::cout << ": " << j.message;
         if (!j.hint.empty()) std::cout << " (hint: " << j.hint << ")";
         std::cout << std::endl;  // as it happens, also into a pipe

@@ -1,15 +1,15 @@
 // `bertq bench MODEL [MODEL ...]`.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 
-#include "run/bench.h"
 #include "commands.h"
+#include "convert/quantize.h"
 #include "exit_codes.h"
 #include "progress.h"
-#include "convert/quantize.h"
+#include "run/bench.h"
 #include "run/model_inputs.h"
 
 namespace bertq::app {
@@ -22,8 +22,8 @@ void setup_bench(CLI::App& parent, Runner& runner) {
     std::optional<int64_t> seq;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* cmd = parent.add_subcommand(
-      "bench", "time models on the same dummy inputs (the tutorial's batch 8 x 128, one thread)");
+  CLI::App* cmd =
+      parent.add_subcommand("bench", "time models on the same dummy inputs (the tutorial's batch 8 x 128, one thread)");
   cmd->add_option("models", f->options.models, "TorchScript models; ratios are to the first")->required();
   cmd->add_option("--batch", f->options.batch, "batch size (default 8)");
   cmd->add_option_function<int64_t>(
@@ -34,8 +34,9 @@ void setup_bench(CLI::App& parent, Runner& runner) {
   cmd->add_option("--iters", f->options.iters, "timed iterations per model (default 10)");
   cmd->add_option("--warmup", f->options.warmup, "untimed iterations first (default 2)");
   cmd->add_option("--engine", f->engine, "quantized engine: onednn or qnnpack (default onednn)");
-  cmd->add_flag("--no-tuning", [f](int64_t) { f->options.tune_runtime = false; },
-                "keep glibc's allocator settings and OpenBLAS's own thread count (to measure their effect)");
+  cmd->add_flag(
+      "--no-tuning", [f](int64_t) { f->options.tune_runtime = false; },
+      "keep glibc's allocator settings and OpenBLAS's own thread count (to measure their effect)");
   cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([f, &runner] {
     runner = [f] {
@@ -44,12 +45,13 @@ void setup_bench(CLI::App& parent, Runner& runner) {
       f->options.seq = choose_seq_length(f->seq, 128, f->options.models, &note);
       if (!note.empty()) spdlog::info("{}", note);
       ProgressBar bar;
-      const BenchResult r = run_bench(f->options, [&bar](int done, int total, const std::string& model) {
-        bar.update(done, total, model);
-      });
+      const BenchResult r = run_bench(
+          f->options, [&bar](int done, int total, const std::string& model) { bar.update(done, total, model); });
       bar.finish();
-      if (f->format == "json") print_bench_json(r, std::cout);
-      else print_bench(r, std::cout);
+      if (f->format == "json")
+        print_bench_json(r, std::cout);
+      else
+        print_bench(r, std::cout);
       return int(kOk);
     };
   });

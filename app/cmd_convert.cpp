@@ -1,11 +1,11 @@
 // `bertq convert IN OUT` and `bertq prepare IN OUT`. The flags come from the
 // option schema (lib/convert/options.cpp); this file adds only what is about
 // printing.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -111,13 +111,20 @@ void write_batch_result(const std::string& path, int code, const std::string& ki
 
 std::string error_kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::Usage: return "usage";
-    case ErrorKind::Config: return "config";
-    case ErrorKind::Model: return "model";
-    case ErrorKind::Io: return "io";
-    case ErrorKind::Unsupported: return "unsupported";
-    case ErrorKind::Coverage: return "coverage";
-    case ErrorKind::Internal: return "internal";
+    case ErrorKind::Usage:
+      return "usage";
+    case ErrorKind::Config:
+      return "config";
+    case ErrorKind::Model:
+      return "model";
+    case ErrorKind::Io:
+      return "io";
+    case ErrorKind::Unsupported:
+      return "unsupported";
+    case ErrorKind::Coverage:
+      return "coverage";
+    case ErrorKind::Internal:
+      return "internal";
   }
   return "internal";
 }
@@ -132,7 +139,7 @@ int run(ConvertFlags& f, const std::string& command_line) {
       print_json(report, std::cout);
     } else {
       print_summary(report, std::cout);
-      const TableRows rows = f.table == "none" ? TableRows::None
+      const TableRows rows = f.table == "none"        ? TableRows::None
                              : f.table == "quantized" ? TableRows::Quantized
                                                       : TableRows::All;
       if (rows != TableRows::None) {
@@ -154,8 +161,8 @@ int run(ConvertFlags& f, const std::string& command_line) {
 
 void setup_convert(CLI::App& parent, Runner& runner) {
   auto flags = std::make_shared<ConvertFlags>();
-  CLI::App* cmd = parent.add_subcommand(
-      "convert", "quantize a float model (or convert a prepared one), like quantize_dynamic_jit");
+  CLI::App* cmd =
+      parent.add_subcommand("convert", "quantize a float model (or convert a prepared one), like quantize_dynamic_jit");
   add_common(*cmd, *flags, false);
   cmd->add_flag("--dry-run", flags->options.dry_run,
                 "plan, convert in memory and measure; write nothing but --report/--html");
@@ -163,20 +170,16 @@ void setup_convert(CLI::App& parent, Runner& runner) {
       "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json --report r.json\n"
       "exit codes: 0 ok, 2 usage, 3 qconfig, 4 input model, 5 write, 6 cannot run here, 7 CI guard, "
       "128+N signal N (docs/cli.md)");
-  cmd->callback([flags, &runner] {
-    runner = [flags] { return run(*flags, command_line()); };
-  });
+  cmd->callback([flags, &runner] { runner = [flags] { return run(*flags, command_line()); }; });
 }
 
 void setup_prepare(CLI::App& parent, Runner& runner) {
   auto flags = std::make_shared<ConvertFlags>();
   flags->options.prepare_only = true;
-  CLI::App* cmd = parent.add_subcommand(
-      "prepare", "insert observers only, like prepare_dynamic_jit; finish with `bertq convert`");
+  CLI::App* cmd =
+      parent.add_subcommand("prepare", "insert observers only, like prepare_dynamic_jit; finish with `bertq convert`");
   add_common(*cmd, *flags, true);
-  cmd->callback([flags, &runner] {
-    runner = [flags] { return run(*flags, command_line()); };
-  });
+  cmd->callback([flags, &runner] { runner = [flags] { return run(*flags, command_line()); }; });
 }
 
 }  // namespace bertq::app

@@ -1,17 +1,17 @@
 // `bertq eval MODEL ...` and `bertq compare FLOAT QUANT ...`.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 
-#include "commands.h"
 #include "base/error.h"
-#include "run/evaluate.h"
+#include "commands.h"
+#include "convert/quantize.h"
 #include "exit_codes.h"
 #include "progress.h"
-#include "convert/quantize.h"
+#include "run/evaluate.h"
 #include "run/model_inputs.h"
 
 namespace bertq::app {
@@ -56,22 +56,27 @@ void setup_eval(CLI::App& parent, Runner& runner) {
     std::string model;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* cmd = parent.add_subcommand("eval", "accuracy and F1 on GLUE MRPC (or pre-tokenized data), as the tutorial");
+  CLI::App* cmd =
+      parent.add_subcommand("eval", "accuracy and F1 on GLUE MRPC (or pre-tokenized data), as the tutorial");
   cmd->add_option("model", f->model, "TorchScript BERT classifier")->required();
   add_data_options(*cmd, *f);
   cmd->callback([f, &runner] {
     runner = [f] {
       finish_flags(*f, {f->model});
       if (f->data.task.empty() && f->data.tokenized.empty())
-        throw Error(ErrorKind::Usage, "eval needs labelled data: --task mrpc --data DIR --vocab FILE, or --tokenized FILE");
+        throw Error(ErrorKind::Usage,
+                    "eval needs labelled data: --task mrpc --data DIR --vocab FILE, or --tokenized FILE");
       const Dataset data = load_dataset(f->data);
       ProgressBar bar;
-      const EvalResult r = evaluate(f->model, data, f->run, [&bar](int64_t done, int64_t total, const std::string& what) {
-        bar.update(static_cast<int>(done), static_cast<int>(total), what);
-      });
+      const EvalResult r =
+          evaluate(f->model, data, f->run, [&bar](int64_t done, int64_t total, const std::string& what) {
+            bar.update(static_cast<int>(done), static_cast<int>(total), what);
+          });
       bar.finish();
-      if (f->format == "json") print_eval_json(r, std::cout);
-      else print_eval(r, std::cout);
+      if (f->format == "json")
+        print_eval_json(r, std::cout);
+      else
+        print_eval(r, std::cout);
       return int(kOk);
     };
   });
@@ -84,8 +89,8 @@ void setup_compare(CLI::App& parent, Runner& runner) {
     int64_t rows = 64;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* cmd = parent.add_subcommand(
-      "compare", "how closely a quantized model follows its float original, without labels");
+  CLI::App* cmd =
+      parent.add_subcommand("compare", "how closely a quantized model follows its float original, without labels");
   cmd->add_option("float", f->float_model, "the float model")->required();
   cmd->add_option("quantized", f->quantized_model, "the quantized model")->required();
   add_data_options(*cmd, *f);
@@ -104,8 +109,10 @@ void setup_compare(CLI::App& parent, Runner& runner) {
                                                bar.update(static_cast<int>(done), static_cast<int>(total), what);
                                              });
       bar.finish();
-      if (f->format == "json") print_compare_json(r, std::cout);
-      else print_compare(r, std::cout);
+      if (f->format == "json")
+        print_compare_json(r, std::cout);
+      else
+        print_compare(r, std::cout);
       if (f->max_disagreement && 1.0 - r.agreement > *f->max_disagreement) {
         throw Error(ErrorKind::Coverage,
                     fmt::format("{:.4f} of the rows change their predicted class, more than --max-disagreement {:.4f}",

@@ -21,13 +21,20 @@ enum ExitCode : int {
 
 inline int exit_code_for(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::Usage: return kUsage;
-    case ErrorKind::Config: return kConfig;
-    case ErrorKind::Model: return kModel;
-    case ErrorKind::Io: return kIo;
-    case ErrorKind::Unsupported: return kUnsupported;
-    case ErrorKind::Coverage: return kCoverage;
-    case ErrorKind::Internal: return kInternal;
+    case ErrorKind::Usage:
+      return kUsage;
+    case ErrorKind::Config:
+      return kConfig;
+    case ErrorKind::Model:
+      return kModel;
+    case ErrorKind::Io:
+      return kIo;
+    case ErrorKind::Unsupported:
+      return kUnsupported;
+    case ErrorKind::Coverage:
+      return kCoverage;
+    case ErrorKind::Internal:
+      return kInternal;
   }
   return kInternal;
 }

@@ -1,11 +1,11 @@
 // bertq: graph-mode dynamic quantization of TorchScript models, without Python.
 // Parse, run, print, exit code; the work is in lib/.
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 #include <mutex>
@@ -61,8 +61,8 @@ std::string version_text() {
   std::string libtorch = std::string("LibTorch ") + BERTQ_LIBTORCH_VERSION;
   const std::string package = BERTQ_LIBTORCH_PACKAGE;
   if (!package.empty()) libtorch += " (" + package + "; its headers say " + TORCH_VERSION + ")";
-  return std::string("bertq ") + BERTQ_VERSION + "\n" + libtorch + "\nquantized engines: " + engines +
-         " (default " + to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::blas_name();
+  return std::string("bertq ") + BERTQ_VERSION + "\n" + libtorch + "\nquantized engines: " + engines + " (default " +
+         to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::blas_name();
 }
 
 // "did you mean" for a mistyped subcommand or flag; CLI11 only says what it
@@ -70,7 +70,8 @@ std::string version_text() {
 std::string suggestion(CLI::App& app, int argc, char** argv) {
   if (argc < 2) return "";
   std::vector<std::string> subcommands;
-  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) subcommands.push_back(sub->get_name());
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    subcommands.push_back(sub->get_name());
   const std::string first = argv[1];
   if (first.rfind("-", 0) != 0 && std::find(subcommands.begin(), subcommands.end(), first) == subcommands.end()) {
     if (auto near = bertq::closest(first, subcommands)) return "did you mean `bertq " + *near + "`?";
@@ -113,8 +114,9 @@ int main(int argc, char** argv) {
   static ForwardWarnings forward_warnings;
   c10::Warning::set_warning_handler(&forward_warnings);
 
-  CLI::App app{"bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "
-               "bit-identical to PyTorch's quantize_dynamic_jit"};
+  CLI::App app{
+      "bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "
+      "bit-identical to PyTorch's quantize_dynamic_jit"};
   app.set_version_flag("--version", version_text);
   app.require_subcommand(1);
   app.footer(

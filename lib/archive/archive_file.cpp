@@ -68,8 +68,7 @@ ArchiveFile::ArchiveFile(const std::string& path) : path_(path) {
       // torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
       // writes a bare pickle: protocol 2 opens with 0x80 0x02.
       if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] <= 5)
-        not_a_model(path,
-                    "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript model");
+        not_a_model(path, "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript model");
       not_a_model(path, "is not a TorchScript archive (not a zip file)");
     }
     if (!has_zip_end_record(fd_, size))
@@ -157,8 +156,8 @@ void ArchiveFile::check_version() {
   const bool trailing_space = rest.find_first_not_of(" \t\r\n") == std::string::npos;
   if (digits == 0 || digits > 18 || !trailing_space)
     not_a_model(path_,
-                "has a corrupted version record (\"" + printable(text.substr(0, 32)) +
-                    (text.size() > 32 ? "..." : "") + "\"; a small number is expected)",
+                "has a corrupted version record (\"" + printable(text.substr(0, 32)) + (text.size() > 32 ? "..." : "") +
+                    "\"; a small number is expected)",
                 "the file was damaged or was not written by torch.jit.save; get a fresh copy");
   version_ = std::stoull(text.substr(0, digits));
 }
@@ -179,19 +178,22 @@ void ArchiveFile::check_code() {
     for (char c : text) {
       if (c == '\n') {
         if (++run > kMaxBlankRun)
-          not_a_model(path_, "its code record " + printable(e.name) + " holds more than " +
-                                 std::to_string(kMaxBlankRun) +
-                                 " blank lines in a row, which crash LibTorch's parser; torch.jit.save writes none",
+          not_a_model(path_,
+                      "its code record " + printable(e.name) + " holds more than " + std::to_string(kMaxBlankRun) +
+                          " blank lines in a row, which crash LibTorch's parser; torch.jit.save writes none",
                       "the file was damaged or is hostile; get a fresh copy");
       } else if (c != ' ' && c != '\r' && c != '\t') {
         run = 0;
       }
-      if (c == '(' || c == '[' || c == '{') deepest = std::max(deepest, ++depth);
-      else if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+      if (c == '(' || c == '[' || c == '{')
+        deepest = std::max(deepest, ++depth);
+      else if ((c == ')' || c == ']' || c == '}') && depth > 0)
+        --depth;
     }
     if (deepest > kMaxNesting)
-      not_a_model(path_, "its code record " + printable(e.name) + " nests brackets " + std::to_string(deepest) +
-                             " deep, which would crash LibTorch's parser",
+      not_a_model(path_,
+                  "its code record " + printable(e.name) + " nests brackets " + std::to_string(deepest) +
+                      " deep, which would crash LibTorch's parser",
                   "the file was damaged or is hostile; get a fresh copy");
   }
 }
@@ -220,18 +222,20 @@ void ArchiveFile::check_pickles() {
                                ", which the archive does not hold");
       const unsigned __int128 need = static_cast<unsigned __int128>(s.numel) * static_cast<uint64_t>(s.itemsize);
       if (need > r->size)
-        not_a_model(path_, "is corrupted: tensor record " + printable(record) + " holds " + std::to_string(r->size) +
-                               " bytes, but its storage needs " + std::to_string(static_cast<uint64_t>(
-                                   std::min<unsigned __int128>(need, UINT64_MAX))) +
-                               " (" + std::to_string(s.numel) + " x " + s.dtype + ")",
+        not_a_model(path_,
+                    "is corrupted: tensor record " + printable(record) + " holds " + std::to_string(r->size) +
+                        " bytes, but its storage needs " +
+                        std::to_string(static_cast<uint64_t>(std::min<unsigned __int128>(need, UINT64_MAX))) + " (" +
+                        std::to_string(s.numel) + " x " + s.dtype + ")",
                     "the file was damaged or was not written by torch.jit.save; get a fresh copy");
     }
     for (const auto& t : scan.tensors) {
       const PickledStorage& s = scan.storages[t.storage];
       const int64_t extent = storage_extent(t);
       if (extent < 0 || extent > s.numel)
-        not_a_model(path_, "is corrupted: a tensor in " + source + " reaches element " + std::to_string(extent) +
-                               " of storage " + printable(s.key) + ", which has " + std::to_string(s.numel),
+        not_a_model(path_,
+                    "is corrupted: a tensor in " + source + " reaches element " + std::to_string(extent) +
+                        " of storage " + printable(s.key) + ", which has " + std::to_string(s.numel),
                     "the file was damaged or was not written by torch.jit.save; get a fresh copy");
     }
   }

@@ -57,8 +57,9 @@ torch::jit::Module load_model(const ArchiveFile& file, const std::string& extra_
   if (v < caffe2::serialize::kMinSupportedFileFormatVersion || v > caffe2::serialize::kMaxSupportedFileFormatVersion)
     throw Error(ErrorKind::Model,
                 file.path() + ": its file format version " + std::to_string(v) + " is not one this LibTorch (" +
-                    BERTQ_LIBTORCH_VERSION + ") reads (" + std::to_string(caffe2::serialize::kMinSupportedFileFormatVersion) +
-                    " to " + std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) + ")",
+                    BERTQ_LIBTORCH_VERSION + ") reads (" +
+                    std::to_string(caffe2::serialize::kMinSupportedFileFormatVersion) + " to " +
+                    std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) + ")",
                 v > caffe2::serialize::kMaxSupportedFileFormatVersion
                     ? "it was saved by a newer PyTorch; use a bertq built with that LibTorch"
                     : "save the model again with a current PyTorch");
@@ -70,12 +71,11 @@ torch::jit::Module load_model(const ArchiveFile& file, const std::string& extra_
     if (extra) *extra = extra_name.empty() ? "" : files[extra_name];
     return m;
   } catch (const c10::Error& e) {
-    throw Error(ErrorKind::Model, file.path() + ": LibTorch could not load the model: " +
-                                      explain_load_error(e.what_without_backtrace()),
+    throw Error(ErrorKind::Model,
+                file.path() + ": LibTorch could not load the model: " + explain_load_error(e.what_without_backtrace()),
                 "bertq checked the archive's structure and checksums; LibTorch refused its contents");
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::Model,
-                file.path() + ": LibTorch could not load the model: " + explain_load_error(e.what()),
+    throw Error(ErrorKind::Model, file.path() + ": LibTorch could not load the model: " + explain_load_error(e.what()),
                 "bertq checked the archive's structure and checksums; LibTorch refused its contents");
   }
 }
@@ -139,7 +139,7 @@ void save_in_child(const torch::jit::Module& model, const std::string& file, con
   }
   if (waited != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const std::string why = !child_error.empty() ? child_error
-                            : pid < 0 ? "cannot start the writer: " + errno_message()
+                            : pid < 0            ? "cannot start the writer: " + errno_message()
                                       : "LibTorch's writer failed (is the disk full, or a file size limit set?)";
     throw Error(ErrorKind::Io, "cannot write " + shown + ": " + printable(why));
   }

@@ -16,10 +16,9 @@ struct StorageType {
   int64_t itemsize;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"Byte", 1},   {"Char", 1},          {"Short", 2},         {"Int", 4},     {"Long", 8},
-    {"Half", 2},   {"Float", 4},         {"Double", 8},        {"ComplexHalf", 4},
-    {"ComplexFloat", 8}, {"ComplexDouble", 16}, {"Bool", 1},  {"QInt8", 1},   {"QUInt8", 1},
-    {"QInt32", 4}, {"BFloat16", 2},      {"QUInt4x2", 1},      {"QUInt2x4", 1},
+    {"Byte", 1},  {"Char", 1},   {"Short", 2},       {"Int", 4},          {"Long", 8},           {"Half", 2},
+    {"Float", 4}, {"Double", 8}, {"ComplexHalf", 4}, {"ComplexFloat", 8}, {"ComplexDouble", 16}, {"Bool", 1},
+    {"QInt8", 1}, {"QUInt8", 1}, {"QInt32", 4},      {"BFloat16", 2},     {"QUInt4x2", 1},       {"QUInt2x4", 1},
 };
 
 // What the scan needs to know of a value; everything else is Other. Values
@@ -28,10 +27,21 @@ constexpr StorageType kStorageTypes[] = {
 struct Node;
 using Val = std::shared_ptr<const Node>;
 struct Node {
-  enum Kind { Other, Int, Str, Tuple, StorageClass, Storage, Tensor, RebuildTensor, RebuildSparse, Callable } kind = Other;
-  int64_t i = 0;          // Int value; StorageClass itemsize; Storage/Tensor index
-  std::string s;          // Str; StorageClass dtype name
-  std::vector<Val> items; // Tuple
+  enum Kind {
+    Other,
+    Int,
+    Str,
+    Tuple,
+    StorageClass,
+    Storage,
+    Tensor,
+    RebuildTensor,
+    RebuildSparse,
+    Callable
+  } kind = Other;
+  int64_t i = 0;           // Int value; StorageClass itemsize; Storage/Tensor index
+  std::string s;           // Str; StorageClass dtype name
+  std::vector<Val> items;  // Tuple
 };
 
 Val make(Node::Kind k, int64_t i = 0, std::string s = {}) {
@@ -64,10 +74,10 @@ class Scanner {
 
  private:
   [[noreturn]] void fail(const std::string& what, size_t at = SIZE_MAX) const {
-    throw Error(ErrorKind::Model,
-                source_ + " is corrupted: the pickle " + what + " (at byte " +
-                    std::to_string(at == SIZE_MAX ? pos_ : at) + ")",
-                "the file was damaged or was not written by torch.jit.save; get a fresh copy");
+    throw Error(
+        ErrorKind::Model,
+        source_ + " is corrupted: the pickle " + what + " (at byte " + std::to_string(at == SIZE_MAX ? pos_ : at) + ")",
+        "the file was damaged or was not written by torch.jit.save; get a fresh copy");
   }
 
   template <typename T>
@@ -120,9 +130,12 @@ class Scanner {
     if (stack_.empty()) fail("memoizes an empty stack");
     // torch.jit.save numbers memo entries in order; a jump would make
     // LibTorch allocate every entry up to the id.
-    if (id > memo_.size()) fail("skips memo ids (" + std::to_string(id) + " after " + std::to_string(memo_.size()) + ")");
-    if (id == memo_.size()) memo_.push_back(stack_.back());
-    else memo_[id] = stack_.back();
+    if (id > memo_.size())
+      fail("skips memo ids (" + std::to_string(id) + " after " + std::to_string(memo_.size()) + ")");
+    if (id == memo_.size())
+      memo_.push_back(stack_.back());
+    else
+      memo_[id] = stack_.back();
   }
 
   Val memo_get(uint64_t id) {
@@ -244,8 +257,8 @@ class Scanner {
         push(tuple_of(std::move(items)));
         break;
       }
-      case 0x85:  // TUPLE1
-      case 0x86:  // TUPLE2
+      case 0x85:    // TUPLE1
+      case 0x86:    // TUPLE2
       case 0x87: {  // TUPLE3
         const size_t n = op - 0x84u;
         std::vector<Val> items(n);
@@ -306,8 +319,10 @@ class Scanner {
       case 'R': {  // REDUCE: callable, args -> result
         const Val arg = pop();
         const Val fn = pop();
-        if (op == 'R' && fn->kind == Node::RebuildTensor) push(rebuild_tensor(arg, at));
-        else push(other_);
+        if (op == 'R' && fn->kind == Node::RebuildTensor)
+          push(rebuild_tensor(arg, at));
+        else
+          push(other_);
         break;
       }
       case 'Q': {  // BINPERSID: ('storage', dtype, key, location, numel)

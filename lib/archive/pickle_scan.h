@@ -15,10 +15,10 @@
 namespace bertq {
 
 struct PickledStorage {
-  std::string key;        // record name under the archive's folder ("0" -> data/0)
-  int64_t numel = 0;      // elements, as the pickle declares
-  int64_t itemsize = 0;   // bytes per element of its dtype
-  std::string dtype;      // "Float", "QInt8", ... (the storage class name without "Storage")
+  std::string key;       // record name under the archive's folder ("0" -> data/0)
+  int64_t numel = 0;     // elements, as the pickle declares
+  int64_t itemsize = 0;  // bytes per element of its dtype
+  std::string dtype;     // "Float", "QInt8", ... (the storage class name without "Storage")
 };
 
 struct PickledTensor {

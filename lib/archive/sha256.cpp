@@ -32,8 +32,7 @@ void Sha256::update(const void* data, size_t n) {
 std::string Sha256::hex_digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(state_->ctx, md, &len) != 1)
-    throw Error(ErrorKind::Internal, "OpenSSL SHA-256 final failed");
+  if (EVP_DigestFinal_ex(state_->ctx, md, &len) != 1) throw Error(ErrorKind::Internal, "OpenSSL SHA-256 final failed");
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {

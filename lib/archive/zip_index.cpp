@@ -89,14 +89,16 @@ void stream_record(int fd, const std::string& path, const ZipEntry& e,
         z.avail_out = static_cast<uInt>(out.size());
         rc = ::inflate(&z, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END) {
-          if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed >= e.stored_size) damaged(path, e, "its data ends early");
+          if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed >= e.stored_size)
+            damaged(path, e, "its data ends early");
           if (rc != Z_BUF_ERROR) damaged(path, e, "its deflated data is invalid");
         }
         const size_t n = out.size() - z.avail_out;
         produced += n;
         // Stop as soon as it inflates past what the index declares: a zip
         // bomb costs nothing but this chunk.
-        if (produced > e.size) damaged(path, e, "it inflates to more than the " + std::to_string(e.size) + " bytes it declares");
+        if (produced > e.size)
+          damaged(path, e, "it inflates to more than the " + std::to_string(e.size) + " bytes it declares");
         crc = ::crc32(crc, out.data(), static_cast<uInt>(n));
         if (n) sink(out.data(), n);
       }
@@ -106,7 +108,9 @@ void stream_record(int fd, const std::string& path, const ZipEntry& e,
     }
     ::inflateEnd(&z);
   }
-  if (produced != e.size) damaged(path, e, "it holds " + std::to_string(produced) + " bytes, not the " + std::to_string(e.size) + " it declares");
+  if (produced != e.size)
+    damaged(path, e,
+            "it holds " + std::to_string(produced) + " bytes, not the " + std::to_string(e.size) + " it declares");
   if (static_cast<uint32_t>(crc) != e.crc32) damaged(path, e, "its CRC-32 does not match");
 }
 
@@ -170,7 +174,8 @@ ZipIndex read_zip_index(int fd, const std::string& path) {
     const auto loc = read_vec(fd, path, eocd_pos - 20, 20);
     if (u32(loc.data()) != 0x07064b50) bad(path, "zip64 locator missing");
     const uint64_t rec_pos = u64(&loc[8]);
-    if (rec_pos > index.file_size || index.file_size - rec_pos < 56) bad(path, "zip64 end record beyond the end of the file");
+    if (rec_pos > index.file_size || index.file_size - rec_pos < 56)
+      bad(path, "zip64 end record beyond the end of the file");
     const auto rec = read_vec(fd, path, rec_pos, 56);
     if (u32(rec.data()) != 0x06064b50) bad(path, "zip64 end record missing");
     count = u64(&rec[32]);
@@ -203,9 +208,18 @@ ZipIndex read_zip_index(int fd, const std::string& path) {
       if (id == 0x0001) {
         size_t q = e + 4;
         const size_t end = std::min<size_t>(e + 4 + len, p + 46 + name_len + extra_len);
-        if (usize == 0xFFFFFFFF && q + 8 <= end) { usize = u64(&cd[q]); q += 8; }
-        if (csize == 0xFFFFFFFF && q + 8 <= end) { csize = u64(&cd[q]); q += 8; }
-        if (local == 0xFFFFFFFF && q + 8 <= end) { local = u64(&cd[q]); q += 8; }
+        if (usize == 0xFFFFFFFF && q + 8 <= end) {
+          usize = u64(&cd[q]);
+          q += 8;
+        }
+        if (csize == 0xFFFFFFFF && q + 8 <= end) {
+          csize = u64(&cd[q]);
+          q += 8;
+        }
+        if (local == 0xFFFFFFFF && q + 8 <= end) {
+          local = u64(&cd[q]);
+          q += 8;
+        }
       }
       e += 4 + len;
     }
@@ -213,8 +227,10 @@ ZipIndex read_zip_index(int fd, const std::string& path) {
     const std::string shown = printable(name);
     if (flags & 1) bad(path, "entry " + shown + " is encrypted");
     if (method != 0 && method != 8)
-      bad(path, "entry " + shown + " uses compression method " + std::to_string(method) + " (only stored and deflate exist in TorchScript archives)");
-    if (local > index.file_size || index.file_size - local < 30) bad(path, "entry " + shown + " starts beyond the end of the file");
+      bad(path, "entry " + shown + " uses compression method " + std::to_string(method) +
+                    " (only stored and deflate exist in TorchScript archives)");
+    if (local > index.file_size || index.file_size - local < 30)
+      bad(path, "entry " + shown + " starts beyond the end of the file");
     const auto lh = read_vec(fd, path, local, 30);
     if (u32(lh.data()) != 0x04034b50) bad(path, "entry " + shown + " has no local header");
     ZipEntry entry;

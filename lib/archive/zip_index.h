@@ -15,8 +15,8 @@ struct ZipEntry {
   uint64_t size = 0;         // uncompressed size
   uint64_t stored_size = 0;  // bytes in the file
   uint64_t data_offset = 0;
-  bool stored = true;        // method 0 (no compression); else deflated (method 8)
-  uint32_t crc32 = 0;        // of the uncompressed data
+  bool stored = true;  // method 0 (no compression); else deflated (method 8)
+  uint32_t crc32 = 0;  // of the uncompressed data
 };
 
 struct ZipIndex {

@@ -10,13 +10,13 @@ namespace bertq {
 
 // What kind of failure this is decides the exit code in app/ (see docs/cli.md).
 enum class ErrorKind {
-  Usage,     // bad command line: conflicting flags, out == in, ...
-  Config,    // the qconfig is malformed, contradictory or names no module
-  Model,     // the input file is not a usable TorchScript model
-  Io,        // the output could not be written
+  Usage,        // bad command line: conflicting flags, out == in, ...
+  Config,       // the qconfig is malformed, contradictory or names no module
+  Model,        // the input file is not a usable TorchScript model
+  Io,           // the output could not be written
   Unsupported,  // the conversion would give a model that cannot run here
-  Coverage,  // a --require-quantized / --min-quantized-fraction guard failed
-  Internal,  // bertq or LibTorch failed in a way the user cannot fix
+  Coverage,     // a --require-quantized / --min-quantized-fraction guard failed
+  Internal,     // bertq or LibTorch failed in a way the user cannot fix
 };
 
 // Messages and hints hold values from the user's input (paths, keys, file

@@ -79,8 +79,7 @@ std::string start_time(pid_t pid) {
 const std::string kTempPrefix = ".bertq-tmp-";
 
 std::string temp_prefix() {
-  static const std::string prefix =
-      kTempPrefix + std::to_string(::getpid()) + "-" + start_time(::getpid()) + "-";
+  static const std::string prefix = kTempPrefix + std::to_string(::getpid()) + "-" + start_time(::getpid()) + "-";
   return prefix;
 }
 
@@ -140,8 +139,8 @@ std::string read_file_capped(const std::string& path, uint64_t max_bytes, ErrorK
     if (n == 0) break;
     if (text.size() + static_cast<uint64_t>(n) > max_bytes) {
       if (!is_stdin) ::close(fd);
-      throw Error(kind, what + " " + name + " is larger than " + std::to_string(max_bytes) +
-                            " bytes, too large for a " + what);
+      throw Error(
+          kind, what + " " + name + " is larger than " + std::to_string(max_bytes) + " bytes, too large for a " + what);
     }
     text.append(buf, static_cast<size_t>(n));
   }
@@ -177,8 +176,7 @@ OutputPath check_output_path(const std::string& role, const std::string& path) {
                   "give the path of a new or existing regular file");
     return out;
   }
-  if (errno != ENOENT)
-    throw Error(ErrorKind::Io, "cannot write " + role + " " + path + ": " + errno_message());
+  if (errno != ENOENT) throw Error(ErrorKind::Io, "cannot write " + role + " " + path + ": " + errno_message());
   if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode) && out.target == path)
     throw Error(ErrorKind::Usage, role + " " + path + " is a symbolic link that cannot be followed");
   const std::string dir = parent_of(out.target);
@@ -294,7 +292,8 @@ void install_cleanup_on_signals() {
 }
 
 bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

@@ -1,14 +1,13 @@
 #include "base/text.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
 namespace bertq {
 
@@ -66,16 +65,18 @@ std::optional<std::string> closest(const std::string& word, const std::vector<st
   return std::nullopt;
 }
 
-std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
-                                 size_t n) {
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates, const std::string& rest) {
+  if (auto near = closest(word, candidates)) return "did you mean \"" + *near + "\"? " + rest;
+  return rest;
+}
+
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates, size_t n) {
   // Users often give a suffix of the real path ("encoder.layer.0..." for
   // "bert.encoder.layer.0..."), so a shared suffix counts in a name's favour.
   std::vector<std::pair<long, std::string>> scored;
   const std::string w = word.size() > 1024 ? word.substr(word.size() - 1024) : word;  // bounds the cost
   for (const auto& c : candidates)
-    scored.push_back({2 * static_cast<long>(edit_distance(w, c)) -
-                          static_cast<long>(common_suffix(w, c)),
-                      c});
+    scored.push_back({2 * static_cast<long>(edit_distance(w, c)) - static_cast<long>(common_suffix(w, c)), c});
   std::sort(scored.begin(), scored.end());
   std::vector<std::string> out;
   for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);

@@ -1,9 +1,9 @@
 // Small string helpers shared by the library's messages.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
-#include <cstdint>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -16,10 +16,13 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 // a plausible typo.
 std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
 
+// A hint for a word that is not one of `candidates`: `did you mean "X"? ` in
+// front of `rest` when one is near enough to be a typo, else `rest` alone.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates, const std::string& rest);
+
 // Up to `n` candidates ordered by how well they match `word` (shared suffix
 // first, then edit distance), for "did you mean" lists of module names.
-std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates,
-                                 size_t n);
+std::vector<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates, size_t n);
 
 // 1-based line and column of a byte offset (nlohmann reports offsets).
 std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset);

@@ -98,11 +98,16 @@ std::string last_line_of_file(const std::string& path) {
 
 std::string to_string(JobStatus s) {
   switch (s) {
-    case JobStatus::Ok: return "ok";
-    case JobStatus::Skipped: return "skipped";
-    case JobStatus::Failed: return "failed";
-    case JobStatus::Interrupted: return "interrupted";
-    case JobStatus::NotRun: return "not run";
+    case JobStatus::Ok:
+      return "ok";
+    case JobStatus::Skipped:
+      return "skipped";
+    case JobStatus::Failed:
+      return "failed";
+    case JobStatus::Interrupted:
+      return "interrupted";
+    case JobStatus::NotRun:
+      return "not run";
   }
   return "?";
 }
@@ -114,12 +119,8 @@ size_t BatchResult::count(JobStatus status) const {
 
 std::vector<BatchJob> load_batch_manifest(const std::string& path) {
   const std::string text = read_file_capped(path, kMaxManifestBytes, ErrorKind::Config, "batch manifest");
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {
-    throw_json_error(e, text, path, ErrorKind::Config);
-  }
+  // Parsed strictly (duplicate keys, NUL bytes refused), then kept in file order.
+  const json doc = json(parse_json_strict(text, path, ErrorKind::Config, 16).doc);
   if (!doc.is_object()) bad_manifest(path, "top level", "expected an object with \"jobs\" and/or \"directories\"");
   for (auto it = doc.begin(); it != doc.end(); ++it)
     if (it.key() != "jobs" && it.key() != "directories")
@@ -171,7 +172,7 @@ std::vector<BatchJob> load_batch_manifest(const std::string& path) {
   if (jobs.empty()) bad_manifest(path, "top level", "no jobs");
   // Two jobs writing one file, or a job writing what another reads, would
   // lose work: refused before anything runs.
-  std::map<std::string, size_t> written;  // canonical path -> job
+  std::map<std::string, size_t> written;    // canonical path -> job
   std::map<std::string, std::string> read;  // canonical path -> what reads it
   for (const auto& j : jobs) {
     read.emplace(canonical_or_self(j.options.input), "the input of a job");
@@ -186,8 +187,8 @@ std::vector<BatchJob> load_batch_manifest(const std::string& path) {
     for (const auto& out : outs) {
       const std::string c = canonical_or_self(out);
       if (auto [it, fresh] = written.emplace(c, i); !fresh)
-        bad_manifest(path, "jobs", "two jobs write " + out + " (inputs " + jobs[it->second].options.input + " and " +
-                                       o.input + ")");
+        bad_manifest(path, "jobs",
+                     "two jobs write " + out + " (inputs " + jobs[it->second].options.input + " and " + o.input + ")");
       if (auto r = read.find(c); r != read.end()) bad_manifest(path, "jobs", "the output " + out + " is " + r->second);
     }
   }
@@ -260,7 +261,8 @@ std::vector<std::string> preflight(const std::vector<BatchJob>& jobs) {
         const fs::path dir = fs::path(p).parent_path();
         std::error_code ec;
         if (!dir.empty()) fs::create_directories(dir, ec);
-        if (ec) throw Error(ErrorKind::Io, "cannot create folder " + dir.string() + " for " + role + ": " + ec.message());
+        if (ec)
+          throw Error(ErrorKind::Io, "cannot create folder " + dir.string() + " for " + role + ": " + ec.message());
         check_output_path(role, p);
       }
     } catch (const Error& e) {
@@ -278,7 +280,8 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   result.shard = o.shard;
   result.jobs.resize(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) result.jobs[i].job = jobs[i];
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid returns EINTR
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
@@ -375,13 +378,14 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
       const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status) - 128;
       // Say what is on disk: outputs are renamed into place whole, so a
       // replaced output is complete; its report files may not be written.
-      const std::string what =
-          output_replaced(run, output)
-              ? "stopped by signal " + std::to_string(sig) + " after writing its output, which is complete; " +
-                    "its report files may be missing"
-              : "stopped by signal " + std::to_string(sig) + " before writing its output" +
-                    (run.output_existed ? " (the previous file is unchanged)" : "");
-      if (g_stop_signal) finish(run.index, JobStatus::Interrupted, what, "", 128 + sig, seconds);
+      const std::string what = output_replaced(run, output)
+                                   ? "stopped by signal " + std::to_string(sig) +
+                                         " after writing its output, which is complete; " +
+                                         "its report files may be missing"
+                                   : "stopped by signal " + std::to_string(sig) + " before writing its output" +
+                                         (run.output_existed ? " (the previous file is unchanged)" : "");
+      if (g_stop_signal)
+        finish(run.index, JobStatus::Interrupted, what, "", 128 + sig, seconds);
       else
         finish(run.index, JobStatus::Failed, "bertq crashed: " + what + "; " + last_line_of_file(run.err_path), "",
                128 + sig, seconds);
@@ -419,12 +423,9 @@ void print_batch_json(const BatchResult& r, std::ostream& out) {
   j["shard"] = std::to_string(r.shard.index) + "/" + std::to_string(r.shard.count);
   j["interrupted"] = r.signal != 0;
   j["signal"] = r.signal ? json(r.signal) : json();
-  j["counts"] = {{"ok", r.count(JobStatus::Ok)},
-                 {"skipped", r.count(JobStatus::Skipped)},
-                 {"failed", r.count(JobStatus::Failed)},
-                 {"interrupted", r.count(JobStatus::Interrupted)},
-                 {"not_run", r.count(JobStatus::NotRun)},
-                 {"total", r.jobs.size()}};
+  j["counts"] = {{"ok", r.count(JobStatus::Ok)},          {"skipped", r.count(JobStatus::Skipped)},
+                 {"failed", r.count(JobStatus::Failed)},  {"interrupted", r.count(JobStatus::Interrupted)},
+                 {"not_run", r.count(JobStatus::NotRun)}, {"total", r.jobs.size()}};
   json jobs = json::array();
   for (const auto& x : r.jobs)
     jobs.push_back({{"input", x.job.options.input},

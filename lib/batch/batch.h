@@ -42,7 +42,7 @@ struct BatchOptions {
   int jobs = 1;  // concurrent conversions
   bool force = false;
   Shard shard;
-  std::string self;  // the bertq executable to run for each job
+  std::string self;                    // the bertq executable to run for each job
   std::optional<std::string> summary;  // --summary FILE
   std::string libtorch_version;        // the children's, for the up-to-date check
 };

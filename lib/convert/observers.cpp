@@ -124,17 +124,19 @@ def calculate_qparams(self):
 
 const char* class_name(ObserverKind kind) {
   switch (kind) {
-    case ObserverKind::Placeholder: return "PlaceholderObserver";
-    case ObserverKind::MinMax: return "MinMaxObserver";
-    case ObserverKind::PerChannelMinMax: return "PerChannelMinMaxObserver";
+    case ObserverKind::Placeholder:
+      return "PlaceholderObserver";
+    case ObserverKind::MinMax:
+      return "MinMaxObserver";
+    case ObserverKind::PerChannelMinMax:
+      return "PerChannelMinMaxObserver";
   }
   return "?";
 }
 
 }  // namespace
 
-torch::jit::Module make_observer(const ObserverSpec& spec,
-                                 const std::shared_ptr<torch::jit::CompilationUnit>& cu) {
+torch::jit::Module make_observer(const ObserverSpec& spec, const std::shared_ptr<torch::jit::CompilationUnit>& cu) {
   using c10::BoolType;
   using c10::IntType;
   torch::jit::Module m(c10::QualifiedName(std::string(kNamespace) + class_name(spec.kind)), cu,

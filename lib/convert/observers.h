@@ -20,8 +20,7 @@ namespace bertq {
 // A fresh observer module for `spec`, compiled into `cu`. Its type is named
 // like PyTorch's (`__torch__.torch.ao.quantization.observer.MinMaxObserver`,
 // mangled per instance) because the passes recognise a placeholder by name.
-torch::jit::Module make_observer(const ObserverSpec& spec,
-                                 const std::shared_ptr<torch::jit::CompilationUnit>& cu);
+torch::jit::Module make_observer(const ObserverSpec& spec, const std::shared_ptr<torch::jit::CompilationUnit>& cu);
 
 // True if `type_name` is one of the observer classes above (or PyTorch's).
 bool is_observer_type_name(const std::string& type_name);

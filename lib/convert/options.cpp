@@ -40,9 +40,8 @@ const std::vector<OptionSpec>& convert_option_specs() {
        &O::qconfig_path, true, true, true, true},
       {"engine", "--engine", "quantized engine: onednn, qnnpack (x86, fbgemm where present); default: the best one",
        &O::engine, false, true, true, true},
-      {"debug", "--debug",
-       "write the debug model (float simulation, scales kept as attributes), like debug=True", &O::debug, false,
-       true, true, false},
+      {"debug", "--debug", "write the debug model (float simulation, scales kept as attributes), like debug=True",
+       &O::debug, false, true, true, false},
       {"allow_missing", "--allow-missing", "warn instead of failing when a qconfig key names no module",
        &O::allow_missing, false, true, true, true},
       {"allow_unrunnable", "--allow-unrunnable",
@@ -58,17 +57,17 @@ const std::vector<OptionSpec>& convert_option_specs() {
        "fail (exit 7) unless every Linear whose name matches this glob is quantized (repeatable)",
        &O::require_quantized, false, true, true, true},
       {"min_quantized_fraction", "--min-quantized-fraction",
-       "fail (exit 7) unless at least this fraction of the weight elements is quantized",
-       &O::min_quantized_fraction, false, true, true, true},
+       "fail (exit 7) unless at least this fraction of the weight elements is quantized", &O::min_quantized_fraction,
+       false, true, true, true},
       {"no_manifest", "--no-manifest",
        "do not store extra/bertq_manifest.json (the archive then equals Python's byte for byte)", &O::no_manifest,
        false, true, false, true},
       {"threads", "--threads", "LibTorch threads (the output is the same for any count)", &O::threads, false, false,
        true, true},
-      {"report", "--report", "also write the report as JSON to this file (also when a guard fails)",
-       &O::report_path, true, false, true, true},
-      {"html", "--html", "also write the report as a self-contained HTML page (also when a guard fails)",
-       &O::html_path, true, false, true, true},
+      {"report", "--report", "also write the report as JSON to this file (also when a guard fails)", &O::report_path,
+       true, false, true, true},
+      {"html", "--html", "also write the report as a self-contained HTML page (also when a guard fails)", &O::html_path,
+       true, false, true, true},
   };
   return specs;
 }
@@ -105,50 +104,47 @@ void options_from_json(const json& e, const std::string& base, const std::string
     for (const auto& s : convert_option_specs())
       if (s.in_batch && k == s.key) spec = &s;
     if (!spec) {
-      std::string hint = "allowed: " + join(allowed, ", ");
-      if (auto near = closest(k, allowed)) hint = "did you mean \"" + *near + "\"? " + hint;
-      bad(source, path, "unknown field " + quoted_value(k), hint);
+      bad(source, path, "unknown field " + quoted_value(k),
+          did_you_mean(k, allowed, "allowed: " + join(allowed, ", ")));
     }
     const json& v = it.value();
-    std::visit(
-        Overloaded{[&](bool O::*f) {
-                     if (!v.is_boolean()) bad(source, path, "expected true or false");
-                     o.*f = v.get<bool>();
-                   },
-                   [&](std::optional<std::string> O::*f) {
-                     if (!v.is_string() || v.get<std::string>().empty()) bad(source, path, "expected a non-empty string");
-                     o.*f = spec->is_path ? resolve_path(base, v.get<std::string>()) : v.get<std::string>();
-                   },
-                   [&](std::optional<double> O::*f) {
-                     if (!v.is_number()) bad(source, path, "expected a number");
-                     o.*f = v.get<double>();
-                   },
-                   [&](std::optional<int> O::*f) {
-                     if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 256)
-                       bad(source, path, "expected an integer from 1 to 256");
-                     o.*f = static_cast<int>(v.get<int64_t>());
-                   },
-                   [&](std::optional<Engine> O::*f) {
-                     if (!v.is_string()) bad(source, path, "expected an engine name");
-                     const auto engine = engine_from_name(v.get<std::string>());
-                     if (!engine) {
-                       std::string hint = "engines: " + join(engine_names(), ", ");
-                       if (auto near = closest(v.get<std::string>(), engine_names()))
-                         hint = "did you mean \"" + *near + "\"? " + hint;
-                       bad(source, path, "unknown engine " + quoted_value(v.get<std::string>()), hint);
-                     }
-                     o.*f = engine;
-                   },
-                   [&](std::vector<std::string> O::*f) {
-                     if (!v.is_array()) bad(source, path, "expected an array of strings");
-                     std::vector<std::string> items;
-                     for (const auto& x : v) {
-                       if (!x.is_string()) bad(source, path, "expected an array of strings");
-                       items.push_back(x.get<std::string>());
-                     }
-                     o.*f = items;
-                   }},
-        spec->field);
+    std::visit(Overloaded{[&](bool O::*f) {
+                            if (!v.is_boolean()) bad(source, path, "expected true or false");
+                            o.*f = v.get<bool>();
+                          },
+                          [&](std::optional<std::string> O::*f) {
+                            if (!v.is_string() || v.get<std::string>().empty())
+                              bad(source, path, "expected a non-empty string");
+                            o.*f = spec->is_path ? resolve_path(base, v.get<std::string>()) : v.get<std::string>();
+                          },
+                          [&](std::optional<double> O::*f) {
+                            if (!v.is_number()) bad(source, path, "expected a number");
+                            o.*f = v.get<double>();
+                          },
+                          [&](std::optional<int> O::*f) {
+                            if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 256)
+                              bad(source, path, "expected an integer from 1 to 256");
+                            o.*f = static_cast<int>(v.get<int64_t>());
+                          },
+                          [&](std::optional<Engine> O::*f) {
+                            if (!v.is_string()) bad(source, path, "expected an engine name");
+                            const auto engine = engine_from_name(v.get<std::string>());
+                            if (!engine)
+                              bad(source, path, "unknown engine " + quoted_value(v.get<std::string>()),
+                                  did_you_mean(v.get<std::string>(), engine_names(),
+                                               "engines: " + join(engine_names(), ", ")));
+                            o.*f = engine;
+                          },
+                          [&](std::vector<std::string> O::*f) {
+                            if (!v.is_array()) bad(source, path, "expected an array of strings");
+                            std::vector<std::string> items;
+                            for (const auto& x : v) {
+                              if (!x.is_string()) bad(source, path, "expected an array of strings");
+                              items.push_back(x.get<std::string>());
+                            }
+                            o.*f = items;
+                          }},
+               spec->field);
   }
   if (o.min_quantized_fraction && !(*o.min_quantized_fraction >= 0 && *o.min_quantized_fraction <= 1))
     bad(source, where + ".min_quantized_fraction", "expected a number from 0 to 1");

@@ -20,15 +20,15 @@ struct ConvertOptions {
   std::string output;
   std::optional<std::string> qconfig_path;  // none: per_channel_dynamic for ""
   std::optional<Engine> engine;             // none: the best engine available
-  bool debug = false;             // debug model, like quantize_dynamic_jit(debug=True)
-  bool prepare_only = false;      // `bertq prepare`: stop after inserting observers (not an option)
-  bool dry_run = false;           // plan, convert in memory, measure; write nothing
-  bool allow_missing = false;     // keys naming no module warn instead of failing
-  bool allow_unrunnable = false;  // write a model this LibTorch cannot run (fp16 needs fbgemm)
-  bool allow_requantize = false;  // accept an input that is already quantized
-  bool allow_nothing_quantized = false;  // a conversion that quantizes nothing is not an error
-  bool no_manifest = false;       // do not store extra/bertq_manifest.json
-  std::optional<int> threads;     // LibTorch intra-op threads; the output does not depend on it
+  bool debug = false;                       // debug model, like quantize_dynamic_jit(debug=True)
+  bool prepare_only = false;                // `bertq prepare`: stop after inserting observers (not an option)
+  bool dry_run = false;                     // plan, convert in memory, measure; write nothing
+  bool allow_missing = false;               // keys naming no module warn instead of failing
+  bool allow_unrunnable = false;            // write a model this LibTorch cannot run (fp16 needs fbgemm)
+  bool allow_requantize = false;            // accept an input that is already quantized
+  bool allow_nothing_quantized = false;     // a conversion that quantizes nothing is not an error
+  bool no_manifest = false;                 // do not store extra/bertq_manifest.json
+  std::optional<int> threads;               // LibTorch intra-op threads; the output does not depend on it
   // Coverage guards (for CI): module-name globs whose Linear modules must end
   // up quantized, and the least fraction of weight elements quantized.
   std::vector<std::string> require_quantized;
@@ -66,8 +66,7 @@ nlohmann::ordered_json result_key(const ConvertOptions& options, const nlohmann:
 // `where` ("jobs[2].engine") for unknown fields and wrong types, with a
 // did-you-mean. Fields listed in `own_fields` belong to the caller.
 void options_from_json(const nlohmann::ordered_json& entry, const std::string& base, const std::string& source,
-                       const std::string& where, const std::vector<std::string>& own_fields,
-                       ConvertOptions& options);
+                       const std::string& where, const std::vector<std::string>& own_fields, ConvertOptions& options);
 
 // The `bertq convert` arguments that reproduce `options` (paths after `--`,
 // so that no path is ever read as a flag).

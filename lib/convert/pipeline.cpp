@@ -1,8 +1,8 @@
 #include "convert/pipeline.h"
 
 #include <ATen/Parallel.h>
-#include <fnmatch.h>
 #include <fmt/format.h>
+#include <fnmatch.h>
 #include <spdlog/spdlog.h>
 #include <torch/script.h>
 
@@ -55,7 +55,8 @@ void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::
     std::vector<std::string> reasons;
     for (const auto& mp : plan.modules) {
       if (mp.rule.key != e.key || mp.rule.kind == RuleKind::OptedOut || mp.functional) continue;
-      if (mp.quantized) used = true;
+      if (mp.quantized)
+        used = true;
       else if (reasons.size() < 3)
         reasons.push_back((mp.path.empty() ? "<root>" : mp.path) + ": " + mp.float_reason);
     }
@@ -63,9 +64,9 @@ void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::
     // Functional weights are resolved by the module holding their graph.
     for (const auto& mp : plan.modules) used = used || (mp.functional && mp.quantized);
     if (!used)
-      warnings.push_back("qconfig key " + quoted_value(e.key) + " quantized nothing" +
-                         (reasons.empty() ? std::string(" (no weight-bearing module under it)")
-                                          : " (" + join(reasons, "; ") + ")"));
+      warnings.push_back(
+          "qconfig key " + quoted_value(e.key) + " quantized nothing" +
+          (reasons.empty() ? std::string(" (no weight-bearing module under it)") : " (" + join(reasons, "; ") + ")"));
   }
 }
 
@@ -149,8 +150,10 @@ class Conversion {
 
   // The qconfig first: a typo there should not cost a model load.
   void read_qconfig() {
-    if (o_.qconfig_path) dict_ = load_qconfig_file(*o_.qconfig_path, &r_.qconfig_text);
-    else dict_ = default_qconfig_dict();
+    if (o_.qconfig_path)
+      dict_ = load_qconfig_file(*o_.qconfig_path, &r_.qconfig_text);
+    else
+      dict_ = default_qconfig_dict();
     r_.qconfig = dict_;
   }
 
@@ -177,15 +180,16 @@ class Conversion {
     const ModelKind kind = model_kind(model_);
     if (kind == ModelKind::Debug)
       throw Error(ErrorKind::Model,
-                  o_.input + " is a debug model (float weights with stored scales, written by --debug or "
-                             "quantize_dynamic_jit(debug=True)); quantizing it again would quantize twice",
+                  o_.input +
+                      " is a debug model (float weights with stored scales, written by --debug or "
+                      "quantize_dynamic_jit(debug=True)); quantizing it again would quantize twice",
                   "convert the float model it came from; did you swap INPUT and OUTPUT?");
     if (kind == ModelKind::Final && !o_.allow_requantize)
       throw Error(ErrorKind::Model,
                   o_.input + " is already quantized (" + std::to_string(count_quantized_weights(model_, kind)) +
                       " quantized weights, quantized::linear_dynamic in its graph); converting it again would "
-                      "overwrite " + (o_.output.empty() ? std::string("nothing") : o_.output) +
-                      " with a copy of it",
+                      "overwrite " +
+                      (o_.output.empty() ? std::string("nothing") : o_.output) + " with a copy of it",
                   "did you swap INPUT and OUTPUT? `bertq convert FLOAT.pt QUANTIZED.pt`; --allow-requantize "
                   "quantizes what is still float in it");
     if (kind == ModelKind::Prepared) {
@@ -278,8 +282,9 @@ class Conversion {
     write_report_files();
     for (const auto& g : r_.guards)
       if (!g.passed && g.name == "nothing quantized")
-        hint = "--allow-nothing-quantized writes it anyway; run `bertq convert --dry-run` to see why each "
-               "module stays float";
+        hint =
+            "--allow-nothing-quantized writes it anyway; run `bertq convert --dry-run` to see why each "
+            "module stays float";
     throw Error(ErrorKind::Coverage, join(failed, "; "),
                 hint.empty() ? "the report lists why each float module stays float" : hint);
   }
@@ -312,8 +317,8 @@ class Conversion {
     std::unique_ptr<TempDir> dry;
     if (o_.dry_run) {
       // The archive's layout depends on the output's file name.
-      const std::string name = o_.output.empty() ? std::string("model.pt")
-                                                 : std::filesystem::path(o_.output).filename().string();
+      const std::string name =
+          o_.output.empty() ? std::string("model.pt") : std::filesystem::path(o_.output).filename().string();
       dry = std::make_unique<TempDir>((std::filesystem::temp_directory_path() / name).string());
       save_model_to(result_, dry->file(), "a dry run's copy in " + dry->path(), extra);
       written = dry->file();

@@ -33,11 +33,16 @@ std::optional<RuleKind> rule_kind_from_name(const std::string& name) {
 
 std::string Rule::describe() const {
   switch (kind) {
-    case RuleKind::OwnKey: return "own key \"" + key + "\"";
-    case RuleKind::Inherited: return "inherited from \"" + key + "\"";
-    case RuleKind::Global: return "global \"\"";
-    case RuleKind::OptedOut: return "null at \"" + key + "\"";
-    case RuleKind::NoQConfig: return "no qconfig";
+    case RuleKind::OwnKey:
+      return "own key \"" + key + "\"";
+    case RuleKind::Inherited:
+      return "inherited from \"" + key + "\"";
+    case RuleKind::Global:
+      return "global \"\"";
+    case RuleKind::OptedOut:
+      return "null at \"" + key + "\"";
+    case RuleKind::NoQConfig:
+      return "no qconfig";
   }
   return "?";
 }
@@ -86,8 +91,7 @@ void check_outcome(const Plan& plan) {
                       ")");
   }
   if (!wrong.empty())
-    throw Error(ErrorKind::Internal,
-                "the quantization passes did not do what bertq planned for " + join(wrong, ", "),
+    throw Error(ErrorKind::Internal, "the quantization passes did not do what bertq planned for " + join(wrong, ", "),
                 "please report this with the model and qconfig");
 }
 

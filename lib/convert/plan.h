@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "qconfig/qconfig.h"
 
@@ -45,15 +44,15 @@ std::optional<Rule> rule_from_json(const nlohmann::ordered_json& j);
 
 // What a weight is used by in the graph, which decides what the passes can do.
 enum class WeightUse {
-  Linear,       // input 1 of aten::linear (a Linear module or F.linear)
-  EmbeddingBag, // aten::embedding_bag
-  Embedding,    // aten::embedding
-  Other,        // LayerNorm, Conv, ... or not used
+  Linear,        // input 1 of aten::linear (a Linear module or F.linear)
+  EmbeddingBag,  // aten::embedding_bag
+  Embedding,     // aten::embedding
+  Other,         // LayerNorm, Conv, ... or not used
 };
 
 struct ModulePlan {
-  std::string path;       // "bert.encoder.layer.0.attention.self.query"; "" is the root
-  std::string type_name;  // unmangled class name: "Linear", "LayerNorm", ...
+  std::string path;                    // "bert.encoder.layer.0.attention.self.query"; "" is the root
+  std::string type_name;               // unmangled class name: "Linear", "LayerNorm", ...
   std::string weight_attr = "weight";  // the attribute holding the weight
   // A weight that is not a module's `weight` parameter (a plain tensor
   // attribute or a traced constant used by F.linear): found in the prepared
@@ -66,8 +65,8 @@ struct ModulePlan {
   std::string expected_op;  // the plan's prediction; "" = stays float
   // The outcome, read from the prepared model's weight observers.
   bool quantized = false;
-  std::string op;           // "linear_dynamic", "linear_dynamic_fp16", ...
-  std::string float_reason; // why it stays float, when it does
+  std::string op;            // "linear_dynamic", "linear_dynamic_fp16", ...
+  std::string float_reason;  // why it stays float, when it does
 };
 
 struct Plan {

@@ -22,10 +22,14 @@ Rule resolve(const std::string& path, const QConfigDict& dict, const QConfigEntr
       *entry = e;
       Rule r;
       r.key = key;
-      if (!e->qconfig) r.kind = RuleKind::OptedOut;
-      else if (key == path) r.kind = RuleKind::OwnKey;
-      else if (key.empty()) r.kind = RuleKind::Global;
-      else r.kind = RuleKind::Inherited;
+      if (!e->qconfig)
+        r.kind = RuleKind::OptedOut;
+      else if (key == path)
+        r.kind = RuleKind::OwnKey;
+      else if (key.empty())
+        r.kind = RuleKind::Global;
+      else
+        r.kind = RuleKind::Inherited;
       return r;
     }
     if (key.empty()) break;
@@ -34,16 +38,6 @@ Rule resolve(const std::string& path, const QConfigDict& dict, const QConfigEntr
   }
   *entry = nullptr;
   return Rule{};
-}
-
-bool has_own_weight(const torch::jit::Module& m, std::vector<int64_t>* shape) {
-  for (const auto& p : m.named_parameters(/*recurse=*/false)) {
-    if (p.name == "weight") {
-      *shape = p.value.sizes().vec();
-      return true;
-    }
-  }
-  return false;
 }
 
 bool is_affine_int8_weight(const QConfig& q) {
@@ -80,9 +74,12 @@ WeightUse weight_use(const torch::jit::Module& m) {
     if (n->kind() != c10::prim::GetAttr || n->input(0) != self || n->s(c10::attr::name) != "weight") return;
     for (const torch::jit::Use& u : n->output()->uses()) {
       const auto kind = u.user->kind();
-      if (kind == c10::aten::linear && u.offset == 1) use = WeightUse::Linear;
-      else if (kind == c10::aten::embedding_bag && u.offset == 0) use = WeightUse::EmbeddingBag;
-      else if (kind == c10::aten::embedding && u.offset == 0) use = WeightUse::Embedding;
+      if (kind == c10::aten::linear && u.offset == 1)
+        use = WeightUse::Linear;
+      else if (kind == c10::aten::embedding_bag && u.offset == 0)
+        use = WeightUse::EmbeddingBag;
+      else if (kind == c10::aten::embedding && u.offset == 0)
+        use = WeightUse::Embedding;
     }
   });
   return use;
@@ -106,6 +103,12 @@ std::string unsupported_reason(const ModulePlan& mp) {
 std::string shown(const std::string& path) { return path.empty() ? "<root>" : path; }
 
 }  // namespace
+
+std::optional<std::vector<int64_t>> own_weight_shape(const torch::jit::Module& m) {
+  for (const auto& p : m.named_parameters(/*recurse=*/false))
+    if (p.name == "weight") return p.value.sizes().vec();
+  return std::nullopt;
+}
 
 std::string short_type_name(const std::string& qualified_name) {
   const auto dot = qualified_name.rfind('.');
@@ -209,13 +212,16 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
     }
   }
   if (missing > 5)
-    plan.warnings.push_back(std::to_string(missing - 5) + " more qconfig keys name no module (ignored because of "
-                                                          "--allow-missing)");
+    plan.warnings.push_back(std::to_string(missing - 5) +
+                            " more qconfig keys name no module (ignored because of "
+                            "--allow-missing)");
 
   std::vector<std::string> bad_affine, bad_weight_only;
   for (const auto& child : model.named_modules()) {
     ModulePlan mp;
-    if (!has_own_weight(child.value, &mp.weight_shape)) continue;
+    const auto shape = own_weight_shape(child.value);
+    if (!shape) continue;
+    mp.weight_shape = *shape;
     mp.path = child.name;
     mp.type_name = short_type_name(child.value.type()->name()->qualifiedName());
     mp.use = weight_use(child.value);
@@ -238,12 +244,14 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
   if (!bad_affine.empty())
     throw Error(ErrorKind::Unsupported,
                 "onednn only supports symmetric int8 weights, but the qconfig gives affine weights "
-                "(non-zero zero points) to " + listed(bad_affine) + "; the model would fail at its first forward",
+                "(non-zero zero points) to " +
+                    listed(bad_affine) + "; the model would fail at its first forward",
                 "use qscheme per_channel_symmetric or per_tensor_symmetric, or --engine qnnpack");
   if (!bad_weight_only.empty())
     throw Error(ErrorKind::Config,
                 "weight-only float_qparams quantization applies to EmbeddingBag, but it reaches "
-                "Linear modules " + listed(bad_weight_only) +
+                "Linear modules " +
+                    listed(bad_weight_only) +
                     " (PyTorch fails there with \"a Tensor with N elements cannot be converted to Scalar\")",
                 "give those Linear modules their own qconfig or null");
   return plan;
@@ -280,9 +288,12 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared) {
   }
   for (auto& mp : plan.modules) {
     if (mp.quantized) continue;
-    if (mp.rule.kind == RuleKind::OptedOut) mp.float_reason = "opted out: " + mp.rule.describe();
-    else if (mp.rule.kind == RuleKind::NoQConfig) mp.float_reason = "no qconfig covers it";
-    else mp.float_reason = unsupported_reason(mp);
+    if (mp.rule.kind == RuleKind::OptedOut)
+      mp.float_reason = "opted out: " + mp.rule.describe();
+    else if (mp.rule.kind == RuleKind::NoQConfig)
+      mp.float_reason = "no qconfig covers it";
+    else
+      mp.float_reason = unsupported_reason(mp);
   }
 }
 
@@ -290,7 +301,9 @@ Plan plan_from_prepared(const torch::jit::Module& prepared) {
   Plan plan;
   for (const auto& child : prepared.named_modules()) {
     ModulePlan mp;
-    if (!has_own_weight(child.value, &mp.weight_shape)) continue;
+    const auto shape = own_weight_shape(child.value);
+    if (!shape) continue;
+    mp.weight_shape = *shape;
     mp.path = child.name;
     mp.type_name = short_type_name(child.value.type()->name()->qualifiedName());
     mp.use = weight_use(child.value);

@@ -33,7 +33,7 @@ struct ObservedWeight {
   int constant_index = -1;  // n-th observed constant of that graph
   at::Tensor value;
   std::optional<at::Tensor> bias;  // the bias of the aten::linear that uses it, if constant or an attribute
-  std::string op;  // what the observer's dtype makes of it: "linear_dynamic", ...
+  std::string op;                  // what the observer's dtype makes of it: "linear_dynamic", ...
 };
 std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared);
 
@@ -48,6 +48,10 @@ Plan plan_from_prepared(const torch::jit::Module& prepared);
 // Throws Error(Model) naming the first observed weight that holds NaN or
 // infinity, with the count: its scale would be NaN or infinite.
 void check_finite_weights(const torch::jit::Module& prepared);
+
+// The shape of the module's own `weight` parameter; nullopt if it has none.
+// Weight-bearing modules are those the plan, the report and inspect list.
+std::optional<std::vector<int64_t>> own_weight_shape(const torch::jit::Module& model);
 
 // "Linear" from "__torch__.torch.nn.modules.linear.___torch_mangle_3.Linear".
 std::string short_type_name(const std::string& qualified_name);

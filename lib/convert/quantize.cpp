@@ -14,9 +14,9 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "convert/observers.h"
 #include "convert/torch_compat.h"
-#include "base/text.h"
 
 namespace bertq {
 namespace {
@@ -24,10 +24,14 @@ namespace {
 // LibTorch's engine for `e`, if this LibTorch version defines it.
 std::optional<at::QEngine> to_qengine(Engine e) {
   switch (e) {
-    case Engine::OneDNN: return at::QEngine::ONEDNN;
-    case Engine::QNNPACK: return at::QEngine::QNNPACK;
-    case Engine::FBGEMM: return at::QEngine::FBGEMM;
-    case Engine::X86: return compat::x86_qengine();
+    case Engine::OneDNN:
+      return at::QEngine::ONEDNN;
+    case Engine::QNNPACK:
+      return at::QEngine::QNNPACK;
+    case Engine::FBGEMM:
+      return at::QEngine::FBGEMM;
+    case Engine::X86:
+      return compat::x86_qengine();
   }
   return std::nullopt;
 }
@@ -44,8 +48,8 @@ torch::jit::QConfigDict script_qconfig_dict(const QConfigDict& dict) {
       out.emplace(e.key, c10::nullopt);
       continue;
     }
-    out.emplace(e.key, torch::jit::QConfig(make_observer(e.qconfig->activation, cu),
-                                           make_observer(e.qconfig->weight, cu)));
+    out.emplace(e.key,
+                torch::jit::QConfig(make_observer(e.qconfig->activation, cu), make_observer(e.qconfig->weight, cu)));
   }
   return out;
 }
@@ -145,14 +149,12 @@ Engine parse_engine(const std::string& name) {
   for (Engine e : available_engines()) have.push_back(to_string(e));
   const auto engine = engine_from_name(name);
   if (!engine) {
-    std::string hint = "this LibTorch has: " + join(have, ", ");
-    if (auto near = closest(name, engine_names())) hint = "did you mean \"" + *near + "\"? " + hint;
-    throw Error(ErrorKind::Usage, "unknown engine \"" + printable(name) + "\"", hint);
+    throw Error(ErrorKind::Usage, "unknown engine " + quoted_value(name),
+                did_you_mean(name, engine_names(), "this LibTorch has: " + join(have, ", ")));
   }
   for (Engine e : available_engines())
     if (e == *engine) return e;
-  throw Error(ErrorKind::Unsupported,
-              "engine " + name + " is not in this LibTorch (" + BERTQ_LIBTORCH_VERSION + ")",
+  throw Error(ErrorKind::Unsupported, "engine " + name + " is not in this LibTorch (" + BERTQ_LIBTORCH_VERSION + ")",
               "this LibTorch has: " + join(have, ", ") + "; pack for the engine the model will run on");
 }
 
@@ -179,8 +181,8 @@ torch::jit::Module run_prepare(torch::jit::Module& model, const QConfigDict& qco
   auto scripted = script_qconfig_dict(qconfig_dict);
   // fuse_conv_bn_jit: a clone, with any Conv-BatchNorm pairs folded.
   torch::jit::Module fused = torch::jit::FoldConvBatchNorm(model);
-  torch::jit::Module prepared = torch::jit::InsertObservers(fused, "forward", scripted, /*inplace=*/false,
-                                                            torch::jit::QuantType::DYNAMIC);
+  torch::jit::Module prepared =
+      torch::jit::InsertObservers(fused, "forward", scripted, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
   if (aside) aside->give_to(prepared);
   return prepared;
 }
@@ -202,8 +204,8 @@ torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, cons
 torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace, bool debug) {
   check_forward(prepared);
   prepared.eval();
-  torch::jit::Module m = torch::jit::InsertQuantDeQuant(prepared, "forward", inplace, debug,
-                                                        torch::jit::QuantType::DYNAMIC);
+  torch::jit::Module m =
+      torch::jit::InsertQuantDeQuant(prepared, "forward", inplace, debug, torch::jit::QuantType::DYNAMIC);
   if (!debug) {
     // Packs the weights for the current engine and freezes the module.
     m = torch::jit::Finalize(m, torch::jit::QuantType::DYNAMIC, {});
@@ -219,8 +221,7 @@ torch::jit::Module convert_prepared_for_quantize(torch::jit::Module& prepared, b
   return m;
 }
 
-torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict,
-                                        bool debug) {
+torch::jit::Module quantize_dynamic_jit(const torch::jit::Module& model, const QConfigDict& qconfig_dict, bool debug) {
   torch::jit::Module prepared = prepare_dynamic_jit(model, qconfig_dict);
   return convert_prepared_for_quantize(prepared, debug);
 }

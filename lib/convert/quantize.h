@@ -47,8 +47,7 @@ torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, cons
 // Replaces observed Linear/EmbeddingBag calls by dynamic quantized ones
 // (PyTorch's convert_dynamic_jit). With debug, keeps the float graph with
 // quantize/dequantize pairs and *_scale_* / *_zero_point_* attributes.
-torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace = false,
-                                       bool debug = false);
+torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace = false, bool debug = false);
 
 // The second half of quantize_dynamic_jit: an in-place convert_dynamic_jit of
 // a model fresh from prepare_dynamic_jit, then quantize_jit.py's last cleanup

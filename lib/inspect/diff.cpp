@@ -22,10 +22,10 @@ struct Entry {
 
 struct Side {
   bool final_model = false;
-  bool has_names = false;                     // module names known
-  std::map<std::string, Entry> by_attr;       // final: packed-params attribute -> entry
-  std::map<std::string, std::string> name_of; // final with manifest: attribute -> module
-  std::map<std::string, Entry> by_module;     // debug: module path -> entry
+  bool has_names = false;                      // module names known
+  std::map<std::string, Entry> by_attr;        // final: packed-params attribute -> entry
+  std::map<std::string, std::string> name_of;  // final with manifest: attribute -> module
+  std::map<std::string, Entry> by_module;      // debug: module path -> entry
 };
 
 Side read_side(const std::string& path) {
@@ -52,7 +52,8 @@ Side read_side(const std::string& path) {
     const auto q = find_debug_qparams(child.value);
     if (!q) continue;
     Entry e{"debug", quantize_with(child.value.attr("weight").toTensor(), *q), std::nullopt};
-    if (child.value.hasattr("bias") && child.value.attr("bias").isTensor()) e.bias = child.value.attr("bias").toTensor();
+    if (child.value.hasattr("bias") && child.value.attr("bias").isTensor())
+      e.bias = child.value.attr("bias").toTensor();
     s.by_module[child.name] = e;
   }
   if (s.by_module.empty())
@@ -143,8 +144,9 @@ DiffResult diff_models(const std::string& path_a, const std::string& path_b) {
   const bool by_name = sa.has_names && sb.has_names;
   r.matched_by = by_name ? "module names" : "packed-params attributes";
   if (!by_name && sa.final_model != sb.final_model)
-    throw Error(ErrorKind::Usage, "cannot pair the modules of a final model without a bertq manifest with those of a "
-                                  "debug model",
+    throw Error(ErrorKind::Usage,
+                "cannot pair the modules of a final model without a bertq manifest with those of a "
+                "debug model",
                 "diff two final models or two debug models");
   const auto a = keyed(sa, by_name);
   const auto b = keyed(sb, by_name);

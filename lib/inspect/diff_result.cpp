@@ -23,8 +23,8 @@ std::string line_of(const ModuleDiff& d, const DiffResult& r) {
 
 void print_diff(const DiffResult& r, std::ostream& out) {
   if (r.identical()) {
-    out << "identical: " << r.compared << " quantized modules compared by " << r.matched_by << " (" << r.path_a
-        << ", " << r.path_b << ")\n";
+    out << "identical: " << r.compared << " quantized modules compared by " << r.matched_by << " (" << r.path_a << ", "
+        << r.path_b << ")\n";
     return;
   }
   for (const auto& d : r.differences) out << line_of(d, r) << "\n";

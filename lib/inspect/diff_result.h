@@ -11,10 +11,10 @@ namespace bertq {
 
 // One difference in one module (or one module present on one side only).
 struct ModuleDiff {
-  std::string module;  // module name, or packed-params attribute without manifests
-  std::string what;    // "only in A", "only in B", "op", "qscheme", "shape", "scales", "zero points",
-                       // "integer weights", "bias"
-  std::string a, b;    // the two values, where they are short ("qint8 per_channel_affine")
+  std::string module;                // module name, or packed-params attribute without manifests
+  std::string what;                  // "only in A", "only in B", "op", "qscheme", "shape", "scales", "zero points",
+                                     // "integer weights", "bias"
+  std::string a, b;                  // the two values, where they are short ("qint8 per_channel_affine")
   int64_t differing = 0, total = 0;  // for element-wise comparisons
   double max_abs_difference = 0;
 };

@@ -1,5 +1,7 @@
 #include "inspect/inspect.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/script.h>
 
 #include <cmath>
@@ -7,25 +9,21 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "report/measure.h"
-#include "base/error.h"
 #include "archive/manifest.h"
 #include "archive/model_file.h"
+#include "base/error.h"
+#include "base/text.h"
 #include "convert/observers.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
-#include "base/text.h"
+#include "report/measure.h"
 
 namespace bertq {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string fmt4(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
+std::string fmt4(double v) { return fmt::format("{:.4f}", v); }
 
 // A summarized preview in the style of Python's print(tensor): three
 // leading and trailing items per dimension, "..." between.
@@ -104,12 +102,6 @@ void fill_quantized(ModuleDetail& d, const at::Tensor& q) {
 
 namespace {
 
-bool has_weight(const torch::jit::Module& m) {
-  for (const auto& p : m.named_parameters(/*recurse=*/false))
-    if (p.name == "weight") return true;
-  return false;
-}
-
 std::string qscheme_name(const at::Tensor& q) { return c10::toString(q.qscheme()); }
 
 }  // namespace
@@ -125,8 +117,8 @@ std::string resolve_module_path(const std::string& query, const std::vector<std:
   }
   if (matches.size() == 1) return matches[0];
   if (matches.size() > 1)
-    throw Error(ErrorKind::Usage, "module \"" + query + "\" is ambiguous in " + model_path + ": it matches " +
-                                      join(matches, ", "),
+    throw Error(ErrorKind::Usage,
+                "module \"" + query + "\" is ambiguous in " + model_path + ": it matches " + join(matches, ", "),
                 "give more of the name");
   std::vector<std::string> near;
   for (const auto& n : nearest(query, paths, 5)) near.push_back(n.empty() ? "<root>" : n);
@@ -166,15 +158,14 @@ Inspection inspect_model(const InspectOptions& o) {
   } else {
     for (const auto& child : m.named_modules()) {
       const auto type = child.value.type()->name()->qualifiedName();
-      if (is_observer_type_name(type) || !has_weight(child.value)) continue;
+      if (is_observer_type_name(type) || !own_weight_shape(child.value)) continue;
       InspectedModule im{child.name, short_type_name(type), "float", "", "", ""};
       if (auto it = from_manifest.find(child.name); it != from_manifest.end()) {
         if (manifest->schema >= 2) im.rule = it->second->rule.describe();
         im.float_reason = it->second->float_reason;
       }
       if (ins.kind == ModelKind::Debug) {
-        if (auto q = find_debug_qparams(child.value))
-          im.state = "quantized (debug): " + dtype_name(q->dtype);
+        if (auto q = find_debug_qparams(child.value)) im.state = "quantized (debug): " + dtype_name(q->dtype);
       } else if (ins.kind == ModelKind::Prepared) {
         if (auto it = from_manifest.find(child.name); it != from_manifest.end() && it->second->quantized)
           im.state = "observed: " + it->second->op;
@@ -216,8 +207,10 @@ Inspection inspect_model(const InspectOptions& o) {
   }
 
   if (o.graph) {
-    if (o.module && ins.kind != ModelKind::Final) ins.graph = by_path.at(ins.detail->module.path).get_method("forward").graph()->toString();
-    else ins.graph = m.get_method("forward").graph()->toString();
+    if (o.module && ins.kind != ModelKind::Final)
+      ins.graph = by_path.at(ins.detail->module.path).get_method("forward").graph()->toString();
+    else
+      ins.graph = m.get_method("forward").graph()->toString();
   }
   return ins;
 }
@@ -230,25 +223,12 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
   out << ins.path << ": " << to_string(ins.kind) << " model";
   if (ins.has_manifest)
     out << ", written by bertq " << ins.bertq_version << ", LibTorch " << ins.libtorch_version << " (" << ins.mode
-        << ", engine " << ins.engine
-        << ", input sha256 " << ins.input_sha256.substr(0, 12) << ")";
+        << ", engine " << ins.engine << ", input sha256 " << ins.input_sha256.substr(0, 12) << ")";
   out << "\n";
   if (ins.detail) {
     const ModuleDetail& d = *ins.detail;
-    auto list = [](const std::vector<double>& v) {
-      std::string s;
-      for (size_t i = 0; i < v.size(); ++i) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.6g", v[i]);
-        s += (i ? ", " : "") + std::string(buf);
-      }
-      return s;
-    };
-    auto shape = [](const std::vector<int64_t>& s) {
-      std::string r = "[";
-      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-      return r + "]";
-    };
+    auto list = [](const std::vector<double>& v) { return fmt::format("{:.6g}", fmt::join(v, ", ")); };
+    const auto& shape = format_shape;
     out << "module: " << (d.module.path.empty() ? "<root>" : d.module.path) << " (" << d.module.type_name << ")\n";
     out << "state: " << d.module.state << "\n";
     if (!d.module.rule.empty()) out << "rule: " << d.module.rule << "\n";
@@ -260,10 +240,8 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
     if (!d.qscheme.empty()) out << ", qscheme " << d.qscheme;
     if (d.axis) out << ", axis " << *d.axis;
     out << "\n";
-    char stats[160];
-    std::snprintf(stats, sizeof stats, "  values%s: min %.6g, max %.6g, mean %.6g, std %.6g\n",
-                  d.int_min ? " (dequantized)" : "", d.weight.min, d.weight.max, d.weight.mean, d.weight.std);
-    out << stats;
+    out << fmt::format("  values{}: min {:.6g}, max {:.6g}, mean {:.6g}, std {:.6g}\n",
+                       d.int_min ? " (dequantized)" : "", d.weight.min, d.weight.max, d.weight.mean, d.weight.std);
     if (d.int_min) out << "  integer values: min " << *d.int_min << ", max " << *d.int_max << "\n";
     out << d.weight.preview << "\n";
     if (!d.scales.empty()) {
@@ -297,14 +275,16 @@ void print_inspection_json(const Inspection& ins, std::ostream& out) {
                                           {"input_sha256", ins.input_sha256}}
                                    : json();
   auto module_json = [](const InspectedModule& m) {
-    return json{{"path", m.path}, {"type", m.type_name}, {"state", m.state},
+    return json{{"path", m.path},
+                {"type", m.type_name},
+                {"state", m.state},
                 {"rule", m.rule.empty() ? json() : json(m.rule)},
                 {"float_reason", m.float_reason.empty() ? json() : json(m.float_reason)},
                 {"packed_attr", m.packed_attr.empty() ? json() : json(m.packed_attr)}};
   };
   auto summary_json = [](const TensorSummary& s) {
-    json t{{"shape", s.shape}, {"dtype", s.dtype}, {"min", s.min}, {"max", s.max},
-           {"mean", s.mean}, {"std", s.std}, {"preview", s.preview}};
+    json t{{"shape", s.shape}, {"dtype", s.dtype}, {"min", s.min},        {"max", s.max},
+           {"mean", s.mean},   {"std", s.std},     {"preview", s.preview}};
     if (!s.values.empty()) t["values"] = s.values;
     return t;
   };

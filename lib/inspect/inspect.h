@@ -17,7 +17,6 @@ struct Module;
 
 namespace bertq {
 
-
 struct InspectedModule {
   std::string path;
   std::string type_name;
@@ -42,7 +41,7 @@ struct ModuleDetail {
   std::optional<int64_t> axis;
   std::vector<double> scales;
   std::vector<double> zero_points;
-  TensorSummary weight;                 // dequantized for quantized weights
+  TensorSummary weight;                     // dequantized for quantized weights
   std::optional<int64_t> int_min, int_max;  // the integer values' range, when quantized
   std::optional<TensorSummary> bias;
 };

@@ -51,10 +51,14 @@ bool is_weight_source(const torch::jit::Value* v) {
 
 std::string to_string(ModelKind kind) {
   switch (kind) {
-    case ModelKind::Float: return "float";
-    case ModelKind::Prepared: return "prepared";
-    case ModelKind::Debug: return "debug";
-    case ModelKind::Final: return "quantized";
+    case ModelKind::Float:
+      return "float";
+    case ModelKind::Prepared:
+      return "prepared";
+    case ModelKind::Debug:
+      return "debug";
+    case ModelKind::Final:
+      return "quantized";
   }
   return "?";
 }
@@ -125,8 +129,7 @@ bool is_per_channel(const at::Tensor& q) {
 // copies; over BERT-base's 74 weights that grows glibc's heap by ~30 MB).
 // The view is valid while `q` lives.
 at::Tensor int_values(const at::Tensor& q) {
-  if (!q.is_contiguous() || (q.scalar_type() != at::kQInt8 && q.scalar_type() != at::kQUInt8))
-    return q.int_repr();
+  if (!q.is_contiguous() || (q.scalar_type() != at::kQInt8 && q.scalar_type() != at::kQUInt8)) return q.int_repr();
   const auto type = q.scalar_type() == at::kQInt8 ? at::kChar : at::kByte;
   return at::from_blob(q.data_ptr(), q.sizes(), at::TensorOptions().dtype(type));
 }
@@ -156,7 +159,7 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q) 
 }
 
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
-                                                              const std::string& attr) {
+                                                               const std::string& attr) {
   auto [w, b] = model.attr(attr).toCustomClass<LinearPackedParamsBase>()->unpack();
   return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
 }
@@ -186,12 +189,18 @@ QParams qparams_of(const at::Tensor& q) {
 
 std::string dtype_name(at::ScalarType t) {
   switch (t) {
-    case at::kQInt8: return "qint8";
-    case at::kQUInt8: return "quint8";
-    case at::kQUInt4x2: return "quint4x2";
-    case at::kHalf: return "float16";
-    case at::kFloat: return "float32";
-    default: return c10::toString(t);
+    case at::kQInt8:
+      return "qint8";
+    case at::kQUInt8:
+      return "quint8";
+    case at::kQUInt4x2:
+      return "quint4x2";
+    case at::kHalf:
+      return "float16";
+    case at::kFloat:
+      return "float32";
+    default:
+      return c10::toString(t);
   }
 }
 

@@ -53,7 +53,7 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
 
 // The int8 weight and bias inside a packed-params attribute of a final model.
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
-                                                              const std::string& attr);
+                                                               const std::string& attr);
 
 // A quantized tensor's quantization parameters, per channel or per tensor
 // (one scale and zero point).

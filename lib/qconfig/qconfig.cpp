@@ -11,8 +11,8 @@
 #include "base/error.h"
 #include "base/files.h"
 #include "base/json_io.h"
-#include "qconfig/presets_data.h"
 #include "base/text.h"
+#include "qconfig/presets_data.h"
 
 namespace bertq {
 namespace {
@@ -41,12 +41,11 @@ const NameTable<DType>& dtype_names() {
 }
 
 const NameTable<QScheme>& qscheme_names() {
-  static const NameTable<QScheme> t = {
-      {"per_tensor_affine", QScheme::PerTensorAffine},
-      {"per_tensor_symmetric", QScheme::PerTensorSymmetric},
-      {"per_channel_affine", QScheme::PerChannelAffine},
-      {"per_channel_symmetric", QScheme::PerChannelSymmetric},
-      {"per_channel_affine_float_qparams", QScheme::PerChannelAffineFloatQParams}};
+  static const NameTable<QScheme> t = {{"per_tensor_affine", QScheme::PerTensorAffine},
+                                       {"per_tensor_symmetric", QScheme::PerTensorSymmetric},
+                                       {"per_channel_affine", QScheme::PerChannelAffine},
+                                       {"per_channel_symmetric", QScheme::PerChannelSymmetric},
+                                       {"per_channel_affine_float_qparams", QScheme::PerChannelAffineFloatQParams}};
   return t;
 }
 
@@ -65,9 +64,7 @@ std::vector<std::string> names_in(const NameTable<T>& table) {
 }
 
 // Where in the document a value sits, for messages: `["sub.fc1"].weight.dtype`.
-std::string child_path(const std::string& parent, const std::string& field) {
-  return parent + "." + field;
-}
+std::string child_path(const std::string& parent, const std::string& field) { return parent + "." + field; }
 
 [[noreturn]] void fail(const std::string& source, const std::string& path, const std::string& what,
                        std::string hint = {}) {
@@ -82,11 +79,9 @@ std::string describe(const json& v) {
 }
 
 template <typename T>
-T parse_enum(const json& v, const NameTable<T>& table, const std::string& source,
-             const std::string& path) {
+T parse_enum(const json& v, const NameTable<T>& table, const std::string& source, const std::string& path) {
   const auto allowed = names_in(table);
-  if (!v.is_string())
-    fail(source, path, "expected a string, got " + describe(v), "allowed: " + join(allowed, ", "));
+  if (!v.is_string()) fail(source, path, "expected a string, got " + describe(v), "allowed: " + join(allowed, ", "));
   const std::string s = v.get<std::string>();
   for (const auto& [name, value] : table)
     if (name == s) return value;
@@ -94,8 +89,8 @@ T parse_enum(const json& v, const NameTable<T>& table, const std::string& source
   const std::string bare = s.rfind("torch.", 0) == 0 ? s.substr(6) : "";
   if (!bare.empty() && std::find(allowed.begin(), allowed.end(), bare) != allowed.end())
     hint = "JSON spells torch." + bare + " as \"" + bare + "\"; " + hint;
-  else if (auto near = closest(s, allowed))
-    hint = "did you mean \"" + *near + "\"? " + hint;
+  else
+    hint = did_you_mean(s, allowed, hint);
   fail(source, path, "unknown value " + quoted_value(s), hint);
 }
 
@@ -115,14 +110,17 @@ bool parse_bool(const json& v, const std::string& source, const std::string& pat
 // Fields each observer class takes, as in its PyTorch constructor.
 const std::vector<std::string>& fields_for(ObserverKind kind) {
   static const std::vector<std::string> placeholder = {"observer", "dtype", "compute_dtype"};
-  static const std::vector<std::string> minmax = {"observer", "dtype", "qscheme", "reduce_range",
-                                                  "quant_min", "quant_max"};
-  static const std::vector<std::string> per_channel = {
-      "observer", "dtype", "qscheme", "ch_axis", "reduce_range", "quant_min", "quant_max"};
+  static const std::vector<std::string> minmax = {"observer",     "dtype",     "qscheme",
+                                                  "reduce_range", "quant_min", "quant_max"};
+  static const std::vector<std::string> per_channel = {"observer",     "dtype",     "qscheme",  "ch_axis",
+                                                       "reduce_range", "quant_min", "quant_max"};
   switch (kind) {
-    case ObserverKind::Placeholder: return placeholder;
-    case ObserverKind::MinMax: return minmax;
-    case ObserverKind::PerChannelMinMax: return per_channel;
+    case ObserverKind::Placeholder:
+      return placeholder;
+    case ObserverKind::MinMax:
+      return minmax;
+    case ObserverKind::PerChannelMinMax:
+      return per_channel;
   }
   return placeholder;
 }
@@ -131,16 +129,18 @@ bool is_per_channel(QScheme q) {
   return q == QScheme::PerChannelAffine || q == QScheme::PerChannelSymmetric ||
          q == QScheme::PerChannelAffineFloatQParams;
 }
-bool is_symmetric(QScheme q) {
-  return q == QScheme::PerTensorSymmetric || q == QScheme::PerChannelSymmetric;
-}
+bool is_symmetric(QScheme q) { return q == QScheme::PerTensorSymmetric || q == QScheme::PerChannelSymmetric; }
 
 std::pair<int64_t, int64_t> dtype_range(DType d) {
   switch (d) {
-    case DType::QInt8: return {-128, 127};
-    case DType::QUInt8: return {0, 255};
-    case DType::QUInt4x2: return {0, 15};
-    default: return {0, 0};
+    case DType::QInt8:
+      return {-128, 127};
+    case DType::QUInt8:
+      return {0, 255};
+    case DType::QUInt4x2:
+      return {0, 15};
+    default:
+      return {0, 0};
   }
 }
 
@@ -157,8 +157,10 @@ void validate_observer(const ObserverSpec& s, const std::string& source, const s
   }
   if (s.dtype != DType::QInt8 && s.dtype != DType::QUInt8 && s.dtype != DType::QUInt4x2)
     fail(source, child_path(path, "dtype"),
-         "observer \"" + kind + "\" computes integer quantization parameters; dtype must be "
-         "qint8, quint8 or quint4x2, got \"" + to_string(s.dtype) + "\"",
+         "observer \"" + kind +
+             "\" computes integer quantization parameters; dtype must be "
+             "qint8, quint8 or quint4x2, got \"" +
+             to_string(s.dtype) + "\"",
          "for float16 weights use {\"observer\": \"placeholder\", \"dtype\": \"float16\"}");
   if (s.kind == ObserverKind::MinMax && is_per_channel(s.qscheme))
     fail(source, child_path(path, "qscheme"),
@@ -166,8 +168,7 @@ void validate_observer(const ObserverSpec& s, const std::string& source, const s
          "use \"per_tensor_affine\" or \"per_tensor_symmetric\", or observer \"per_channel_minmax\"");
   if (s.kind == ObserverKind::PerChannelMinMax && !is_per_channel(s.qscheme))
     fail(source, child_path(path, "qscheme"),
-         "observer \"per_channel_minmax\" is per-channel but qscheme is \"" + to_string(s.qscheme) +
-             "\"",
+         "observer \"per_channel_minmax\" is per-channel but qscheme is \"" + to_string(s.qscheme) + "\"",
          "use \"per_channel_symmetric\", \"per_channel_affine\" or "
          "\"per_channel_affine_float_qparams\", or observer \"minmax\"");
   if (s.reduce_range && is_symmetric(s.qscheme) && s.dtype == DType::QUInt8)
@@ -184,8 +185,7 @@ void validate_observer(const ObserverSpec& s, const std::string& source, const s
            "the range [" + std::to_string(lo) + ", " + std::to_string(hi) + "] must include 0");
     if (!(lo < hi))
       fail(source, child_path(path, "quant_min"),
-           "quant_min (" + std::to_string(lo) + ") must be less than quant_max (" +
-               std::to_string(hi) + ")");
+           "quant_min (" + std::to_string(lo) + ") must be less than quant_max (" + std::to_string(hi) + ")");
     const auto [dlo, dhi] = dtype_range(s.dtype);
     if (lo < dlo || hi > dhi)
       fail(source, child_path(path, "quant_min"),
@@ -195,7 +195,8 @@ void validate_observer(const ObserverSpec& s, const std::string& source, const s
   if (s.kind == ObserverKind::PerChannelMinMax && s.ch_axis != 0)
     fail(source, child_path(path, "ch_axis"),
          "ch_axis must be 0: dynamic quantization quantizes Linear and EmbeddingBag weights per "
-         "output row (axis 0); got " + std::to_string(s.ch_axis),
+         "output row (axis 0); got " +
+             std::to_string(s.ch_axis),
          "PyTorch accepts other axes but the quantized Linear then gives errors of ~50%");
 }
 
@@ -229,9 +230,9 @@ std::string validate_qconfig(const QConfig& q, const std::string& source, const 
     // dynamic passes ignore it and compute activation scales per batch.
     if (!int8_weight)
       fail(source, child_path(path, "activation.observer"),
-           "a minmax activation observer works only with int8 weights (qint8 minmax or per_channel_minmax)",
-           allowed);
-    warning = source + ": " + path + ".activation: the minmax activation observer is ignored in dynamic "
+           "a minmax activation observer works only with int8 weights (qint8 minmax or per_channel_minmax)", allowed);
+    warning = source + ": " + path +
+              ".activation: the minmax activation observer is ignored in dynamic "
               "quantization (activation scales are computed per batch at run time); the result is the same as "
               "with the placeholder of default_dynamic";
   } else if (a.dtype == DType::QUInt8) {
@@ -252,8 +253,8 @@ std::string validate_qconfig(const QConfig& q, const std::string& source, const 
       fail(source, child_path(path, "activation.compute_dtype"),
            "a float16 placeholder activation takes compute_dtype float16 or none", allowed);
     if (!fp16_weight)
-      fail(source, child_path(path, "weight"),
-           "fp16 dynamic quantization needs a float16 placeholder weight observer", allowed);
+      fail(source, child_path(path, "weight"), "fp16 dynamic quantization needs a float16 placeholder weight observer",
+           allowed);
   } else if (a.dtype == DType::Float32) {
     // With int8 weights Python converts to int8 dynamic quantization (the
     // activation is quantized per batch), with or without compute_dtype
@@ -278,17 +279,15 @@ std::string validate_qconfig(const QConfig& q, const std::string& source, const 
   return warning;
 }
 
-ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& base,
-                            const std::string& source, const std::string& path) {
+ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& base, const std::string& source,
+                            const std::string& path) {
   if (!v.is_object())
-    fail(source, path, "expected an observer object like {\"observer\": \"minmax\", ...}, got " +
-                           describe(v));
+    fail(source, path, "expected an observer object like {\"observer\": \"minmax\", ...}, got " + describe(v));
   auto it = v.find("observer");
   // Overriding a preset, a missing "observer" means the preset's own: the
   // user changes one field of it.
   if (it == v.end() && !base)
-    fail(source, path, "missing field \"observer\"",
-         "allowed observers: " + join(names_in(kind_names()), ", "));
+    fail(source, path, "missing field \"observer\"", "allowed observers: " + join(names_in(kind_names()), ", "));
   const ObserverKind kind =
       it == v.end() ? base->kind : parse_enum(*it, kind_names(), source, child_path(path, "observer"));
   // Same observer class as the preset's: the given fields override the preset's
@@ -299,34 +298,38 @@ ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& ba
     const std::string& name = field.key();
     const std::string fpath = child_path(path, name);
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      static const std::vector<std::string> all = {"observer",  "dtype",         "qscheme",
-                                                   "ch_axis",   "reduce_range",  "quant_min",
-                                                   "quant_max", "compute_dtype"};
+      static const std::vector<std::string> all = {"observer",     "dtype",     "qscheme",   "ch_axis",
+                                                   "reduce_range", "quant_min", "quant_max", "compute_dtype"};
       const bool known = std::find(all.begin(), all.end(), name) != all.end();
       std::string hint = "allowed for \"" + to_string(kind) + "\": " + join(allowed, ", ");
-      if (!known)
-        if (auto near = closest(name, all)) hint = "did you mean \"" + *near + "\"? " + hint;
+      if (!known) hint = did_you_mean(name, all, hint);
       fail(source, fpath,
            known ? "field \"" + name + "\" does not apply to observer \"" + to_string(kind) + "\""
                  : "unknown field " + quoted_value(name),
            hint);
     }
     const json& fv = field.value();
-    if (name == "dtype") s.dtype = parse_enum(fv, dtype_names(), source, fpath);
-    else if (name == "qscheme") s.qscheme = parse_enum(fv, qscheme_names(), source, fpath);
-    else if (name == "ch_axis") s.ch_axis = parse_int(fv, source, fpath);
-    else if (name == "reduce_range") s.reduce_range = parse_bool(fv, source, fpath);
-    else if (name == "quant_min") s.quant_min = parse_int(fv, source, fpath);
-    else if (name == "quant_max") s.quant_max = parse_int(fv, source, fpath);
-    else if (name == "compute_dtype") s.compute_dtype = parse_enum(fv, dtype_names(), source, fpath);
+    if (name == "dtype")
+      s.dtype = parse_enum(fv, dtype_names(), source, fpath);
+    else if (name == "qscheme")
+      s.qscheme = parse_enum(fv, qscheme_names(), source, fpath);
+    else if (name == "ch_axis")
+      s.ch_axis = parse_int(fv, source, fpath);
+    else if (name == "reduce_range")
+      s.reduce_range = parse_bool(fv, source, fpath);
+    else if (name == "quant_min")
+      s.quant_min = parse_int(fv, source, fpath);
+    else if (name == "quant_max")
+      s.quant_max = parse_int(fv, source, fpath);
+    else if (name == "compute_dtype")
+      s.compute_dtype = parse_enum(fv, dtype_names(), source, fpath);
   }
   return s;
 }
 
 // Parses one value of the dict (everything but `null`). Presets are themselves
 // qconfig files in configs/, so they go through this same function.
-QConfigEntry parse_value(const std::string& key, const json& v, const std::string& source,
-                         const std::string& path) {
+QConfigEntry parse_value(const std::string& key, const json& v, const std::string& source, const std::string& path) {
   QConfigEntry entry{key, std::nullopt, {}};
   if (v.is_string()) {
     entry.preset = v.get<std::string>();
@@ -339,8 +342,7 @@ QConfigEntry parse_value(const std::string& key, const json& v, const std::strin
   }
   if (!v.is_object())
     fail(source, path,
-         "expected null, a preset name or an object {\"activation\": ..., \"weight\": ...}, got " +
-             describe(v),
+         "expected null, a preset name or an object {\"activation\": ..., \"weight\": ...}, got " + describe(v),
          "presets: " + join(preset_names(), ", "));
   std::optional<QConfig> base;
   if (auto p = v.find("preset"); p != v.end()) {
@@ -357,9 +359,8 @@ QConfigEntry parse_value(const std::string& key, const json& v, const std::strin
   for (auto field = v.begin(); field != v.end(); ++field) {
     const std::string& name = field.key();
     if (name != "preset" && name != "activation" && name != "weight") {
-      std::string hint = "allowed: preset, activation, weight";
-      if (auto near = closest(name, {"preset", "activation", "weight"}))
-        hint = "did you mean \"" + *near + "\"? " + hint;
+      const std::string hint =
+          did_you_mean(name, {"preset", "activation", "weight"}, "allowed: preset, activation, weight");
       fail(source, child_path(path, name), "unknown field " + quoted_value(name), hint);
     }
   }
@@ -406,8 +407,7 @@ json observer_to_json(const ObserverSpec& s) {
 }
 
 json qconfig_to_json(const QConfig& q) {
-  return json{{"activation", observer_to_json(q.activation)},
-              {"weight", observer_to_json(q.weight)}};
+  return json{{"activation", observer_to_json(q.activation)}, {"weight", observer_to_json(q.weight)}};
 }
 
 }  // namespace
@@ -422,7 +422,9 @@ ObserverSpec default_observer(ObserverKind kind) {
   ObserverSpec s;
   s.kind = kind;
   switch (kind) {
-    case ObserverKind::Placeholder: s.dtype = DType::Float32; break;
+    case ObserverKind::Placeholder:
+      s.dtype = DType::Float32;
+      break;
     case ObserverKind::MinMax:
       s.dtype = DType::QUInt8;
       s.qscheme = QScheme::PerTensorAffine;
@@ -446,11 +448,12 @@ std::pair<int64_t, int64_t> effective_qrange(const ObserverSpec& s) {
     return {lo, hi};
   }
   switch (s.dtype) {
-    case DType::QInt8: return s.reduce_range ? std::pair<int64_t, int64_t>{-64, 63}
-                                             : std::pair<int64_t, int64_t>{-128, 127};
-    case DType::QUInt8: return s.reduce_range ? std::pair<int64_t, int64_t>{0, 127}
-                                              : std::pair<int64_t, int64_t>{0, 255};
-    default: return {0, 15};
+    case DType::QInt8:
+      return s.reduce_range ? std::pair<int64_t, int64_t>{-64, 63} : std::pair<int64_t, int64_t>{-128, 127};
+    case DType::QUInt8:
+      return s.reduce_range ? std::pair<int64_t, int64_t>{0, 127} : std::pair<int64_t, int64_t>{0, 255};
+    default:
+      return {0, 15};
   }
 }
 
@@ -488,8 +491,8 @@ QConfig preset(std::string_view name) {
   const std::string stem = n.size() > 8 && n.compare(n.size() - 8, 8, "_qconfig") == 0 ? n.substr(0, n.size() - 8) : "";
   if (!stem.empty() && std::find(preset_names().begin(), preset_names().end(), stem) != preset_names().end())
     hint = "PyTorch's " + n + " is the preset \"" + stem + "\" here; " + hint;
-  else if (auto near = closest(n, preset_names()))
-    hint = "did you mean \"" + *near + "\"? " + hint;
+  else
+    hint = did_you_mean(n, preset_names(), hint);
   throw Error(ErrorKind::Config, "unknown preset " + quoted_value(name), hint);
 }
 
@@ -509,8 +512,7 @@ std::string pythonism_hint(std::string_view text) {
     for (size_t p = text.find(w); p != std::string_view::npos; p = text.find(w, p + 1)) {
       const bool start = p == 0 || !std::isalnum(static_cast<unsigned char>(text[p - 1]));
       const bool end = p + w.size() >= text.size() || !std::isalnum(static_cast<unsigned char>(text[p + w.size()]));
-      if (start && end)
-        return "this looks like Python: JSON spells None, True and False as null, true and false";
+      if (start && end) return "this looks like Python: JSON spells None, True and False as null, true and false";
     }
   }
   if (text.find('\'') != std::string_view::npos) return "this looks like Python: JSON strings take double quotes";
@@ -524,72 +526,20 @@ std::string pythonism_hint(std::string_view text) {
 QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
   if (text.size() > kMaxQConfigBytes)
     throw Error(ErrorKind::Config, source + ": " + std::to_string(text.size()) +
-                                       " bytes is too large for a qconfig (at most " + std::to_string(kMaxQConfigBytes) +
-                                       ")");
-  // nlohmann stops at a NUL byte as if the text ended there, so whatever
-  // follows it would be ignored.
-  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    const auto [line, col] = line_column(text, nul + 1);
-    throw Error(ErrorKind::Config, source + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                                       ": malformed JSON: a NUL byte (JSON text holds none)");
-  }
-  // Parsed into nlohmann::json (a sorted map: linear-logarithmic in the key
-  // count; ordered_json looks keys up linearly), with the top-level key order
-  // and duplicates at every depth recorded by the callback. nlohmann keeps the
-  // last of two equal keys; a silently dropped entry is the failure this
-  // format exists to prevent, so duplicates are an error.
-  nlohmann::json doc;
-  std::vector<std::string> order;
-  std::vector<std::unordered_set<std::string>> seen;  // keys of each open object
-  std::vector<std::string> open_keys;                 // the current key of each open object
-  std::optional<std::string> duplicate;               // its JSON path
-  int max_depth = 0;
-  auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    max_depth = std::max(max_depth, depth);
-    // Past the limit nothing is kept, so memory stays small; reported below.
-    if (depth > kMaxDepth) return false;
-    switch (event) {
-      case nlohmann::json::parse_event_t::object_start:
-        seen.emplace_back();
-        open_keys.emplace_back();
-        break;
-      case nlohmann::json::parse_event_t::object_end:
-        if (!seen.empty()) seen.pop_back();
-        if (!open_keys.empty()) open_keys.pop_back();
-        break;
-      case nlohmann::json::parse_event_t::key: {
-        const std::string& k = parsed.get_ref<const std::string&>();
-        if (seen.empty()) break;
-        open_keys.back() = k;
-        if (!seen.back().insert(k).second && !duplicate) {
-          std::string path = key_path(open_keys[0]);
-          for (size_t i = 1; i < open_keys.size(); ++i) path += "." + printable(open_keys[i]);
-          duplicate = path;
-        }
-        if (seen.size() == 1) order.push_back(k);
-        break;
-      }
-      default:
-        break;
-    }
-    return true;
-  };
+                                       " bytes is too large for a qconfig (at most " +
+                                       std::to_string(kMaxQConfigBytes) + ")");
+  StrictJson parsed;
   try {
-    doc = nlohmann::json::parse(text.begin(), text.end(), on_event);
-  } catch (const nlohmann::json::exception& e) {
-    try {
-      throw_json_error(e, text, source, ErrorKind::Config);
-    } catch (const Error& err) {
-      const std::string hint = pythonism_hint(text);
-      throw Error(ErrorKind::Config, err.what(), hint.empty() ? err.hint() : hint);
-    }
+    parsed = parse_json_strict(text, source, ErrorKind::Config, kMaxDepth);
+  } catch (const Error& err) {
+    std::string what = err.what();
+    // A qconfig is at most four levels deep; say so.
+    if (what.find(": nested more than ") != std::string::npos) what += "; a qconfig is at most four";
+    const std::string hint = what.find("malformed JSON") != std::string::npos ? pythonism_hint(text) : "";
+    throw Error(ErrorKind::Config, what, hint.empty() ? err.hint() : hint);
   }
-  if (max_depth > kMaxDepth)
-    throw Error(ErrorKind::Config, source + ": nested more than " + std::to_string(kMaxDepth) +
-                                       " levels deep; a qconfig is at most four");
-  if (duplicate)
-    throw Error(ErrorKind::Config, source + ": " + *duplicate + ": duplicate key",
-                "each key may appear once in an object");
+  const nlohmann::json& doc = parsed.doc;
+  const std::vector<std::string>& order = parsed.top_keys;
   if (!doc.is_object())
     throw Error(ErrorKind::Config,
                 source + ": expected a JSON object mapping module names to qconfigs, got " + describe(json(doc)),
@@ -602,7 +552,7 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
                                          " characters is not a module name (at most " + std::to_string(kMaxKeyLength) +
                                          "): " + quoted_value(key, 40));
     const std::string path = key_path(key);
-    const json value = json(doc[key]);
+    const json value = json(doc.at(key));
     if (value.is_null()) {
       dict.entries.push_back({key, std::nullopt, {}});
       continue;

@@ -5,9 +5,8 @@
 // target compile in seconds.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,16 +64,14 @@ std::pair<int64_t, int64_t> effective_qrange(const ObserverSpec& spec);
 struct QConfig {
   ObserverSpec activation;
   ObserverSpec weight;
-  bool operator==(const QConfig& o) const {
-    return activation == o.activation && weight == o.weight;
-  }
+  bool operator==(const QConfig& o) const { return activation == o.activation && weight == o.weight; }
 };
 
 // One entry of the dict. `qconfig` empty means `null`: not quantized.
 struct QConfigEntry {
   std::string key;
   std::optional<QConfig> qconfig;
-  std::string preset;  // the preset name if the value was (or started from) one
+  std::string preset;   // the preset name if the value was (or started from) one
   std::string warning;  // set when the value works but does not mean what it says
 };
 

@@ -9,8 +9,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "base/error.h"
 #include "archive/zip_index.h"
+#include "base/error.h"
 #include "convert/planner.h"
 
 namespace bertq {
@@ -36,7 +36,6 @@ std::pair<double, double> error_stats(const at::Tensor& reference, const at::Ten
   const double signal = ref.square().sum(at::kDouble).item<double>();
   return {max_abs, sqnr_db(signal, noise)};
 }
-
 
 // Max abs error and SQNR of a quantized 2-D weight against the float one,
 // dequantized a block of rows at a time: whole-weight temporaries (10 MB per
@@ -153,10 +152,9 @@ std::pair<const uint8_t*, size_t> tensor_bytes(const at::Tensor& t, at::Tensor& 
 
 void capture_functional_weights(const torch::jit::Module& prepared, const Plan& plan, FloatTensors& floats) {
   for (const auto& w : observed_weights(prepared)) {
-    const std::string path = w.constant_index >= 0
-                                 ? (w.module_path.empty() ? "" : w.module_path + ".") + "<constant " +
-                                       std::to_string(w.constant_index) + ">"
-                                 : (w.module_path.empty() ? w.attr : w.module_path + "." + w.attr);
+    const std::string path = w.constant_index >= 0 ? (w.module_path.empty() ? "" : w.module_path + ".") + "<constant " +
+                                                         std::to_string(w.constant_index) + ">"
+                                                   : (w.module_path.empty() ? w.attr : w.module_path + "." + w.attr);
     for (const auto& mp : plan.modules)
       if (mp.functional && mp.path == path) floats.by_path.emplace(path, FloatTensors::Entry{w.value, w.bias});
   }
@@ -170,8 +168,7 @@ FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& 
     if (it == by_path.end() || !it->second.hasattr("weight")) continue;
     FloatTensors::Entry e;
     e.weight = it->second.attr("weight").toTensor();
-    if (it->second.hasattr("bias") && it->second.attr("bias").isTensor())
-      e.bias = it->second.attr("bias").toTensor();
+    if (it->second.hasattr("bias") && it->second.attr("bias").isTensor()) e.bias = it->second.attr("bias").toTensor();
     out.by_path.emplace(mp.path, e);
   }
   return out;
@@ -180,8 +177,7 @@ FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& 
 namespace {
 
 // Fills each module's report from the converted model.
-void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                  const torch::jit::Module& converted) {
+void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted) {
   const auto by_path = modules_by_path(converted);
   const auto packed = map_packed_params(converted, modules, floats);
   for (auto& r : modules) {
@@ -264,8 +260,7 @@ FloatFingerprints fingerprint(const FloatTensors& floats) {
   return out;
 }
 
-void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                      const torch::jit::Module& converted) {
+void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted) {
   fill_details(modules, floats, converted);
 }
 
@@ -275,8 +270,10 @@ SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modu
   uint64_t tensor_records = 0, all_records = 0;
   for (const auto& e : zip.entries) {
     all_records += e.stored_size;
-    if (is_tensor_record(e.name)) tensor_records += e.stored_size;
-    else b.code_and_metadata += e.stored_size;
+    if (is_tensor_record(e.name))
+      tensor_records += e.stored_size;
+    else
+      b.code_and_metadata += e.stored_size;
   }
   std::unordered_set<const void*> counted;
   for (auto& r : modules) {
@@ -348,8 +345,10 @@ SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>&
   for (size_t i = 0; i < zip.entries.size(); ++i) {
     const auto& e = zip.entries[i];
     all_records += e.stored_size;
-    if (!is_tensor_record(e.name)) b.code_and_metadata += e.stored_size;
-    else if (!claimed[i]) b.other_tensors += e.stored_size;
+    if (!is_tensor_record(e.name))
+      b.code_and_metadata += e.stored_size;
+    else if (!claimed[i])
+      b.other_tensors += e.stored_size;
   }
   b.zip_overhead = b.total - all_records;
   return b;

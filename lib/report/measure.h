@@ -54,8 +54,7 @@ FloatFingerprints fingerprint(const FloatTensors& floats);
 // Fills each module's report from the converted model in memory (final,
 // debug or prepared); sets packed_attr for final models. Drops from `floats`
 // the weights of packed modules once described: nothing needs them after.
-void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                      const torch::jit::Module& converted);
+void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted);
 
 // The input file's breakdown and each module's bytes_before. An input loaded
 // by torch::jit::load has one storage per tensor record, so distinct storages

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <locale>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -25,11 +26,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "base/text.h"
 #include "report/report.h"
 #include "report/report_css.h"
-#include "base/text.h"
 
 namespace bertq {
 namespace {
@@ -77,6 +76,27 @@ std::string path_html(const std::string& path) {
     out += c;
     if (c == '.') out += "<wbr>";
   }
+  return out;
+}
+
+// A command line that wraps between its arguments, not at the hyphens inside
+// them: each word is an inline block (one wider than the line still wraps
+// inside).
+std::string command_html(const std::string& command) {
+  std::string out, word;
+  auto flush = [&] {
+    if (!word.empty()) out += "<span class=\"arg\">" + esc(word) + "</span>";
+    word.clear();
+  };
+  for (char c : command) {
+    if (c == ' ') {
+      flush();
+      out += ' ';
+    } else {
+      word += c;
+    }
+  }
+  flush();
   return out;
 }
 
@@ -187,17 +207,14 @@ double nice_step(double span) {
 
 // Rough width of monospace SVG text, to size the label column before drawing
 // (SVG cannot measure text without a script).
-double mono_width(size_t chars, double font_px) {
-  return static_cast<double>(chars) * font_px * 0.6;
-}
+double mono_width(size_t chars, double font_px) { return static_cast<double>(chars) * font_px * 0.6; }
 
 // An <svg> that scales to the page: as wide as its container up to its
 // natural width, the height following from the viewBox.
 void open_svg(std::ostream& out, double width, double height, const char* label) {
-  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"fit\" width=\"100%\" viewBox=\"0 0 "
-      << width << ' ' << height << "\" style=\"max-width:" << width
-      << "px\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"" << label
-      << "\">\n";
+  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"fit\" width=\"100%\" viewBox=\"0 0 " << width << ' '
+      << height << "\" style=\"max-width:" << width
+      << "px\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"" << label << "\">\n";
 }
 
 // ---------------------------------------------------------------------------
@@ -218,9 +235,7 @@ std::string not_written_text(const Report& r) {
 
 // The file sizes to compare. A dry run writes nothing, so the measurement of
 // its temporary copy stands in for the output's size.
-uint64_t input_total(const Report& r) {
-  return r.input.bytes ? r.input.bytes : r.input_sizes.total;
-}
+uint64_t input_total(const Report& r) { return r.input.bytes ? r.input.bytes : r.input_sizes.total; }
 uint64_t output_total(const Report& r) {
   if (r.dry_run || r.output.bytes == 0) return r.output_sizes.total;
   return r.output.bytes;
@@ -250,13 +265,15 @@ constexpr Segment kSegments[] = {
 constexpr size_t kMaxLowest = 5;
 // Modules this far below the median are outliers whatever their rank.
 constexpr double kOutlierDb = 3.0;
+// The SQNR axis spans at least this many dB.
+constexpr double kMinAxisDb = 2.0;
 
 enum class Flag { None, Lowest, Outlier };
 
 struct Diagnosis {
   std::vector<const ModuleReport*> ranked;  // quantized modules, worst SQNR first
   std::unordered_map<const ModuleReport*, Flag> flags;
-  size_t lowest = 0;    // modules marked as among the lowest
+  size_t lowest = 0;    // how many of the lowest are marked (outliers among them in red)
   size_t outliers = 0;  // modules marked as more than kOutlierDb below the median
   size_t finite = 0;    // modules with a finite SQNR (the statistics below)
   double min = 0, median = 0, max = 0;
@@ -296,15 +313,16 @@ Diagnosis diagnose(const Report& r) {
   d.max = *std::max_element(values.begin(), values.end());
   d.median = median_of(values);
   const size_t want = values.size() < 3 ? 0 : std::min(kMaxLowest, values.size() / 3);
-  for (const ModuleReport* m : d.ranked) {
+  d.lowest = want;
+  for (size_t i = 0; i < d.ranked.size(); ++i) {
+    const ModuleReport* m = d.ranked[i];
     const int c = sqnr_class(*m);
     if (c > 1) break;
     if (c == 0 || *m->sqnr_db < d.threshold()) {
       d.flags[m] = Flag::Outlier;
       ++d.outliers;
-    } else if (d.lowest < want) {
+    } else if (i < want) {
       d.flags[m] = Flag::Lowest;
-      ++d.lowest;
     }
   }
   return d;
@@ -332,13 +350,22 @@ struct Axis {
 Axis sqnr_axis(const Diagnosis& d) {
   Axis a;
   if (d.finite == 0) return a;  // nothing to place; bars show n/a or infinity
-  const double span = d.max - d.min;
-  a.step = span > 0 ? nice_step(span) : 1;
+  // The axis spans at least kMinAxisDb, so that a few tenths of a dB between
+  // near-identical layers do not fill the chart as if they mattered.
+  const double span = std::max(d.max - d.min, kMinAxisDb);
+  a.step = nice_step(span);
   a.lo = std::floor(d.min / a.step) * a.step;
   // The lowest bar keeps at least a quarter step, so it reads as a bar.
   if (a.lo > d.min - a.step / 4) a.lo -= a.step;
   a.hi = std::ceil(d.max / a.step) * a.step;
   if (a.hi <= a.lo) a.hi = a.lo + a.step;
+  // Too short: widened a step at a time, alternately above and below.
+  for (int k = 0; a.hi - a.lo < kMinAxisDb - a.step / 2; ++k) {
+    if (k % 2 == 0)
+      a.hi += a.step;
+    else
+      a.lo -= a.step;
+  }
   return a;
 }
 
@@ -349,9 +376,8 @@ void write_head(const Report& r, std::ostream& out) {
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
          "<meta name=\"generator\" content=\"bertq "
-      << esc(r.bertq_version) << "\">\n<title>"
-      << (any_guard_failed(r) ? "guard failed: " : "") << "bertq report: " << esc(r.output.path)
-      << "</title>\n";
+      << esc(r.bertq_version) << "\">\n<title>" << (any_guard_failed(r) ? "guard failed: " : "")
+      << "bertq report: " << esc(r.output.path) << "</title>\n";
   // Colours come from one palette so bars, legend swatches and badges agree.
   out << "<style>\n" << report_css() << "</style>\n</head>\n<body>\n";
 }
@@ -366,8 +392,8 @@ std::string sha_html(const std::string& sha, const std::string& missing) {
 // Title, files, when and how it ran.
 void write_title(const Report& r, std::ostream& out) {
   out << "<header>\n<h1>bertq quantization report</h1>\n";
-  out << "<p class=\"paths\"><code>" << esc(r.input.path)
-      << "</code><span class=\"arrow\">&rarr;</span><code>" << esc(r.output.path) << "</code>";
+  out << "<p class=\"paths\"><code>" << esc(r.input.path) << "</code><span class=\"arrow\">&rarr;</span><code>"
+      << esc(r.output.path) << "</code>";
   if (r.dry_run)
     out << "<span class=\"badge est\" title=\"--dry-run: the sizes are exact, measured on a "
            "temporary copy that was deleted\">dry run: nothing written</span>";
@@ -382,7 +408,7 @@ void write_title(const Report& r, std::ostream& out) {
   if (r.command_line.empty())
     out << "<span class=\"muted\">not recorded</span>";
   else
-    out << "<code>" << esc(r.command_line) << "</code>";
+    out << "<code>" << command_html(r.command_line) << "</code>";
   out << "</dd></div>\n</dl>\n";
 }
 
@@ -392,26 +418,24 @@ void write_alerts(const Report& r, std::ostream& out) {
   std::vector<const GuardResult*> failed, passed;
   for (const auto& g : r.guards) (g.passed ? passed : failed).push_back(&g);
   if (!failed.empty()) {
-    out << "<section class=\"alert fail\" role=\"alert\">\n<h2>CI guards: " << failed.size()
-        << " of " << r.guards.size() << " failed</h2>\n<ul>\n";
+    out << "<section class=\"alert fail\" role=\"alert\">\n<h2>CI guards: " << failed.size() << " of "
+        << r.guards.size() << " failed</h2>\n<ul>\n";
     for (const GuardResult* g : failed)
       out << "<li><strong>guard failed:</strong> <code>" << esc(g->name) << "</code>"
-          << (g->message.empty() ? "" : "<div class=\"msg\">" + esc(g->message) + "</div>")
-          << "</li>\n";
+          << (g->message.empty() ? "" : "<div class=\"msg\">" + esc(g->message) + "</div>") << "</li>\n";
     out << "</ul>\n";
     if (!r.dry_run && !output_measured(r))
-      out << "<p>The output model was not written (exit status 7); this report was, to show "
-             "why.</p>\n";
+      out << "<p>The output model was not written; this report was, to show why.</p>\n";
     if (!passed.empty()) {
       out << "<p class=\"passed\">passed:";
-      for (const GuardResult* g : passed) out << " <code>" << esc(g->name) << "</code>";
+      for (const GuardResult* g : passed) out << " <code class=\"chip\">" << esc(g->name) << "</code>";
       out << "</p>\n";
     }
     out << "</section>\n";
   } else if (!passed.empty()) {
     out << "<p class=\"alert ok\"><strong>&#10003; " << passed.size()
         << (passed.size() == 1 ? " CI guard" : " CI guards") << " passed:</strong>";
-    for (const GuardResult* g : passed) out << " <code>" << esc(g->name) << "</code>";
+    for (const GuardResult* g : passed) out << " <code class=\"chip\">" << esc(g->name) << "</code>";
     out << "</p>\n";
   }
   if (!r.warnings.empty()) {
@@ -428,10 +452,9 @@ void write_facts(const Report& r, const Diagnosis& d, std::ostream& out) {
   const bool measured = output_measured(r);
 
   out << "<dl class=\"facts\">\n";
-  auto fact = [&](const std::string& name, const std::string& value_html,
-                  const char* css = "") {
-    out << "<div class=\"fact" << (*css ? " " : "") << css << "\"><dt>" << name << "</dt><dd>"
-        << value_html << "</dd></div>\n";
+  auto fact = [&](const std::string& name, const std::string& value_html, const char* css = "") {
+    out << "<div class=\"fact" << (*css ? " " : "") << css << "\"><dt>" << name << "</dt><dd>" << value_html
+        << "</dd></div>\n";
   };
   fact("size before", esc(format_mb(in_b)) + " <small>" + grouped(in_b) + " B</small>");
   if (measured)
@@ -439,37 +462,33 @@ void write_facts(const Report& r, const Diagnosis& d, std::ostream& out) {
          esc(format_mb(out_b)) + " <small>" + grouped(out_b) + " B</small>" +
              (r.dry_run ? "<div class=\"sub\">exact: measured on a temporary copy</div>" : ""));
   else
-    fact("size after", "<span class=\"muted\">" + esc(not_written_text(r)) + "</span>");
+    fact("size after", "<span class=\"muted small\">" + esc(not_written_text(r)) + "</span>");
   std::string ratio = "<span class=\"muted\">n/a</span>";
   if (in_b > 0 && measured)
-    ratio =
-        "<span class=\"big\">" +
-        printf_double("%.1f%%", 100.0 * static_cast<double>(out_b) / static_cast<double>(in_b)) +
-        "</span> <small>of the input" + std::string(r.dry_run ? ", if written" : "") + "</small>";
+    ratio = "<span class=\"big\">" +
+            printf_double("%.1f%%", 100.0 * static_cast<double>(out_b) / static_cast<double>(in_b)) +
+            "</span> <small>of the input" + std::string(r.dry_run ? ", if written" : "") + "</small>";
   fact("compression (output / input)", ratio);
-  fact("modules quantized / left float",
-       "<span class=\"big q\">" + std::to_string(quantized) +
-           "</span> <span class=\"muted\">/</span> <span class=\"big f\">" +
-           std::to_string(left_float) + "</span> <small>" +
-           printf_double("%.1f%%", 100.0 * r.quantized_weight_fraction()) +
-           " of weight elements</small>");
+  fact("modules quantized / left float", "<span class=\"big q\">" + std::to_string(quantized) +
+                                             "</span> <span class=\"muted\">/</span> <span class=\"big f\">" +
+                                             std::to_string(left_float) + "</span><div class=\"sub\">" +
+                                             printf_double("%.1f%%", 100.0 * r.quantized_weight_fraction()) +
+                                             " of the weight elements quantized</div>");
   if (d.finite > 0) {
     const ModuleReport& worst = *d.ranked.front();
     const Flag f = d.flag(worst);
     fact("weight SQNR lowest / median",
-         "<span class=\"big" + std::string(f == Flag::Outlier ? " bad" : "") + "\">" +
-             db1(*worst.sqnr_db) + "</span> <small>/ " + db1(d.median) +
-             " dB</small><div class=\"sub mono\" title=\"" + esc(worst.plan.path) + "\">" +
-             path_html(worst.plan.path) + "</div>",
+         "<span class=\"big" + std::string(f == Flag::Outlier ? " bad" : "") + "\">" + db1(*worst.sqnr_db) +
+             "</span> <small>/ " + db1(d.median) + " dB</small><div class=\"sub mono\" title=\"" +
+             esc(worst.plan.path) + "\">" + path_html(worst.plan.path) + "</div>",
          "wide");
   }
   fact("mode", esc(r.mode_text()));
   fact("engine", esc(r.engine));
-  fact("versions", "bertq " + esc(r.bertq_version) + " <small>LibTorch " +
-                       esc(r.libtorch_version) + "</small>");
+  fact("versions",
+       "bertq " + esc(r.bertq_version) + "<div class=\"sub\">LibTorch " + esc(r.libtorch_version) + "</div>");
   fact("input SHA-256", sha_html(r.input.sha256, "unknown"));
-  fact("output SHA-256",
-       sha_html(r.output.sha256, r.dry_run ? "not written (dry run)" : "not written"));
+  fact("output SHA-256", sha_html(r.output.sha256, r.dry_run ? "not written (dry run)" : "not written"));
   out << "</dl>\n</header>\n";
 }
 
@@ -495,9 +514,9 @@ void write_size_bars(const Report& r, std::ostream& out) {
     const double ty = y + row_h / 2 + 4;
     out << "<text class=\"head\" x=\"0\" y=\"" << ty << "\">" << row.label << "</text>\n";
     if (row.sizes->total == 0) {
-      out << "<rect class=\"empty\" x=\"" << label_w << "\" y=\"" << y << "\" width=\"" << bar_w
-          << "\" height=\"" << row_h << "\"/><text class=\"tick\" x=\"" << label_w + 10
-          << "\" y=\"" << ty << "\">" << esc(not_written_text(r)) << "</text>\n";
+      out << "<rect class=\"empty\" x=\"" << label_w << "\" y=\"" << y << "\" width=\"" << bar_w << "\" height=\""
+          << row_h << "\"/><text class=\"tick\" x=\"" << label_w + 10 << "\" y=\"" << ty << "\">"
+          << esc(not_written_text(r)) << "</text>\n";
       continue;
     }
     double x = label_w;
@@ -505,28 +524,25 @@ void write_size_bars(const Report& r, std::ostream& out) {
       const uint64_t b = row.sizes->*seg.field;
       if (b == 0) continue;
       const double w = bar_w * static_cast<double>(b) / static_cast<double>(scale_total);
-      out << "<g><title>" << row.label << ", " << seg.name << ": " << grouped(b) << " B ("
-          << esc(format_mb(b)) << ")</title><rect class=\"" << seg.css << "\" x=\"" << x
-          << "\" y=\"" << y << "\" width=\"" << std::max(w, 0.5) << "\" height=\"" << row_h
-          << "\"/>";
+      out << "<g><title>" << row.label << ", " << seg.name << ": " << grouped(b) << " B (" << esc(format_mb(b))
+          << ")</title><rect class=\"" << seg.css << "\" x=\"" << x << "\" y=\"" << y << "\" width=\""
+          << std::max(w, 0.5) << "\" height=\"" << row_h << "\"/>";
       // Label inside the segment only where it fits.
-      const std::string label = format_mb(b);
+      const std::string label = format_bytes(static_cast<int64_t>(b));
       if (w > mono_width(label.size(), 11) + 10)
-        out << "<text class=\"in\" x=\"" << x + 5 << "\" y=\"" << ty << "\">" << esc(label)
-            << "</text>";
+        out << "<text class=\"in\" x=\"" << x + 5 << "\" y=\"" << ty << "\">" << esc(label) << "</text>";
       out << "</g>\n";
       x += w;
     }
-    out << "<text x=\"" << x + 8 << "\" y=\"" << ty << "\">" << esc(format_mb(row.sizes->total))
-        << "</text>\n";
+    out << "<text x=\"" << x + 8 << "\" y=\"" << ty << "\">"
+        << esc(format_bytes(static_cast<int64_t>(row.sizes->total))) << "</text>\n";
   }
   out << "</svg></div>\n";
 
   // The legend doubles as the exact numbers.
   out << "<table class=\"legend\"><thead><tr><th></th><th class=\"num\">before (B)</th>"
          "<th class=\"num\">after (B)"
-      << (r.dry_run ? ", if written" : "")
-      << "</th><th class=\"num\">change (B)</th></tr></thead><tbody>\n";
+      << (r.dry_run ? ", if written" : "") << "</th><th class=\"num\">change (B)</th></tr></thead><tbody>\n";
   auto legend_row = [&](const std::string& name_html, uint64_t before, uint64_t after) {
     out << "<tr><td>" << name_html << "</td><td class=\"num\">" << grouped(before) << "</td>";
     if (!measured) {
@@ -534,17 +550,17 @@ void write_size_bars(const Report& r, std::ostream& out) {
       return;
     }
     const int64_t change = static_cast<int64_t>(after) - static_cast<int64_t>(before);
-    out << "<td class=\"num\">" << grouped(after) << "</td><td class=\"num\">"
-        << (change > 0 ? "+" : "") << signed_grouped(change) << "</td></tr>\n";
+    out << "<td class=\"num\">" << grouped(after) << "</td><td class=\"num\">" << (change > 0 ? "+" : "")
+        << signed_grouped(change) << "</td></tr>\n";
   };
   for (const auto& seg : kSegments)
-    legend_row(std::string("<span class=\"swatch ") + seg.css + "\"></span>" + seg.name,
-               r.input_sizes.*seg.field, r.output_sizes.*seg.field);
+    legend_row(std::string("<span class=\"swatch ") + seg.css + "\"></span>" + seg.name, r.input_sizes.*seg.field,
+               r.output_sizes.*seg.field);
   legend_row("<b>total</b>", r.input_sizes.total, r.output_sizes.total);
   out << "</tbody></table>\n";
   if (!measured)
-    out << "<p class=\"note\">The output was not written"
-        << (any_guard_failed(r) ? " because a guard failed" : "") << ": it has no sizes.</p>\n";
+    out << "<p class=\"note\">The output was not written" << (any_guard_failed(r) ? " because a guard failed" : "")
+        << ": it has no sizes.</p>\n";
   out << "</section>\n";
 }
 
@@ -562,26 +578,25 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
   // What to look at, in words, then the legend of the colours.
   if (d.finite > 0) {
     const ModuleReport& worst = *rows.front();
-    out << "<p class=\"lead\">Lowest: <code>" << esc(worst.plan.path) << "</code> at <b>"
-        << db1(*worst.sqnr_db) << " dB</b>, "
+    out << "<p class=\"lead\">Lowest: <code>" << esc(worst.plan.path) << "</code> at <b>" << db1(*worst.sqnr_db)
+        << " dB</b>, "
         << (std::isfinite(*worst.sqnr_db) ? printf_double("%.1f", d.median - *worst.sqnr_db) + " dB"
                                           : std::string("infinitely far"))
         << " below the median of " << db1(d.median) << " dB. The " << d.finite
-        << (d.finite == 1 ? " quantized module spans " : " quantized modules span ")
-        << db1(d.min) << "&ndash;" << db1(d.max)
-        << " dB; higher is better. The SQNR axis starts at " << tick_db(axis.lo)
+        << (d.finite == 1 ? " quantized module spans " : " quantized modules span ") << db1(d.min) << "&ndash;"
+        << db1(d.max) << " dB; higher is better. The SQNR axis starts at " << tick_db(axis.lo)
         << " dB, not 0, so that differences of 1&ndash;3 dB show.</p>\n";
   }
   out << "<ul class=\"chart-legend\">\n<li><span class=\"swatch sqnr\"></span>quantized "
          "module</li>\n";
-  if (d.finite >= 3)
-    out << "<li><span class=\"swatch low\"></span>among the " << d.lowest
-        << " lowest SQNR (" << d.lowest << ")</li>\n";
+  if (d.lowest > 0)
+    out << "<li><span class=\"swatch low\"></span>"
+        << (d.lowest == 1 ? std::string("the lowest SQNR") : "among the " + std::to_string(d.lowest) + " lowest SQNR")
+        << "</li>\n";
   if (d.finite > 0)
-    out << "<li><span class=\"swatch out\"></span>more than " << tick_db(kOutlierDb)
-        << " dB below the median, under " << db1(d.threshold()) << " dB (" << d.outliers
-        << ")</li>\n<li><span class=\"swatch median\"></span>median " << db1(d.median)
-        << " dB</li>\n";
+    out << "<li><span class=\"swatch out\"></span>more than " << tick_db(kOutlierDb) << " dB below the median (under "
+        << db1(d.threshold()) << " dB): " << (d.outliers ? std::to_string(d.outliers) : std::string("none"))
+        << "</li>\n<li><span class=\"swatch median\"></span>median " << db1(d.median) << " dB</li>\n";
   if (measured) out << "<li><span class=\"swatch saved\"></span>bytes saved</li>\n";
   out << "</ul>\n";
 
@@ -590,13 +605,11 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
   int64_t max_saved = 0;
   for (const ModuleReport* m : rows) {
     longest = std::max(longest, m->plan.path.size());
-    max_saved = std::max(
-        max_saved, static_cast<int64_t>(m->bytes_before) - static_cast<int64_t>(m->bytes_after));
+    max_saved = std::max(max_saved, static_cast<int64_t>(m->bytes_before) - static_cast<int64_t>(m->bytes_after));
   }
   const size_t label_chars = std::min<size_t>(longest, 60);
   const double saved_step = nice_step(static_cast<double>(max_saved));
-  const double saved_scale =
-      std::max(saved_step, std::ceil(static_cast<double>(max_saved) / saved_step) * saved_step);
+  const double saved_scale = std::max(saved_step, std::ceil(static_cast<double>(max_saved) / saved_step) * saved_step);
 
   const double rank_w = 8 + mono_width(std::to_string(rows.size()).size(), 11);
   const double label_x = rank_w + 6;
@@ -615,25 +628,27 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
   out << "<text class=\"head\" x=\"0\" y=\"14\">#</text>\n";
   out << "<text class=\"head\" x=\"" << label_x << "\" y=\"14\">module</text>\n";
   out << "<text class=\"head\" x=\"" << sqnr_x << "\" y=\"14\">weight SQNR (dB)</text>\n";
-  if (measured)
-    out << "<text class=\"head\" x=\"" << saved_x << "\" y=\"14\">bytes saved</text>\n";
+  if (measured) out << "<text class=\"head\" x=\"" << saved_x << "\" y=\"14\">bytes saved</text>\n";
 
   // Row backgrounds first: flagged rows tinted, the rest striped.
   for (size_t i = 0; i < rows.size(); ++i) {
     const Flag f = d.flag(*rows[i]);
     if (f == Flag::None && i % 2) continue;
-    out << "<rect class=\"" << (f == Flag::None ? "zebra" : f == Flag::Lowest ? "row-low" : "row-out")
-        << "\" x=\"0\" y=\"" << head_h + row_h * static_cast<double>(i) << "\" width=\"" << width
-        << "\" height=\"" << row_h << "\"/>\n";
+    out << "<rect class=\""
+        << (f == Flag::None     ? "zebra"
+            : f == Flag::Lowest ? "row-low"
+                                : "row-out")
+        << "\" x=\"0\" y=\"" << head_h + row_h * static_cast<double>(i) << "\" width=\"" << width << "\" height=\""
+        << row_h << "\"/>\n";
   }
   // Gridlines with their values, drawn before the bars so bars cover them.
   auto tick = [&](double x, const std::string& text) {
-    out << "<line class=\"grid\" x1=\"" << x << "\" y1=\"" << grid_top << "\" x2=\"" << x
-        << "\" y2=\"" << grid_bottom << "\"/><text class=\"tick\" x=\"" << x << "\" y=\""
-        << head_h - 9 << "\" text-anchor=\"middle\">" << text << "</text>";
+    out << "<line class=\"grid\" x1=\"" << x << "\" y1=\"" << grid_top << "\" x2=\"" << x << "\" y2=\"" << grid_bottom
+        << "\"/><text class=\"tick\" x=\"" << x << "\" y=\"" << head_h - 9 << "\" text-anchor=\"middle\">" << text
+        << "</text>";
     if (bottom_axis)
-      out << "<text class=\"tick\" x=\"" << x << "\" y=\"" << grid_bottom + 12
-          << "\" text-anchor=\"middle\">" << text << "</text>";
+      out << "<text class=\"tick\" x=\"" << x << "\" y=\"" << grid_bottom + 12 << "\" text-anchor=\"middle\">" << text
+          << "</text>";
     out << "\n";
   };
   const int sqnr_ticks = static_cast<int>(std::lround((axis.hi - axis.lo) / axis.step));
@@ -651,14 +666,13 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
   // The median, and the outlier threshold when it falls on the axis.
   if (d.finite > 0) {
     const double mx = axis.x(d.median, sqnr_x, sqnr_w);
-    out << "<line class=\"median\" x1=\"" << mx << "\" y1=\"" << grid_top << "\" x2=\"" << mx
-        << "\" y2=\"" << grid_bottom << "\"><title>median " << db1(d.median)
-        << " dB</title></line>\n";
+    out << "<line class=\"median\" x1=\"" << mx << "\" y1=\"" << grid_top << "\" x2=\"" << mx << "\" y2=\""
+        << grid_bottom << "\"><title>median " << db1(d.median) << " dB</title></line>\n";
     if (d.threshold() > axis.lo) {
       const double tx = axis.x(d.threshold(), sqnr_x, sqnr_w);
-      out << "<line class=\"threshold\" x1=\"" << tx << "\" y1=\"" << grid_top << "\" x2=\""
-          << tx << "\" y2=\"" << grid_bottom << "\"><title>median - " << tick_db(kOutlierDb)
-          << " dB = " << db1(d.threshold()) << " dB</title></line>\n";
+      out << "<line class=\"threshold\" x1=\"" << tx << "\" y1=\"" << grid_top << "\" x2=\"" << tx << "\" y2=\""
+          << grid_bottom << "\"><title>median - " << tick_db(kOutlierDb) << " dB = " << db1(d.threshold())
+          << " dB</title></line>\n";
     }
   }
 
@@ -667,8 +681,7 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
     const Flag f = d.flag(m);
     const double y = head_h + row_h * static_cast<double>(i);
     const double ty = y + row_h / 2 + 4, by = y + (row_h - bar_h) / 2;
-    const int64_t saved =
-        static_cast<int64_t>(m.bytes_before) - static_cast<int64_t>(m.bytes_after);
+    const int64_t saved = static_cast<int64_t>(m.bytes_before) - static_cast<int64_t>(m.bytes_after);
     const bool has_sqnr = sqnr_class(m) != 3;
 
     std::ostringstream tip;
@@ -684,8 +697,8 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
           << grouped(m.bytes_after) << ")";
       if (is_shared(m)) tip << ", its tensors stored once and counted at another module";
     }
-    out << "<g" << (f == Flag::None ? "" : std::string(" class=\"") + flag_class(f) + "\"")
-        << "><title>" << esc(tip.str()) << "</title>";
+    out << "<g" << (f == Flag::None ? "" : std::string(" class=\"") + flag_class(f) + "\"") << "><title>"
+        << esc(tip.str()) << "</title>";
     out << "<text class=\"tick\" x=\"0\" y=\"" << ty << "\">" << i + 1 << "</text>";
     out << "<text class=\"mono label\" x=\"" << label_x << "\" y=\"" << ty << "\">"
         << esc(elide_middle(m.plan.path, label_chars)) << "</text>";
@@ -694,20 +707,19 @@ void write_layer_chart(const Report& r, const Diagnosis& d, std::ostream& out) {
       const double v = *m.sqnr_db;
       const double end = std::isinf(v) ? (v > 0 ? sqnr_x + sqnr_w : sqnr_x)
                                        : std::clamp(axis.x(v, sqnr_x, sqnr_w), sqnr_x, sqnr_x + sqnr_w);
-      out << "<rect class=\"bar-sqnr\" x=\"" << sqnr_x << "\" y=\"" << by << "\" width=\""
-          << end - sqnr_x << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
-      out << "<text class=\"value\" x=\"" << end + 4 << "\" y=\"" << ty << "\">" << db1(v)
-          << "</text>";
+      out << "<rect class=\"bar-sqnr\" x=\"" << sqnr_x << "\" y=\"" << by << "\" width=\"" << end - sqnr_x
+          << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
+      out << "<text class=\"value\" x=\"" << end + 4 << "\" y=\"" << ty << "\">" << db1(v) << "</text>";
     } else {
       out << "<text class=\"tick\" x=\"" << sqnr_x + 2 << "\" y=\"" << ty << "\">n/a</text>";
     }
     if (measured) {
       // Growth (negative savings) clamps to no bar, but the number is printed.
       const double w = saved > 0 ? saved_w * static_cast<double>(saved) / saved_scale : 0;
-      out << "<rect class=\"bar-saved\" x=\"" << saved_x << "\" y=\"" << by << "\" width=\"" << w
-          << "\" height=\"" << bar_h << "\" rx=\"1.5\"/>";
-      out << "<text" << (saved < 0 ? " class=\"neg\"" : "") << " x=\"" << saved_x + w + 4
-          << "\" y=\"" << ty << "\">" << esc(format_bytes(saved)) << "</text>";
+      out << "<rect class=\"bar-saved\" x=\"" << saved_x << "\" y=\"" << by << "\" width=\"" << w << "\" height=\""
+          << bar_h << "\" rx=\"1.5\"/>";
+      out << "<text" << (saved < 0 ? " class=\"neg\"" : "") << " x=\"" << saved_x + w + 4 << "\" y=\"" << ty << "\">"
+          << esc(format_bytes(saved)) << "</text>";
     }
     out << "</g>\n";
   }
@@ -736,34 +748,39 @@ void write_module_table(const Report& r, const Diagnosis& d, std::ostream& out) 
          "counted there.</p>\n";
   size_t longest = 0;
   for (const auto& m : r.modules) longest = std::max(longest, m.plan.path.size());
-  out << "<div class=\"table-box\"><table class=\"modules\" style=\"--path-ch:"
-      << std::min<size_t>(longest, 50) << "\">\n<thead><tr>"
+  out << "<div class=\"table-box\"><table class=\"modules\" style=\"--path-ch:" << std::min<size_t>(longest, 50)
+      << "\">\n<thead><tr>"
          "<th>module <span class=\"sub\">type &middot; weight shape</span></th>"
-         "<th>state</th><th>rule</th>"
+         "<th>state <span class=\"sub\">rule that decided it</span></th>"
          "<th>weight <span class=\"sub\">qscheme, axis</span></th>"
          "<th class=\"num\">scale <span class=\"sub\">min / median / max<br>zero point</span></th>"
-         "<th class=\"num\">bytes before</th><th class=\"num\">bytes after"
-      << (r.dry_run ? ", if written" : "")
-      << "</th><th class=\"num\">max abs error</th><th class=\"num\">SQNR dB</th>"
+         "<th class=\"num\">bytes<br>before</th><th class=\"num\">bytes<br>after"
+      << (r.dry_run ? "<span class=\"sub\">if written</span>" : "")
+      << "</th><th class=\"num\">max abs<br>error</th><th class=\"num\">SQNR<br>dB</th>"
          "</tr></thead>\n<tbody>\n";
   for (const auto& m : r.modules) {
     const ModulePlan& p = m.plan;
     const Flag f = d.flag(m);
     out << "<tr" << (f == Flag::None ? "" : std::string(" class=\"") + flag_class(f) + "\"") << ">";
-    out << "<td class=\"path\">" << path_html(p.path)
-        << "<span class=\"sub\">" << esc(p.type_name)
+    out << "<td class=\"path\">" << path_html(p.path) << "<span class=\"sub\">" << esc(p.type_name)
         << (p.functional ? " (functional)" : "")
-        << (p.weight_shape.empty() ? "" : " &middot; " + shape_text(p.weight_shape))
-        << "</span></td>";
+        << (p.weight_shape.empty() ? "" : " &middot; " + shape_text(p.weight_shape)) << "</span></td>";
+    // The rule goes under the state, unless the reason already names it
+    // ("opted out: null at ...").
+    const std::string rule = rule_text(p.rule);
+    const bool rule_in_reason = !p.quantized && p.float_reason.find(rule) != std::string::npos;
     if (p.quantized)
-      out << "<td class=\"q\">" << esc(p.op) << "</td>";
+      out << "<td class=\"state\"><span class=\"q\">" << esc(p.op) << "</span>";
     else
-      out << "<td class=\"f\">float<span class=\"sub\">" << esc(p.float_reason) << "</span></td>";
-    out << "<td class=\"rule\">" << esc(rule_text(p.rule)) << "</td>";
+      out << "<td class=\"state f\">float<span class=\"sub\">" << esc(p.float_reason) << "</span>";
+    if (!rule_in_reason) out << "<span class=\"sub rule\">rule: " << path_html(rule) << "</span>";
+    out << "</td>";
     out << "<td>" << esc(m.dtype);
     if (!m.qscheme.empty() || m.axis)
       out << "<span class=\"sub\">" << esc(m.qscheme)
-          << (m.axis ? (m.qscheme.empty() ? "" : ", ") + std::string("axis ") + std::to_string(*m.axis) : "")
+          << (m.axis ? std::string(m.qscheme.empty() ? "" : ", ") + "<span class=\"nw\">axis " +
+                           std::to_string(*m.axis) + "</span>"
+                     : "")
           << "</span>";
     out << "</td><td class=\"num scale\">";
     if (!m.scales.empty()) {
@@ -771,8 +788,8 @@ void write_module_table(const Report& r, const Diagnosis& d, std::ostream& out) 
       if (*lo == *hi)
         out << sci3(*lo);
       else
-        out << "<span>" << sci3(*lo) << " /</span> <span>" << sci3(median_of(m.scales))
-            << " /</span> <span>" << sci3(*hi) << "</span>";
+        out << "<span>" << sci3(*lo) << " /</span> <span>" << sci3(median_of(m.scales)) << " /</span> <span>"
+            << sci3(*hi) << "</span>";
     }
     if (!m.zero_points.empty()) {
       const auto [lo, hi] = std::minmax_element(m.zero_points.begin(), m.zero_points.end());
@@ -798,8 +815,8 @@ void write_module_table(const Report& r, const Diagnosis& d, std::ostream& out) 
 }
 
 void write_qconfig(const Report& r, std::ostream& out) {
-  out << "<section>\n<h2>QConfig</h2>\n<h3>resolved (as applied)</h3>\n<pre>"
-      << esc(to_json(r.qconfig).dump(2)) << "</pre>\n";
+  out << "<section>\n<h2>QConfig</h2>\n<h3>resolved (as applied)</h3>\n<pre>" << esc(to_json(r.qconfig).dump(2))
+      << "</pre>\n";
   if (!r.qconfig_text.empty())
     out << "<h3>given</h3>\n<pre>" << esc(r.qconfig_text) << "</pre>\n";
   else

@@ -44,7 +44,9 @@ void print_json(const Report& r, std::ostream& out) {
   j["dry_run"] = r.dry_run;
   j["created"] = r.created;
   j["command_line"] = r.command_line;
-  j["input"] = {{"path", r.input.path}, {"sha256", r.input.sha256}, {"bytes", r.input.bytes},
+  j["input"] = {{"path", r.input.path},
+                {"sha256", r.input.sha256},
+                {"bytes", r.input.bytes},
                 {"mb", static_cast<double>(r.input.bytes) / 1e6}};
   j["output"] = {{"path", r.output.path},
                  {"sha256", r.output.sha256.empty() ? json() : json(r.output.sha256)},

@@ -30,8 +30,8 @@ std::string after_text(const ModuleReport& m) {
 // columns are dropped from the end of this list, then module names are
 // shortened in the middle.
 enum Col { kModule, kState, kSqnr, kBefore, kAfter, kShape, kScale, kType, kRule, kZp, kCols };
-const char* const kHeader[kCols] = {"MODULE", "STATE", "SQNR dB", "before", "after",
-                                    "SHAPE", "SCALE min/med/max", "TYPE", "RULE", "ZP"};
+const char* const kHeader[kCols] = {"MODULE", "STATE", "SQNR dB", "before", "after", "SHAPE", "SCALE min/med/max",
+                                    "TYPE",   "RULE",  "ZP"};
 // Printed left to right in this order.
 const Col kOrder[kCols] = {kModule, kType, kState, kRule, kShape, kScale, kZp, kSqnr, kBefore, kAfter};
 bool numeric(Col c) { return c == kSqnr || c == kBefore || c == kAfter; }
@@ -58,8 +58,10 @@ void print_summary(const Report& r, std::ostream& out) {
       << r.modules.size() << " with weights)\n";
   std::map<std::string, size_t> ops, reasons;
   for (const auto& m : r.modules) {
-    if (m.plan.quantized) ++ops[m.plan.op];
-    else ++reasons[m.plan.float_reason];
+    if (m.plan.quantized)
+      ++ops[m.plan.op];
+    else
+      ++reasons[m.plan.float_reason];
   }
   for (const auto& [op, n] : ops) out << "    " << n << " x " << op << "\n";
   for (const auto& [why, n] : reasons) out << "    " << n << " float: " << why << "\n";

@@ -10,9 +10,15 @@ namespace bertq {
 std::string to_string(ConvertMode mode, bool debug) {
   std::string s;
   switch (mode) {
-    case ConvertMode::Quantize: s = "quantize"; break;
-    case ConvertMode::Prepare: s = "prepare"; break;
-    case ConvertMode::ConvertPrepared: s = "convert prepared"; break;
+    case ConvertMode::Quantize:
+      s = "quantize";
+      break;
+    case ConvertMode::Prepare:
+      s = "prepare";
+      break;
+    case ConvertMode::ConvertPrepared:
+      s = "convert prepared";
+      break;
   }
   return debug ? s + " (debug)" : s;
 }
@@ -30,8 +36,8 @@ std::vector<ModuleReport> module_reports(const Plan& plan) {
 }
 
 size_t Report::quantized_count() const {
-  return static_cast<size_t>(std::count_if(modules.begin(), modules.end(),
-                                           [](const ModuleReport& m) { return m.plan.quantized; }));
+  return static_cast<size_t>(
+      std::count_if(modules.begin(), modules.end(), [](const ModuleReport& m) { return m.plan.quantized; }));
 }
 
 size_t Report::skipped_count() const { return modules.size() - quantized_count(); }
@@ -52,19 +58,17 @@ void check_totals(const Report& r) {
     if (b.total == 0) return;  // not measured (nothing written)
     const uint64_t sum = b.modules + b.other_tensors + b.code_and_metadata + b.zip_overhead;
     if (b.zip_overhead > b.total)
-      throw Error(ErrorKind::Internal, std::string("size accounting: the ") + which +
-                                           " records are larger than the file");
+      throw Error(ErrorKind::Internal,
+                  std::string("size accounting: the ") + which + " records are larger than the file");
     if (sum != b.total)
       throw Error(ErrorKind::Internal, std::string("size accounting: the ") + which + " parts add up to " +
-                                           std::to_string(sum) + " bytes, not the file's " +
-                                           std::to_string(b.total));
+                                           std::to_string(sum) + " bytes, not the file's " + std::to_string(b.total));
     if (!has_modules) return;
     uint64_t per_module = 0;
     for (const auto& m : r.modules) per_module += std::string(which) == "input" ? m.bytes_before : m.bytes_after;
     if (per_module != b.modules)
-      throw Error(ErrorKind::Internal, std::string("size accounting: the ") + which +
-                                           " modules add up to " + std::to_string(per_module) +
-                                           " bytes, not " + std::to_string(b.modules));
+      throw Error(ErrorKind::Internal, std::string("size accounting: the ") + which + " modules add up to " +
+                                           std::to_string(per_module) + " bytes, not " + std::to_string(b.modules));
   };
   check(r.input_sizes, "input", true);
   check(r.output_sizes, "output", true);

@@ -23,22 +23,22 @@ struct FileInfo {
 
 // What one weight-bearing module became, measured on the written model.
 struct ModuleReport {
-  ModulePlan plan;  // path, type, deciding rule, quantized?, op, float reason
-  std::string dtype;    // weight dtype after conversion: "qint8", "float16", "float32"
-  std::string qscheme;  // the quantized tensor's qscheme, as PyTorch names it; empty when float
+  ModulePlan plan;              // path, type, deciding rule, quantized?, op, float reason
+  std::string dtype;            // weight dtype after conversion: "qint8", "float16", "float32"
+  std::string qscheme;          // the quantized tensor's qscheme, as PyTorch names it; empty when float
   std::optional<int64_t> axis;  // per-channel axis
   std::vector<double> scales;
   std::vector<double> zero_points;  // integers except for per_channel_affine_float_qparams
   std::vector<int64_t> bias_shape;  // empty when no bias
-  uint64_t bytes_before = 0;  // weight and bias records in the input file
-  uint64_t bytes_after = 0;   // records the module owns in the output file
+  uint64_t bytes_before = 0;        // weight and bias records in the input file
+  uint64_t bytes_after = 0;         // records the module owns in the output file
   // Bytes of this module's tensors that are stored once for several modules
   // (a frozen model keeps one copy of equal constants, e.g. LayerNorm
   // weights of ones) and counted at the first of them.
   uint64_t bytes_shared = 0;
   std::optional<double> max_abs_error;  // of the dequantized weight vs the float one
   std::optional<double> sqnr_db;        // 10 log10(sum w^2 / sum (w - dq(w))^2)
-  std::string packed_attr;  // final model: the packed-params attribute that replaced it
+  std::string packed_attr;              // final model: the packed-params attribute that replaced it
 };
 
 // Where a file's bytes go. modules + other_tensors + code_and_metadata +
@@ -57,7 +57,7 @@ std::string to_string(ConvertMode mode, bool debug);
 
 // One CI guard (--require-quantized, --min-quantized-fraction, nothing quantized).
 struct GuardResult {
-  std::string name;     // "require_quantized \"bert.encoder.*\"", ...
+  std::string name;  // "require_quantized \"bert.encoder.*\"", ...
   bool passed = true;
   std::string message;  // why it failed
 };
@@ -69,14 +69,14 @@ struct Report {
   std::string engine;
   ConvertMode mode = ConvertMode::Quantize;
   bool debug = false;
-  bool dry_run = false;           // nothing written; output sizes from a copy in a temporary folder
-  std::string command_line;       // as given, for the HTML page's record
-  std::string created;            // ISO 8601 UTC time of the conversion
+  bool dry_run = false;      // nothing written; output sizes from a copy in a temporary folder
+  std::string command_line;  // as given, for the HTML page's record
+  std::string created;       // ISO 8601 UTC time of the conversion
   FileInfo input;
   FileInfo output;
-  ConvertOptions options;         // what was asked for
-  std::string qconfig_text;       // the qconfig file as given ("" for the default)
-  QConfigDict qconfig;            // the dict that was applied
+  ConvertOptions options;    // what was asked for
+  std::string qconfig_text;  // the qconfig file as given ("" for the default)
+  QConfigDict qconfig;       // the dict that was applied
   std::vector<ModuleReport> modules;
   // Quantized weights counted in the output itself (packed params, quantized
   // ops, debug qparams or weight observers); equals quantized_count().

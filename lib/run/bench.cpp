@@ -1,5 +1,6 @@
 #include "run/bench.h"
 
+#include <fmt/format.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -9,11 +10,11 @@
 #include <numeric>
 #include <ostream>
 
-#include "base/error.h"
-#include "inspect/inspect.h"
 #include "archive/model_file.h"
-#include "convert/quantize.h"
+#include "base/error.h"
 #include "base/text.h"
+#include "convert/quantize.h"
+#include "inspect/inspect.h"
 #include "run/model_inputs.h"
 
 namespace bertq {
@@ -41,10 +42,12 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
     m.eval();
     if (!m.find_method("forward")) throw Error(ErrorKind::Model, path + ": the model has no forward method");
     const auto names = forward_arguments(m);
-    if (result.inputs.empty()) result.inputs = names;
+    if (result.inputs.empty())
+      result.inputs = names;
     else if (names.size() != result.inputs.size())
-      throw Error(ErrorKind::Usage, path + " takes " + std::to_string(names.size()) + " inputs, " + o.models[0] +
-                                        " takes " + std::to_string(result.inputs.size()),
+      throw Error(ErrorKind::Usage,
+                  path + " takes " + std::to_string(names.size()) + " inputs, " + o.models[0] + " takes " +
+                      std::to_string(result.inputs.size()),
                   "benchmark models of the same network");
     models.push_back(m);
   }
@@ -63,9 +66,9 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
       } catch (const std::exception& e) {
         // The interpreter's exceptions carry a TorchScript traceback; the
         // last line says what went wrong.
-        throw Error(ErrorKind::Model, o.models[k] + ": forward failed on the dummy inputs (batch " +
-                                          std::to_string(o.batch) + " x seq " + std::to_string(o.seq) +
-                                          "): " + last_line(e.what()),
+        throw Error(ErrorKind::Model,
+                    o.models[k] + ": forward failed on the dummy inputs (batch " + std::to_string(o.batch) + " x seq " +
+                        std::to_string(o.seq) + "): " + last_line(e.what()),
                     "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings)");
       }
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -83,24 +86,19 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
 }
 
 void print_bench(const BenchResult& r, std::ostream& out) {
-  char line[512];
-  std::snprintf(line, sizeof line, "batch %lld x seq %lld, %d thread%s, engine %s, %d iterations after %d warm-up\n",
-                static_cast<long long>(r.options.batch), static_cast<long long>(r.options.seq), r.runtime.threads,
-                r.runtime.threads == 1 ? "" : "s", r.runtime.engine.c_str(), r.options.iters, r.options.warmup);
-  out << line;
+  out << fmt::format("batch {} x seq {}, {} thread{}, engine {}, {} iterations after {} warm-up\n", r.options.batch,
+                     r.options.seq, r.runtime.threads, r.runtime.threads == 1 ? "" : "s", r.runtime.engine,
+                     r.options.iters, r.options.warmup);
   out << (r.runtime.allocator_tuned ? "runtime tuned (allocator, BLAS threads)" : "runtime: LibTorch defaults")
-      << "; BLAS: " << r.runtime.blas << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype)
-      << "\n";
+      << "; BLAS: " << r.runtime.blas
+      << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype) << "\n";
   size_t width = 5;
   for (const auto& t : r.models) width = std::max(width, t.model.size());
-  std::snprintf(line, sizeof line, "%-*s  %-9s  %10s  %10s  %10s  %8s\n", static_cast<int>(width), "MODEL", "KIND",
-                "mean ms", "median ms", "p90 ms", "ratio");
-  out << line;
-  for (const auto& t : r.models) {
-    std::snprintf(line, sizeof line, "%-*s  %-9s  %10.1f  %10.1f  %10.1f  %8.3f\n", static_cast<int>(width),
-                  t.model.c_str(), t.kind.c_str(), t.mean, t.median, t.p90, t.ratio);
-    out << line;
-  }
+  out << fmt::format("{:<{}}  {:<9}  {:>10}  {:>10}  {:>10}  {:>8}\n", "MODEL", width, "KIND", "mean ms", "median ms",
+                     "p90 ms", "ratio");
+  for (const auto& t : r.models)
+    out << fmt::format("{:<{}}  {:<9}  {:>10.1f}  {:>10.1f}  {:>10.1f}  {:>8.3f}\n", t.model, width, t.kind, t.mean,
+                       t.median, t.p90, t.ratio);
 }
 
 void print_bench_json(const BenchResult& r, std::ostream& out) {
@@ -117,8 +115,14 @@ void print_bench_json(const BenchResult& r, std::ostream& out) {
   j["inputs"] = r.inputs;
   nlohmann::ordered_json models = nlohmann::ordered_json::array();
   for (const auto& t : r.models)
-    models.push_back({{"model", t.model}, {"kind", t.kind}, {"mean_ms", t.mean}, {"median_ms", t.median},
-                      {"p90_ms", t.p90}, {"min_ms", t.min}, {"ratio", t.ratio}, {"ms", t.ms}});
+    models.push_back({{"model", t.model},
+                      {"kind", t.kind},
+                      {"mean_ms", t.mean},
+                      {"median_ms", t.median},
+                      {"p90_ms", t.p90},
+                      {"min_ms", t.min},
+                      {"ratio", t.ratio},
+                      {"ms", t.ms}});
   j["models"] = models;
   out << j.dump(2) << "\n";
 }

@@ -19,7 +19,7 @@ struct BenchOptions {
   std::vector<std::string> models;
   int64_t batch = 8;
   int64_t seq = 128;
-  int64_t vocab = 2;   // input ids are drawn from [0, vocab), as the tutorial's ids_tensor(…, 2)
+  int64_t vocab = 2;  // input ids are drawn from [0, vocab), as the tutorial's ids_tensor(…, 2)
   int threads = 1;
   int iters = 10;
   int warmup = 2;
@@ -30,7 +30,7 @@ struct BenchOptions {
 
 struct ModelTiming {
   std::string model;
-  std::string kind;  // "float", "quantized", "debug", "prepared"
+  std::string kind;        // "float", "quantized", "debug", "prepared"
   std::vector<double> ms;  // each timed iteration
   double mean = 0, median = 0, p90 = 0, min = 0;
   double ratio = 1;  // median / the first model's median
@@ -49,6 +49,5 @@ BenchResult run_bench(const BenchOptions& options,
 
 void print_bench(const BenchResult& result, std::ostream& out);
 void print_bench_json(const BenchResult& result, std::ostream& out);
-
 
 }  // namespace bertq

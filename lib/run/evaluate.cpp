@@ -1,5 +1,6 @@
 #include "run/evaluate.h"
 
+#include <fmt/format.h>
 #include <torch/script.h>
 
 #include <chrono>
@@ -8,13 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "base/error.h"
-#include "text/glue.h"
 #include "archive/model_file.h"
-#include "convert/quantize.h"
-#include "run/runtime.h"
+#include "base/error.h"
 #include "base/text.h"
+#include "convert/quantize.h"
 #include "run/model_inputs.h"
+#include "run/runtime.h"
+#include "text/glue.h"
 #include "text/tokenizer.h"
 
 namespace bertq {
@@ -40,10 +41,14 @@ std::vector<int> input_order(const torch::jit::Module& m) {
   std::vector<int> order;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& n = args[i].name();
-    if (n.find("input_ids") != std::string::npos) order.push_back(0);
-    else if (n.find("attention_mask") != std::string::npos) order.push_back(1);
-    else if (n.find("token_type") != std::string::npos) order.push_back(2);
-    else order.push_back(static_cast<int>(i - 1));
+    if (n.find("input_ids") != std::string::npos)
+      order.push_back(0);
+    else if (n.find("attention_mask") != std::string::npos)
+      order.push_back(1);
+    else if (n.find("token_type") != std::string::npos)
+      order.push_back(2);
+    else
+      order.push_back(static_cast<int>(i - 1));
   }
   if (order.size() != 3)
     throw Error(ErrorKind::Model,
@@ -111,9 +116,12 @@ void prepare_runtime(const RunOptions& run) {
 double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds) {
   int64_t tp = 0, fp = 0, fn = 0;
   for (size_t i = 0; i < labels.size(); ++i) {
-    if (preds[i] == 1 && labels[i] == 1) ++tp;
-    else if (preds[i] == 1) ++fp;
-    else if (labels[i] == 1) ++fn;
+    if (preds[i] == 1 && labels[i] == 1)
+      ++tp;
+    else if (preds[i] == 1)
+      ++fp;
+    else if (labels[i] == 1)
+      ++fn;
   }
   if (tp == 0) return 0.0;  // sklearn: 0 when precision and recall are both 0
   const double precision = double(tp) / double(tp + fp), recall = double(tp) / double(tp + fn);
@@ -124,9 +132,11 @@ Dataset load_dataset(const DataOptions& o) {
   Dataset d;
   if (o.max_seq_length < 2) throw Error(ErrorKind::Usage, "--seq-length must be at least 2");
   if (!o.task.empty() || !o.data_dir.empty()) {
-    if (!o.tokenized.empty()) throw Error(ErrorKind::Usage, "give either --task/--data/--vocab or --tokenized, not both");
+    if (!o.tokenized.empty())
+      throw Error(ErrorKind::Usage, "give either --task/--data/--vocab or --tokenized, not both");
     if (o.task != "mrpc")
-      throw Error(ErrorKind::Usage, "unknown task \"" + o.task + "\"", "supported: mrpc; other tasks: --tokenized FILE");
+      throw Error(ErrorKind::Usage, "unknown task \"" + o.task + "\"",
+                  "supported: mrpc; other tasks: --tokenized FILE");
     if (o.data_dir.empty() || o.vocab.empty())
       throw Error(ErrorKind::Usage, "--task mrpc needs --data DIR (with dev.tsv) and --vocab vocab.txt");
     const std::string tsv = (std::filesystem::path(o.data_dir) / "dev.tsv").string();
@@ -165,8 +175,9 @@ EvalResult evaluate(const std::string& model, const Dataset& data, const RunOpti
       labelled_preds.push_back(preds[i]);
     }
   r.labelled = static_cast<int64_t>(labels.size());
-  if (labels.empty()) throw Error(ErrorKind::Usage, data.source + " has no labels to evaluate against",
-                                  "use `bertq compare` to measure a quantized model against its float original");
+  if (labels.empty())
+    throw Error(ErrorKind::Usage, data.source + " has no labels to evaluate against",
+                "use `bertq compare` to measure a quantized model against its float original");
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) correct += labels[i] == labelled_preds[i];
   r.accuracy = double(correct) / double(labels.size());
@@ -185,8 +196,8 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
   const at::Tensor a = run_logits(float_model, data, run, progress, &r.float_seconds);
   const at::Tensor b = run_logits(quantized_model, data, run, progress, &r.quantized_seconds);
   if (a.sizes() != b.sizes())
-    throw Error(ErrorKind::Model, "the models' outputs differ in shape: " + c10::str(a.sizes()) + " vs " +
-                                      c10::str(b.sizes()));
+    throw Error(ErrorKind::Model,
+                "the models' outputs differ in shape: " + c10::str(a.sizes()) + " vs " + c10::str(b.sizes()));
   const at::Tensor diff = (a - b).abs();
   r.max_abs_diff = diff.max().item<double>();
   r.mean_abs_diff = diff.mean().item<double>();
@@ -199,41 +210,47 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
 }
 
 void print_eval(const EvalResult& r, std::ostream& out) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "%s on %s\n  examples: %lld (%lld batches)\n  accuracy: %.4f\n  f1: %.4f\n  eval time: %.2f s (%.1f ms "
-                "per batch)\n",
-                r.model.c_str(), r.source.c_str(), static_cast<long long>(r.examples), static_cast<long long>(r.batches),
-                r.accuracy, r.f1, r.seconds, 1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
-  out << buf;
+  out << fmt::format(
+      "{} on {}\n  examples: {} ({} batches)\n  accuracy: {:.4f}\n  f1: {:.4f}\n  eval time: {:.2f} s ({:.1f} ms "
+      "per batch)\n",
+      r.model, r.source, r.examples, r.batches, r.accuracy, r.f1, r.seconds,
+      1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
 }
 
 void print_eval_json(const EvalResult& r, std::ostream& out) {
-  nlohmann::ordered_json j{{"model", r.model}, {"data", r.source},       {"examples", r.examples},
-                           {"labelled", r.labelled}, {"batches", r.batches}, {"accuracy", r.accuracy},
-                           {"f1", r.f1},         {"seconds", r.seconds},   {"predictions", r.predictions}};
+  nlohmann::ordered_json j{{"model", r.model},
+                           {"data", r.source},
+                           {"examples", r.examples},
+                           {"labelled", r.labelled},
+                           {"batches", r.batches},
+                           {"accuracy", r.accuracy},
+                           {"f1", r.f1},
+                           {"seconds", r.seconds},
+                           {"predictions", r.predictions}};
   out << j.dump(2) << "\n";
 }
 
 void print_compare(const CompareResult& r, std::ostream& out) {
-  char buf[768];
-  std::snprintf(buf, sizeof buf,
-                "%s vs %s on %s\n  examples: %lld\n  max abs logit difference: %.6g\n  mean abs logit difference: "
-                "%.6g\n  argmax agreement: %.4f (%lld of %lld disagree)\n  F1 of quantized vs float predictions: "
-                "%.4f\n  time: float %.2f s, quantized %.2f s\n",
-                r.float_model.c_str(), r.quantized_model.c_str(), r.source.c_str(), static_cast<long long>(r.examples),
-                r.max_abs_diff, r.mean_abs_diff, r.agreement,
-                static_cast<long long>(std::llround((1 - r.agreement) * double(r.examples))),
-                static_cast<long long>(r.examples), r.f1_vs_float, r.float_seconds, r.quantized_seconds);
-  out << buf;
+  out << fmt::format(
+      "{} vs {} on {}\n  examples: {}\n  max abs logit difference: {:.6g}\n  mean abs logit difference: {:.6g}\n"
+      "  argmax agreement: {:.4f} ({} of {} disagree)\n  F1 of quantized vs float predictions: {:.4f}\n"
+      "  time: float {:.2f} s, quantized {:.2f} s\n",
+      r.float_model, r.quantized_model, r.source, r.examples, r.max_abs_diff, r.mean_abs_diff, r.agreement,
+      std::llround((1 - r.agreement) * double(r.examples)), r.examples, r.f1_vs_float, r.float_seconds,
+      r.quantized_seconds);
 }
 
 void print_compare_json(const CompareResult& r, std::ostream& out) {
-  nlohmann::ordered_json j{{"float_model", r.float_model},     {"quantized_model", r.quantized_model},
-                           {"data", r.source},                 {"examples", r.examples},
-                           {"max_abs_diff", r.max_abs_diff},   {"mean_abs_diff", r.mean_abs_diff},
-                           {"agreement", r.agreement},         {"f1_vs_float", r.f1_vs_float},
-                           {"float_seconds", r.float_seconds}, {"quantized_seconds", r.quantized_seconds}};
+  nlohmann::ordered_json j{{"float_model", r.float_model},
+                           {"quantized_model", r.quantized_model},
+                           {"data", r.source},
+                           {"examples", r.examples},
+                           {"max_abs_diff", r.max_abs_diff},
+                           {"mean_abs_diff", r.mean_abs_diff},
+                           {"agreement", r.agreement},
+                           {"f1_vs_float", r.f1_vs_float},
+                           {"float_seconds", r.float_seconds},
+                           {"quantized_seconds", r.quantized_seconds}};
   out << j.dump(2) << "\n";
 }
 

@@ -21,10 +21,10 @@ struct Example {
 };
 
 struct DataOptions {
-  std::string task;        // "mrpc" (GLUE MRPC dev.tsv under data_dir)
+  std::string task;  // "mrpc" (GLUE MRPC dev.tsv under data_dir)
   std::string data_dir;
-  std::string vocab;       // BERT vocab.txt (uncased WordPiece)
-  std::string tokenized;   // or: JSON Lines of input_ids/attention_mask/token_type_ids[/label]
+  std::string vocab;      // BERT vocab.txt (uncased WordPiece)
+  std::string tokenized;  // or: JSON Lines of input_ids/attention_mask/token_type_ids[/label]
   int64_t max_seq_length = 128;
   // Neither: dummy rows like `bertq bench`'s (ids in [0, dummy_vocab)).
   int64_t dummy_rows = 64;
@@ -62,13 +62,14 @@ struct EvalResult {
   std::vector<int64_t> predictions;  // argmax of each example's logits
 };
 
-EvalResult evaluate(const std::string& model, const Dataset& data, const RunOptions& run, const Progress& progress = {});
+EvalResult evaluate(const std::string& model, const Dataset& data, const RunOptions& run,
+                    const Progress& progress = {});
 
 struct CompareResult {
   std::string float_model, quantized_model, source;
   int64_t examples = 0;
   double max_abs_diff = 0, mean_abs_diff = 0;
-  double agreement = 0;  // fraction of rows whose argmax agrees
+  double agreement = 0;    // fraction of rows whose argmax agrees
   double f1_vs_float = 0;  // F1 of the quantized predictions, float predictions as labels
   double float_seconds = 0, quantized_seconds = 0;
 };

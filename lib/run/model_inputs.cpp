@@ -70,15 +70,15 @@ int64_t choose_seq_length(std::optional<int64_t> requested, int64_t default_leng
   }
   if (limit && default_length > *limit) {
     if (note)
-      *note = limiting + " has " + std::to_string(*limit) + " positions: using --seq-length " +
-              std::to_string(*limit) + " instead of the default " + std::to_string(default_length);
+      *note = limiting + " has " + std::to_string(*limit) + " positions: using --seq-length " + std::to_string(*limit) +
+              " instead of the default " + std::to_string(default_length);
     return *limit;
   }
   return default_length;
 }
 
-std::vector<c10::IValue> dummy_inputs(const std::vector<std::string>& names, int64_t batch, int64_t seq,
-                                      int64_t vocab, uint64_t seed) {
+std::vector<c10::IValue> dummy_inputs(const std::vector<std::string>& names, int64_t batch, int64_t seq, int64_t vocab,
+                                      uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   std::vector<c10::IValue> inputs;
   for (const auto& name : names) {

@@ -34,7 +34,7 @@ int64_t choose_seq_length(std::optional<int64_t> requested, int64_t default_leng
 // Random token ids in [0, vocab) for *ids inputs, 0/1 for masks and token
 // types, floats otherwise, each [batch, seq], from a generator seeded with
 // `seed` (the same inputs for every model of a run).
-std::vector<c10::IValue> dummy_inputs(const std::vector<std::string>& names, int64_t batch, int64_t seq,
-                                      int64_t vocab, uint64_t seed);
+std::vector<c10::IValue> dummy_inputs(const std::vector<std::string>& names, int64_t batch, int64_t seq, int64_t vocab,
+                                      uint64_t seed);
 
 }  // namespace bertq

@@ -12,7 +12,7 @@ enum class Engine;
 struct RuntimeInfo {
   int threads = 1;
   std::string engine;
-  std::string blas;          // "OpenBLAS <config>" or "unknown BLAS"
+  std::string blas;               // "OpenBLAS <config>" or "unknown BLAS"
   std::string openblas_coretype;  // the kernel OpenBLAS chose, if it says
   bool allocator_tuned = false;
 };

@@ -9,10 +9,14 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/files.h"
 #include "base/json_io.h"
 #include "base/text.h"
 
 namespace bertq {
+
+// Evaluation data is read whole; a GLUE dev set is a few MB.
+constexpr uint64_t kMaxDataBytes = 1ull << 30;
 
 namespace {
 
@@ -71,9 +75,7 @@ bool is_utf8(std::string_view s) {
   return true;
 }
 
-std::string at_line(const std::string& source, size_t line) {
-  return source + ":" + std::to_string(line) + ": ";
-}
+std::string at_line(const std::string& source, size_t line) { return source + ":" + std::to_string(line) + ": "; }
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> fields;
@@ -106,8 +108,7 @@ std::vector<PairExample> parse_mrpc_tsv(const std::string& text, const std::stri
       // MrpcProcessor skips the first line unread; a file without its header would silently
       // lose its first example, so refuse a first line that looks like one.
       if (fields.size() == 5 && (fields[0] == "0" || fields[0] == "1")) {
-        throw Error(ErrorKind::Usage, at_line(source, 1) + "expected the header, found an example",
-                    kHeaderHint);
+        throw Error(ErrorKind::Usage, at_line(source, 1) + "expected the header, found an example", kHeaderHint);
       }
       continue;
     }
@@ -121,8 +122,7 @@ std::vector<PairExample> parse_mrpc_tsv(const std::string& text, const std::stri
     }
     // glue_convert_examples_to_features maps the label through {"0": 0, "1": 1}.
     if (fields[0] != "0" && fields[0] != "1") {
-      throw Error(ErrorKind::Usage,
-                  at_line(source, lineno) + "label \"" + fields[0] + "\" is not 0 or 1");
+      throw Error(ErrorKind::Usage, at_line(source, lineno) + "label \"" + fields[0] + "\" is not 0 or 1");
     }
     examples.push_back({fields[3], fields[4], fields[0] == "1" ? 1 : 0});
   }
@@ -133,7 +133,7 @@ std::vector<PairExample> parse_mrpc_tsv(const std::string& text, const std::stri
 }
 
 std::vector<PairExample> read_mrpc_tsv(const std::string& path) {
-  return parse_mrpc_tsv(read_text_file(path, ErrorKind::Usage), path);
+  return parse_mrpc_tsv(read_file_capped(path, kMaxDataBytes, ErrorKind::Usage, "data file"), path);
 }
 
 namespace {
@@ -145,12 +145,10 @@ const char* const kJsonlHint =
 // An integer that fits int64_t (nlohmann stores large ones as unsigned).
 bool is_int64(const json& x) {
   return x.is_number_integer() &&
-         !(x.is_number_unsigned() &&
-           x.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+         !(x.is_number_unsigned() && x.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
 }
 
-std::vector<int64_t> int_array(const json& v, const char* key, bool mask,
-                               const std::string& where) {
+std::vector<int64_t> int_array(const json& v, const char* key, bool mask, const std::string& where) {
   if (!v.is_array()) {
     throw Error(ErrorKind::Usage, where + "\"" + key + "\" is not an array", kJsonlHint);
   }
@@ -164,8 +162,7 @@ std::vector<int64_t> int_array(const json& v, const char* key, bool mask,
     }
     const int64_t n = x.get<int64_t>();
     if (mask ? (n != 0 && n != 1) : n < 0) {
-      throw Error(ErrorKind::Usage, where + elem + "is " + std::to_string(n) +
-                                        (mask ? ", not 0 or 1" : ", negative"));
+      throw Error(ErrorKind::Usage, where + elem + "is " + std::to_string(n) + (mask ? ", not 0 or 1" : ", negative"));
     }
     out.push_back(n);
   }
@@ -174,8 +171,7 @@ std::vector<int64_t> int_array(const json& v, const char* key, bool mask,
 
 }  // namespace
 
-std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
-                                                    const std::string& source) {
+std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text, const std::string& source) {
   const std::vector<std::string> lines = split_lines(text);
   std::vector<TokenizedExample> examples;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -184,38 +180,9 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
     if (line.find_first_not_of(" \t") == std::string::npos) {
       throw Error(ErrorKind::Usage, where + "empty line", kJsonlHint);
     }
-    std::string duplicate;
-    json doc;
-    std::vector<std::string> keys;
-    try {
-      doc = json::parse(line, [&](int depth, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::key && depth == 1) {
-          const std::string& k = parsed.get_ref<const std::string&>();
-          if (std::find(keys.begin(), keys.end(), k) != keys.end() && duplicate.empty()) {
-            duplicate = k;
-          }
-          keys.push_back(k);
-        }
-        return true;
-      });
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();
-      // Strip nlohmann's "[json.exception.parse_error.101] parse error at ...: " prefix.
-      if (auto pos = what.find(": "); pos != std::string::npos) what = what.substr(pos + 2);
-      const size_t col = line_column(line, e.byte).second;
-      throw Error(ErrorKind::Usage, source + ":" + std::to_string(i + 1) + ":" +
-                                        std::to_string(col) + ": malformed JSON: " + what);
-    } catch (const json::exception& e) {  // e.g. out_of_range for a number like 1e999
-      std::string what = e.what();
-      if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-      throw Error(ErrorKind::Usage, where + "malformed JSON: " + what);
-    }
+    const json doc = parse_json_strict(line, source, ErrorKind::Usage, 8, i + 1).doc;
     if (!doc.is_object()) {
-      throw Error(ErrorKind::Usage, where + "expected a JSON object, got " + doc.type_name(),
-                  kJsonlHint);
-    }
-    if (!duplicate.empty()) {
-      throw Error(ErrorKind::Usage, where + "duplicate key \"" + duplicate + "\"");
+      throw Error(ErrorKind::Usage, where + "expected a JSON object, got " + doc.type_name(), kJsonlHint);
     }
     for (auto it = doc.begin(); it != doc.end(); ++it) {
       const std::string& k = it.key();
@@ -235,29 +202,26 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
     const size_t n = ex.input_ids.size();
     if (n == 0) throw Error(ErrorKind::Usage, where + "\"input_ids\" is empty");
     if (ex.attention_mask.size() != n || ex.token_type_ids.size() != n) {
-      throw Error(ErrorKind::Usage,
-                  where + "the arrays differ in length: input_ids " + std::to_string(n) +
-                      ", attention_mask " + std::to_string(ex.attention_mask.size()) +
-                      ", token_type_ids " + std::to_string(ex.token_type_ids.size()));
+      throw Error(ErrorKind::Usage, where + "the arrays differ in length: input_ids " + std::to_string(n) +
+                                        ", attention_mask " + std::to_string(ex.attention_mask.size()) +
+                                        ", token_type_ids " + std::to_string(ex.token_type_ids.size()));
     }
     if (!examples.empty() && n != examples.front().input_ids.size()) {
-      throw Error(ErrorKind::Usage,
-                  where + std::to_string(n) + " tokens, but line 1 has " +
-                      std::to_string(examples.front().input_ids.size()),
-                  "pad every example to the same max_seq_length");
+      throw Error(
+          ErrorKind::Usage,
+          where + std::to_string(n) + " tokens, but line 1 has " + std::to_string(examples.front().input_ids.size()),
+          "pad every example to the same max_seq_length");
     }
     if (doc.contains("label")) {
       const json& l = doc["label"];
       if (!is_int64(l) || l.get<int64_t>() < 0) {
-        throw Error(ErrorKind::Usage,
-                    where + "\"label\" is " + l.dump() + ", not a non-negative integer");
+        throw Error(ErrorKind::Usage, where + "\"label\" is " + l.dump() + ", not a non-negative integer");
       }
       ex.label = l.get<int64_t>();
     }
     if (!examples.empty() && ex.label.has_value() != examples.front().label.has_value()) {
       throw Error(ErrorKind::Usage,
-                  where + (ex.label ? "has a \"label\" but line 1 has none"
-                                    : "has no \"label\" but line 1 has one"),
+                  where + (ex.label ? "has a \"label\" but line 1 has none" : "has no \"label\" but line 1 has one"),
                   "give every example a label, or none");
     }
     examples.push_back(std::move(ex));
@@ -267,7 +231,7 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
 }
 
 std::vector<TokenizedExample> read_tokenized_jsonl(const std::string& path) {
-  return parse_tokenized_jsonl(read_text_file(path, ErrorKind::Usage), path);
+  return parse_tokenized_jsonl(read_file_capped(path, kMaxDataBytes, ErrorKind::Usage, "data file"), path);
 }
 
 }  // namespace bertq

@@ -41,7 +41,6 @@ struct TokenizedExample {
 // non-negative. Throws Error(Usage), naming the file and 1-based line, for anything else
 // (including unknown or duplicate keys, and empty lines but one at the very end).
 std::vector<TokenizedExample> read_tokenized_jsonl(const std::string& path);
-std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text,
-                                                    const std::string& source);
+std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text, const std::string& source);
 
 }  // namespace bertq

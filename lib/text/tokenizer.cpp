@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/files.h"
 #include "base/text.h"
 #include "text/unicode_tables.inc"
 
@@ -113,9 +114,8 @@ std::string encode_utf8(const std::u32string& cps) {
 
 ut::Class char_class(char32_t cp) {
   const auto* end = std::end(ut::kClassRanges);
-  const auto* it =
-      std::upper_bound(std::begin(ut::kClassRanges), end, cp,
-                       [](char32_t c, const ut::ClassRange& r) { return c < r.first; });
+  const auto* it = std::upper_bound(std::begin(ut::kClassRanges), end, cp,
+                                    [](char32_t c, const ut::ClassRange& r) { return c < r.first; });
   if (it == std::begin(ut::kClassRanges)) return ut::kOther;
   --it;
   return cp <= it->last ? it->cls : ut::kOther;
@@ -146,9 +146,8 @@ void append_lower(char32_t cp, std::u32string& out) {
 // Canonical combining class (0 for most characters).
 uint8_t combining_class(char32_t cp) {
   const auto* end = std::end(ut::kCombiningRanges);
-  const auto* it =
-      std::upper_bound(std::begin(ut::kCombiningRanges), end, cp,
-                       [](char32_t c, const ut::CombiningRange& r) { return c < r.first; });
+  const auto* it = std::upper_bound(std::begin(ut::kCombiningRanges), end, cp,
+                                    [](char32_t c, const ut::CombiningRange& r) { return c < r.first; });
   if (it == std::begin(ut::kCombiningRanges)) return 0;
   --it;
   return cp <= it->last ? it->ccc : 0;
@@ -165,9 +164,8 @@ void append_decomposition(char32_t cp, std::u32string& out) {
     return;
   }
   const auto* end = std::end(ut::kDecompositions);
-  const auto* it =
-      std::lower_bound(std::begin(ut::kDecompositions), end, cp,
-                       [](const ut::Decomposition& d, char32_t c) { return d.cp < c; });
+  const auto* it = std::lower_bound(std::begin(ut::kDecompositions), end, cp,
+                                    [](const ut::Decomposition& d, char32_t c) { return d.cp < c; });
   if (it == end || it->cp != cp) {
     out.push_back(cp);
     return;
@@ -189,9 +187,8 @@ void strip_accents(const std::u32string& word, std::u32string& nfd, std::u32stri
     }
     size_t j = i;
     while (j < nfd.size() && combining_class(nfd[j]) != 0) ++j;
-    std::stable_sort(nfd.begin() + i, nfd.begin() + j, [](char32_t x, char32_t y) {
-      return combining_class(x) < combining_class(y);
-    });
+    std::stable_sort(nfd.begin() + i, nfd.begin() + j,
+                     [](char32_t x, char32_t y) { return combining_class(x) < combining_class(y); });
     i = j;
   }
   out.clear();
@@ -202,9 +199,8 @@ void strip_accents(const std::u32string& word, std::u32string& nfd, std::u32stri
 
 // BasicTokenizer._is_chinese_char: the CJK ideograph blocks, not Hangul or kana.
 bool is_chinese_char(char32_t cp) {
-  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-         (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
-         (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
+  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
+         (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
@@ -301,26 +297,15 @@ std::vector<std::string> basic_tokenize(const std::string& text, bool lower_case
 // ---- WordPieceTokenizer ----
 
 WordPieceTokenizer WordPieceTokenizer::from_file(const std::string& vocab_path, bool lower_case) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(vocab_path, ec)) {
-    throw Error(ErrorKind::Usage, "cannot read vocabulary " + vocab_path + ": it is a directory");
-  }
-  std::ifstream in(vocab_path, std::ios::binary);
-  if (!in) {
-    throw Error(ErrorKind::Usage, "cannot read vocabulary " + vocab_path + ": " + errno_message());
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) {
-    throw Error(ErrorKind::Usage, "cannot read vocabulary " + vocab_path + ": " + errno_message());
-  }
-  const std::vector<std::string> lines = split_lines(buf.str());
+  // A BERT vocabulary is ~230 kB; the cap keeps a wrong path (a model, a
+  // device) from being read whole.
+  const std::string text = read_file_capped(vocab_path, 64u << 20, ErrorKind::Usage, "vocabulary");
+  const std::vector<std::string> lines = split_lines(text);
   for (size_t i = 0; i < lines.size(); ++i) {
     bool valid = true;
     decode_utf8(lines[i], &valid);
     if (!valid) {  // HF's load_vocab reads with encoding="utf-8" and would fail too
-      throw Error(ErrorKind::Usage,
-                  vocab_path + ":" + std::to_string(i + 1) + ": the vocabulary is not UTF-8");
+      throw Error(ErrorKind::Usage, vocab_path + ":" + std::to_string(i + 1) + ": the vocabulary is not UTF-8");
     }
   }
   return WordPieceTokenizer(lines, lower_case, vocab_path);
@@ -338,8 +323,7 @@ WordPieceTokenizer::WordPieceTokenizer(const std::vector<std::string>& vocab, bo
     if (!vocab_.count(name)) missing.push_back(name);
   }
   if (!missing.empty()) {
-    std::string why =
-        source + " has no " + join(missing, ", ") + (missing.size() == 1 ? " token" : " tokens");
+    std::string why = source + " has no " + join(missing, ", ") + (missing.size() == 1 ? " token" : " tokens");
     std::string h = hint + " and holds [PAD], [UNK], [CLS] and [SEP]";
     if (vocab[0].rfind("\xEF\xBB\xBF", 0) == 0) h = "it starts with a UTF-8 byte order mark; " + h;
     throw Error(ErrorKind::Usage, why, h);
@@ -429,8 +413,7 @@ std::vector<std::string> WordPieceTokenizer::tokenize(const std::string& text) c
   return out;
 }
 
-std::vector<int64_t> WordPieceTokenizer::convert_tokens_to_ids(
-    const std::vector<std::string>& tokens) const {
+std::vector<int64_t> WordPieceTokenizer::convert_tokens_to_ids(const std::vector<std::string>& tokens) const {
   std::vector<int64_t> ids;
   ids.reserve(tokens.size());
   for (const std::string& t : tokens) {
@@ -448,8 +431,7 @@ Encoding WordPieceTokenizer::encode_single(const std::string& text, size_t max_s
   return build(encode_text(text), nullptr, max_seq_length);
 }
 
-Encoding WordPieceTokenizer::encode_pair(const std::string& a, const std::string& b,
-                                         size_t max_seq_length) const {
+Encoding WordPieceTokenizer::encode_pair(const std::string& a, const std::string& b, size_t max_seq_length) const {
   const std::vector<int64_t> b_ids = encode_text(b);
   return build(encode_text(a), &b_ids, max_seq_length);
 }
@@ -459,10 +441,9 @@ Encoding WordPieceTokenizer::build(std::vector<int64_t> a, const std::vector<int
                                    size_t max_seq_length) const {
   const size_t num_special = b_in ? 3 : 2;
   if (max_seq_length < num_special) {
-    throw Error(
-        ErrorKind::Usage,
-        "max_seq_length " + std::to_string(max_seq_length) + " leaves no room for [CLS] and [SEP]",
-        "it must be at least " + std::to_string(num_special));
+    throw Error(ErrorKind::Usage,
+                "max_seq_length " + std::to_string(max_seq_length) + " leaves no room for [CLS] and [SEP]",
+                "it must be at least " + std::to_string(num_special));
   }
   std::vector<int64_t> b = b_in ? *b_in : std::vector<int64_t>{};
   const size_t total = a.size() + b.size() + num_special;

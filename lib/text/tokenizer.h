@@ -74,8 +74,7 @@ class WordPieceTokenizer {
 
  private:
   void wordpiece(const std::string& word, std::vector<std::string>& out) const;
-  Encoding build(std::vector<int64_t> a, const std::vector<int64_t>* b,
-                 size_t max_seq_length) const;
+  Encoding build(std::vector<int64_t> a, const std::vector<int64_t>* b, size_t max_seq_length) const;
 
   std::unordered_map<std::string, int64_t> vocab_;
   std::vector<std::string> tokens_;  // by line; a duplicate's earlier lines are not its id

@@ -92,14 +92,36 @@ TEST_CASE("the pickle scan finds every storage and tensor of a real model", "[ar
 TEST_CASE("malformed pickles are refused with where and why", "[archive][pickle]") {
   CHECK(scan_error("") == "t.pkl is corrupted: the pickle ends early (at byte 0)");
   CHECK(scan_error(std::string("\x80\x03", 2)).find("uses pickle protocol 3") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "0", 3)).find("holds opcode 0x30") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "t", 3)).find("closes a MARK that was never opened") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "N" "r\xff\xff\xff\x0f", 8)).find("skips memo ids") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "h\x05", 4)).find("never written") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "X\xff\xff\xff\x7f", 7)).find("ends early") != std::string::npos);
-  CHECK(scan_error(std::string("\x80\x02" "NN.", 5)).find("leaves 2 values on the stack") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "0",
+                               3))
+            .find("holds opcode 0x30") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "t",
+                               3))
+            .find("closes a MARK that was never opened") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "N"
+                               "r\xff\xff\xff\x0f",
+                               8))
+            .find("skips memo ids") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "h\x05",
+                               4))
+            .find("never written") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "X\xff\xff\xff\x7f",
+                               7))
+            .find("ends early") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "NN.",
+                               5))
+            .find("leaves 2 values on the stack") != std::string::npos);
   // A persistent id that is not a storage tuple.
-  CHECK(scan_error(std::string("\x80\x02" "NQ.", 5)).find("not a storage") != std::string::npos);
+  CHECK(scan_error(std::string("\x80\x02"
+                               "NQ.",
+                               5))
+            .find("not a storage") != std::string::npos);
 }
 
 TEST_CASE("storage_extent: offset plus the farthest element, overflow caught", "[archive][pickle]") {

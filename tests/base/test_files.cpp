@@ -80,7 +80,8 @@ TEST_CASE("check_output_path takes new and regular files only", "[files]") {
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.kind() == ErrorKind::Usage);
-    CHECK(std::string(e.what()) == "--report " + d / "fifo" + " is a FIFO (named pipe); bertq writes only regular files");
+    CHECK(std::string(e.what()) ==
+          "--report " + d / "fifo" + " is a FIFO (named pipe); bertq writes only regular files");
   }
   CHECK(kind_of([&] { check_output_path("output", d.dir.string()); }) == ErrorKind::Usage);
   CHECK(kind_of([&] { check_output_path("output", d / "no/such/folder/x.pt"); }) == ErrorKind::Io);

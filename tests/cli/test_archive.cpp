@@ -36,9 +36,11 @@ TEST_CASE("damaged and hostile archives are refused by convert, inspect and diff
     Scratch s;
     const std::string file = kSource + "/testdata/bad/hostile/" + name;
     INFO(file);
-    for (const std::vector<std::string>& args :
-         {std::vector<std::string>{"convert", file, s / "out.pt"}, {"convert", file, s / "out.pt", "--dry-run"},
-          {"inspect", file}, {"diff", golden, file}, {"bench", file, "--iters", "1"}}) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"convert", file, s / "out.pt"},
+                                                 {"convert", file, s / "out.pt", "--dry-run"},
+                                                 {"inspect", file},
+                                                 {"diff", golden, file},
+                                                 {"bench", file, "--iters", "1"}}) {
       INFO(args[0]);
       const Result r = run(args);
       CHECK(r.code == 4);

@@ -47,7 +47,8 @@ TEST_CASE("batch converts the good jobs, reports the bad ones, and skips what is
   r = run({"batch", s / "batch.json"});
   CHECK(r.code == 9);
   CHECK(contains(r.out, "batch: 0 converted, 3 up to date, 2 failed, 5 in all\n"));
-  fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / "in/submodules.pt", fs::copy_options::overwrite_existing);
+  fs::copy_file(kSource + "/testdata/models/scripted_if.pt", s / "in/submodules.pt",
+                fs::copy_options::overwrite_existing);
   r = run({"batch", s / "batch.json"});
   CHECK(contains(r.out, "] ok  " + s / "in/submodules.pt" + " -> " + s / "out/submodules.pt\n"));
   CHECK(contains(r.out, "batch: 1 converted, 2 up to date, 2 failed, 5 in all\n"));
@@ -144,7 +145,8 @@ TEST_CASE("batch manifests that would lose work are refused before anything runs
   CHECK(r.code == 3);
   CHECK(r.err == "bertq: error: " + s / "dup.json" + ": jobs: two jobs write " + s / "o.pt" + " (inputs " + s / "a.pt" +
                      " and " + s / "b.pt" + ")\n");
-  write_file(s / "chain.json", R"({"jobs": [{"input": "a.pt", "output": "b.pt"}, {"input": "b.pt", "output": "c.pt"}]})");
+  write_file(s / "chain.json",
+             R"({"jobs": [{"input": "a.pt", "output": "b.pt"}, {"input": "b.pt", "output": "c.pt"}]})");
   r = run({"batch", s / "chain.json"});
   CHECK(r.code == 3);
   CHECK(r.err == "bertq: error: " + s / "chain.json" + ": jobs: the output " + s / "b.pt" + " is the input of a job\n");
@@ -190,7 +192,8 @@ TEST_CASE("a manifest from a FIFO or stdin is read once; the size cap holds", "[
   Scratch s;
   fs::create_directories(s / "in");
   fs::copy_file(kModel, s / "in/m.pt");
-  const std::string manifest = R"({"jobs": [{"input": ")" + s / "in/m.pt" + R"(", "output": ")" + s / "out/m.pt" + "\"}]}";
+  const std::string manifest =
+      R"({"jobs": [{"input": ")" + s / "in/m.pt" + R"(", "output": ")" + s / "out/m.pt" + "\"}]}";
   write_file(s / "batch.json", manifest);
   REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
   CHECK(shell("(cat " + quote(s / "batch.json") + " > " + quote(s / "fifo") + " &); " + quote(kBinary) + " batch " +
@@ -240,11 +243,10 @@ TEST_CASE("an interrupted batch says what finished and what is on disk", "[cli][
     {"input": "in/m1.pt", "output": "out/m1.pt", "qconfig": "fifo.json"},
     {"input": "in/m2.pt", "output": "out/m2.pt"}
   ]})");
-  const std::string cmd = quote(kBinary) + " batch " + quote(s / "batch.json") + " --summary " +
-                          quote(s / "summary.json") + " > " + quote(s / "log") + " 2>&1 & pid=$!; n=0; " +
-                          "while ! grep -q '\\[1/3\\] ok' " + quote(s / "log") +
-                          " && [ $n -lt 6000 ]; do sleep 0.1; n=$((n+1)); done; sleep 0.5; " +
-                          "kill -TERM $pid; wait $pid";
+  const std::string cmd =
+      quote(kBinary) + " batch " + quote(s / "batch.json") + " --summary " + quote(s / "summary.json") + " > " +
+      quote(s / "log") + " 2>&1 & pid=$!; n=0; " + "while ! grep -q '\\[1/3\\] ok' " + quote(s / "log") +
+      " && [ $n -lt 6000 ]; do sleep 0.1; n=$((n+1)); done; sleep 0.5; " + "kill -TERM $pid; wait $pid";
   CHECK(shell(cmd) == 143);
   const auto summary = parse_json(slurp(s / "summary.json"));
   INFO(summary.dump(1));
@@ -260,6 +262,7 @@ TEST_CASE("an interrupted batch says what finished and what is on disk", "[cli][
   CHECK_FALSE(fs::exists(s / "out/m2.pt"));
   CHECK(run({"inspect", s / "out/m0.pt"}).code == 0);
   CHECK(s.leftovers().empty());
-  CHECK(contains(slurp(s / "log"), "batch: 1 converted, 0 up to date, 0 failed, 1 interrupted, 1 not run (stopped by "
-                                   "signal 15), 3 in all\n"));
+  CHECK(contains(slurp(s / "log"),
+                 "batch: 1 converted, 0 up to date, 0 failed, 1 interrupted, 1 not run (stopped by "
+                 "signal 15), 3 in all\n"));
 }

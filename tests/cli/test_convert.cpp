@@ -61,7 +61,8 @@ TEST_CASE("swapped arguments never overwrite the float model", "[cli][convert][e
   CHECK(r.code == 4);
   CHECK(r.err == "bertq: error: " + s / "model_q.pt" +
                      " is already quantized (14 quantized weights, quantized::linear_dynamic in its graph); "
-                     "converting it again would overwrite " + s / "model.pt" +
+                     "converting it again would overwrite " +
+                     s / "model.pt" +
                      " with a copy of it\nhint: did you swap INPUT and OUTPUT? `bertq convert FLOAT.pt QUANTIZED.pt`; "
                      "--allow-requantize quantizes what is still float in it\n");
   CHECK(slurp(s / "model.pt") == float_bytes);
@@ -80,10 +81,11 @@ TEST_CASE("a conversion that quantizes nothing is an error unless allowed", "[cl
   const std::string model = kSource + "/testdata/bad/nothing_quantizable.pt";
   Result r = run({"convert", model, s / "out.pt", "--report", s / "r.json"});
   CHECK(r.code == 7);
-  CHECK(r.err == "bertq: warning: qconfig key \"\" quantized nothing (norm: LayerNorm is not quantized by dynamic "
-                 "quantization)\nbertq: error: nothing was quantized: no weight is reached by a qconfig that quantizes "
-                 "it (1 weight-bearing modules, all float)\nhint: --allow-nothing-quantized writes it anyway; run "
-                 "`bertq convert --dry-run` to see why each module stays float\n");
+  CHECK(r.err ==
+        "bertq: warning: qconfig key \"\" quantized nothing (norm: LayerNorm is not quantized by dynamic "
+        "quantization)\nbertq: error: nothing was quantized: no weight is reached by a qconfig that quantizes "
+        "it (1 weight-bearing modules, all float)\nhint: --allow-nothing-quantized writes it anyway; run "
+        "`bertq convert --dry-run` to see why each module stays float\n");
   CHECK_FALSE(fs::exists(s / "out.pt"));
   // The report is written: that is when CI needs it.
   const auto j = parse_json(slurp(s / "r.json"));
@@ -161,8 +163,9 @@ TEST_CASE("a model without forward is refused", "[cli][convert][errors]") {
   Scratch s;
   const Result r = run({"convert", kSource + "/testdata/bad/no_forward.pt", s / "out.pt"});
   CHECK(r.code == 4);
-  CHECK(r.err == "bertq: error: the model has no forward method\nhint: bertq quantizes what forward "
-                 "computes; trace or script a module with forward\n");
+  CHECK(r.err ==
+        "bertq: error: the model has no forward method\nhint: bertq quantizes what forward "
+        "computes; trace or script a module with forward\n");
   CHECK_FALSE(fs::exists(s / "out.pt"));
 }
 
@@ -259,8 +262,9 @@ TEST_CASE("a qconfig from stdin, a pipe or a FIFO", "[cli][convert]") {
   // The size cap holds while reading a stream that never ends.
   r = run({"convert", kModel, s / "e.pt", "--qconfig", "-"}, "/dev/zero");
   CHECK(r.code == 3);
-  CHECK(r.err == "bertq: error: qconfig file standard input is larger than 16777216 bytes, too large for a qconfig "
-                 "file\n");
+  CHECK(r.err ==
+        "bertq: error: qconfig file standard input is larger than 16777216 bytes, too large for a qconfig "
+        "file\n");
 }
 
 TEST_CASE("what Python accepts, bertq accepts: preset overrides and other activation observers",
@@ -462,15 +466,19 @@ TEST_CASE("report files never land on the input, the model or each other", "[cli
   };
   const std::vector<Case> cases = {
       {{"--report", s / "in.pt"},
-       "--report " + s / "in.pt" + " is the input file; bertq never overwrites its input\nhint: choose another "
-                                   "path for --report\n"},
-      {{"--html", s / "out.pt"}, "--html " + s / "out.pt" + " is also the output file\nhint: give each output its own "
-                                                            "path\n"},
+       "--report " + s / "in.pt" +
+           " is the input file; bertq never overwrites its input\nhint: choose another "
+           "path for --report\n"},
+      {{"--html", s / "out.pt"},
+       "--html " + s / "out.pt" +
+           " is also the output file\nhint: give each output its own "
+           "path\n"},
       {{"--report", s / "r.json", "--html", s / "r.json"},
        "--html " + s / "r.json" + " is also the --report file\nhint: give each output its own path\n"},
       {{"--qconfig", s / "q.json", "--report", s / "q.json"},
-       "--report " + s / "q.json" + " is the --qconfig file; bertq never overwrites what it reads\nhint: choose "
-                                    "another path for --report\n"},
+       "--report " + s / "q.json" +
+           " is the --qconfig file; bertq never overwrites what it reads\nhint: choose "
+           "another path for --report\n"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"convert", s / "in.pt", s / "out.pt"};
@@ -509,7 +517,8 @@ TEST_CASE("convert --dry-run prints the plan with the exact size and writes noth
   REQUIRE(r.code == 0);
   CHECK(r.out.find("bertq dry run: " + kModel + " -> (nothing written) (engine onednn)\n") == 0);
   CHECK(contains(r.out, ", if written\n"));
-  CHECK(contains(r.out, "bert.encoder.layer.0.attention.self.query        Linear     linear_dynamic  global \"\"  [32, 32]"));
+  CHECK(contains(r.out,
+                 "bert.encoder.layer.0.attention.self.query        Linear     linear_dynamic  global \"\"  [32, 32]"));
   CHECK(fs::is_empty(s.dir));
   const Result real = run({"convert", kModel, s / "out.pt"});
   REQUIRE(real.code == 0);
@@ -540,15 +549,17 @@ TEST_CASE("coverage guards fail the conversion before the model is written", "[c
 
   r = run({"convert", kModel, s / "out.pt", "--require-quantized", "gpt2.*"});
   CHECK(r.code == 7);
-  CHECK(r.err == "bertq: error: --require-quantized \"gpt2.*\" matches no Linear module (patterns are globs over "
-                 "module names, e.g. \"bert.encoder.*\")\nhint: the report lists why each float module stays float\n");
+  CHECK(r.err ==
+        "bertq: error: --require-quantized \"gpt2.*\" matches no Linear module (patterns are globs over "
+        "module names, e.g. \"bert.encoder.*\")\nhint: the report lists why each float module stays float\n");
   r = run({"convert", kModel, s / "out.pt", "--min-quantized-fraction", "0.9"});
   CHECK(r.code == 7);
   CHECK(r.err.find("bertq: error: 0.7") == 0);
   CHECK(contains(r.err, " of the weight elements are quantized, less than --min-quantized-fraction 0.900\n"));
   CHECK(s.leftovers().empty());
   CHECK_FALSE(fs::exists(s / "out.pt"));
-  r = run({"convert", kModel, s / "out.pt", "--require-quantized", "bert.encoder.*", "--min-quantized-fraction", "0.5"});
+  r = run(
+      {"convert", kModel, s / "out.pt", "--require-quantized", "bert.encoder.*", "--min-quantized-fraction", "0.5"});
   CHECK(r.code == 0);
   CHECK(fs::exists(s / "out.pt"));
 }
@@ -602,8 +613,8 @@ TEST_CASE("a full disk is a write error and leaves nothing behind", "[cli][conve
   CHECK(contains(slurp(s / "log"), "bertq: error: cannot write --html " + s / "r.html"));
   CHECK_FALSE(fs::exists(s / "r.html"));
   // stdout that cannot be written is a failure too.
-  code = shell(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "o2.pt") + " --format json > /dev/full 2> " +
-               quote(s / "log"));
+  code = shell(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "o2.pt") +
+               " --format json > /dev/full 2> " + quote(s / "log"));
   CHECK(code == 5);
   CHECK(slurp(s / "log") == "bertq: error: cannot write to standard output\n");
   CHECK(s.leftovers().empty());
@@ -637,8 +648,8 @@ TEST_CASE("temporaries of a killed run are removed by the next run into the fold
 TEST_CASE("the text table fits the terminal, or shows only what is asked", "[cli][convert][report]") {
   Scratch s;
   REQUIRE(run({"convert", kModel, s / "a.pt"}).code == 0);
-  const int code = shell("COLUMNS=80 " + quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "b.pt") + " > " +
-                         quote(s / "out"));
+  const int code = shell("COLUMNS=80 " + quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "b.pt") +
+                         " > " + quote(s / "out"));
   REQUIRE(code == 0);
   std::istringstream lines(slurp(s / "out"));
   std::string line;

@@ -7,13 +7,13 @@
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
-#include "catch.hpp"
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "catch.hpp"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
 
@@ -50,15 +50,13 @@ std::map<std::string, int> quantized_ops(const torch::jit::Module& m) {
   auto graph = m.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
   std::map<std::string, int> counts;
-  static const std::set<std::string> interesting = {
-      "aten::linear", "aten::dequantize", "aten::_choose_qparams_per_tensor", "aten::embedding_bag",
-      "aten::_saturate_weight_to_fp16"};
+  static const std::set<std::string> interesting = {"aten::linear", "aten::dequantize",
+                                                    "aten::_choose_qparams_per_tensor", "aten::embedding_bag",
+                                                    "aten::_saturate_weight_to_fp16"};
   std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
     for (torch::jit::Node* n : b->nodes()) {
       const std::string k = n->kind().toQualString();
-      if (k.rfind("quantized::", 0) == 0 || k.rfind("aten::quantize_per_", 0) == 0 ||
-          interesting.count(k))
-        ++counts[k];
+      if (k.rfind("quantized::", 0) == 0 || k.rfind("aten::quantize_per_", 0) == 0 || interesting.count(k)) ++counts[k];
       for (torch::jit::Block* sub : n->blocks()) visit(sub);
     }
   };
@@ -138,8 +136,8 @@ void check_case(const json& c, const fs::path& workdir) {
 
 void check_model_cases(const std::string& model_stem) {
   const json cases = load_cases();
-  const fs::path workdir = fs::temp_directory_path() / ("bertq-golden-" + model_stem + "-" +
-                                                         std::to_string(::getpid()));
+  const fs::path workdir =
+      fs::temp_directory_path() / ("bertq-golden-" + model_stem + "-" + std::to_string(::getpid()));
   fs::create_directories(workdir);
   int checked = 0;
   for (const auto& c : cases) {
@@ -174,9 +172,7 @@ TEST_CASE("golden: functional_linear matches quantize_dynamic_jit", "[golden]") 
   check_model_cases("functional_linear");
 }
 TEST_CASE("golden: scripted_if matches quantize_dynamic_jit", "[golden]") { check_model_cases("scripted_if"); }
-TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") {
-  check_model_cases("embedding_bag");
-}
+TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") { check_model_cases("embedding_bag"); }
 
 TEST_CASE("the plan resolves the tutorial's nested qconfig as PyTorch does", "[plan]") {
   const fs::path workdir = fs::temp_directory_path() / ("bertq-plan-" + std::to_string(::getpid()));
@@ -229,8 +225,7 @@ TEST_CASE("the plan says inherited for a child of a keyed module", "[plan]") {
   fs::remove_all(workdir);
   std::map<std::string, const bertq::ModulePlan*> by_path;
   for (const auto& m : r.modules) by_path[m.plan.path] = &m.plan;
-  CHECK(by_path.at("bert.encoder.layer.1.attention.self.query")->rule.describe() ==
-        "null at \"bert.encoder.layer.1\"");
+  CHECK(by_path.at("bert.encoder.layer.1.attention.self.query")->rule.describe() == "null at \"bert.encoder.layer.1\"");
   CHECK_FALSE(by_path.at("bert.encoder.layer.1.attention.self.query")->quantized);
   CHECK(by_path.at("bert.encoder.layer.1.output.dense")->rule.describe() ==
         "own key \"bert.encoder.layer.1.output.dense\"");

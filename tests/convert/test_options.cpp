@@ -64,8 +64,9 @@ TEST_CASE("manifest fields parse into options, with did-you-mean and types check
     }
     return std::string("accepted");
   };
-  CHECK(message(R"({"qconfg": "q.json"})").find("m.json: jobs[1].qconfg: unknown field \"qconfg\" | did you mean "
-                                                "\"qconfig\"?") == 0);
+  CHECK(message(R"({"qconfg": "q.json"})")
+            .find("m.json: jobs[1].qconfg: unknown field \"qconfg\" | did you mean "
+                  "\"qconfig\"?") == 0);
   CHECK(message(R"({"debug": "yes"})") == "m.json: jobs[1].debug: expected true or false | ");
   CHECK(message(R"({"engine": "onedn"})").find("unknown engine \"onedn\" | did you mean \"onednn\"?") !=
         std::string::npos);
@@ -73,7 +74,7 @@ TEST_CASE("manifest fields parse into options, with did-you-mean and types check
         "m.json: jobs[1].min_quantized_fraction: expected a number from 0 to 1 | ");
   CHECK(message(R"({"threads": 0})") == "m.json: jobs[1].threads: expected an integer from 1 to 256 | ");
   CHECK(message(R"({"no_manifest": true})").find("unknown field") != std::string::npos);  // not for batch
-  CHECK(message(R"({"input": "x.pt"})") == "accepted");  // the caller's own field
+  CHECK(message(R"({"input": "x.pt"})") == "accepted");                                   // the caller's own field
 }
 
 TEST_CASE("child arguments put every path after --", "[options]") {

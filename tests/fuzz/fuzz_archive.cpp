@@ -19,9 +19,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "base/error.h"
 #include "archive/model_file.h"
 #include "archive/zip_index.h"
+#include "base/error.h"
 
 namespace {
 
@@ -71,8 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bertq::ZipIndex index = bertq::read_zip_index(g_path);
     // Entries the index accepted must lie inside the file (callers read them in place).
     for (const auto& e : index.entries)
-      if (e.data_offset > index.file_size || e.stored_size > index.file_size - e.data_offset)
-        __builtin_trap();
+      if (e.data_offset > index.file_size || e.stored_size > index.file_size - e.data_offset) __builtin_trap();
   } catch (const bertq::Error&) {
   }
   try {

@@ -1,7 +1,6 @@
 // The qconfig format: presets, overrides, and the exact messages for bad input.
-#include "catch.hpp"
-
 #include "base/error.h"
+#include "catch.hpp"
 #include "qconfig/qconfig.h"
 
 using namespace bertq;
@@ -53,8 +52,7 @@ TEST_CASE("presets are PyTorch's qconfigs", "[qconfig]") {
   CHECK(fq.weight.qscheme == QScheme::PerChannelAffineFloatQParams);
   CHECK(fq.weight.dtype == DType::QUInt8);
 
-  CHECK(preset_names() == std::vector<std::string>{"default_dynamic", "float16_dynamic",
-                                                   "float_qparams_weight_only",
+  CHECK(preset_names() == std::vector<std::string>{"default_dynamic", "float16_dynamic", "float_qparams_weight_only",
                                                    "per_channel_dynamic"});
 }
 
@@ -64,7 +62,8 @@ TEST_CASE("a preset name, null and the explicit form parse to the same structs",
     "sub": {"activation": {"observer": "placeholder", "dtype": "quint8", "compute_dtype": "quint8"},
             "weight": {"observer": "per_channel_minmax", "dtype": "qint8", "qscheme": "per_channel_symmetric"}},
     "sub.fc2": null
-  })", "q.json");
+  })",
+                                      "q.json");
   REQUIRE(d.entries.size() == 3);
   // File order is kept, so reports list entries as the user wrote them.
   CHECK(d.entries[0].key == "");
@@ -77,7 +76,8 @@ TEST_CASE("a preset name, null and the explicit form parse to the same structs",
 
 TEST_CASE("preset overrides keep the preset's other arguments", "[qconfig]") {
   const QConfigDict d = parse_qconfig(R"({"": {"preset": "per_channel_dynamic",
-      "weight": {"observer": "per_channel_minmax", "quant_min": -127, "quant_max": 127}}})", "q.json");
+      "weight": {"observer": "per_channel_minmax", "quant_min": -127, "quant_max": 127}}})",
+                                      "q.json");
   const ObserverSpec& w = d.entries[0].qconfig->weight;
   CHECK(w.dtype == DType::QInt8);
   CHECK(w.qscheme == QScheme::PerChannelSymmetric);
@@ -86,7 +86,8 @@ TEST_CASE("preset overrides keep the preset's other arguments", "[qconfig]") {
 
   // Another observer class starts from that class's PyTorch defaults.
   const QConfigDict e = parse_qconfig(R"({"": {"preset": "per_channel_dynamic",
-      "weight": {"observer": "minmax", "dtype": "qint8", "qscheme": "per_tensor_symmetric"}}})", "q.json");
+      "weight": {"observer": "minmax", "dtype": "qint8", "qscheme": "per_tensor_symmetric"}}})",
+                                      "q.json");
   CHECK(e.entries[0].qconfig->weight == preset("default_dynamic").weight);
 }
 
@@ -111,35 +112,38 @@ TEST_CASE("malformed JSON is reported with line and column", "[qconfig][errors]"
 
 TEST_CASE("the document must be an object", "[qconfig][errors]") {
   const Failure f = parse_failure(R"(["per_channel_dynamic"])");
-  CHECK(f.message == "q.json: expected a JSON object mapping module names to qconfigs, got array "
-                     "[\"per_channel_dynamic\"]");
+  CHECK(f.message ==
+        "q.json: expected a JSON object mapping module names to qconfigs, got array "
+        "[\"per_channel_dynamic\"]");
 }
 
 TEST_CASE("an unknown preset names the allowed ones", "[qconfig][errors]") {
   const Failure f = parse_failure(R"({"classifier": "per_channel"})");
   CHECK(f.kind == ErrorKind::Config);
   CHECK(f.message == R"(q.json: ["classifier"]: unknown preset "per_channel")");
-  CHECK(f.hint == "did you mean \"per_channel_dynamic\"? presets: default_dynamic, float16_dynamic, "
-                  "float_qparams_weight_only, per_channel_dynamic");
+  CHECK(f.hint ==
+        "did you mean \"per_channel_dynamic\"? presets: default_dynamic, float16_dynamic, "
+        "float_qparams_weight_only, per_channel_dynamic");
 }
 
 TEST_CASE("an unknown field names its JSON path and suggests the right one", "[qconfig][errors]") {
   const Failure f = parse_failure(
       R"({"": {"preset": "per_channel_dynamic", "weight": {"observer": "per_channel_minmax", "qshceme": "per_channel_symmetric"}}})");
   CHECK(f.message == R"(q.json: [""].weight.qshceme: unknown field "qshceme")");
-  CHECK(f.hint == "did you mean \"qscheme\"? allowed for \"per_channel_minmax\": observer, dtype, "
-                  "qscheme, ch_axis, reduce_range, quant_min, quant_max");
+  CHECK(f.hint ==
+        "did you mean \"qscheme\"? allowed for \"per_channel_minmax\": observer, dtype, "
+        "qscheme, ch_axis, reduce_range, quant_min, quant_max");
 }
 
 TEST_CASE("a field of another observer class is refused", "[qconfig][errors]") {
-  const Failure f = parse_failure(
-      R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "ch_axis": 0}}})");
+  const Failure f =
+      parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "ch_axis": 0}}})");
   CHECK(f.message == R"(q.json: [""].weight.ch_axis: field "ch_axis" does not apply to observer "minmax")");
 }
 
 TEST_CASE("an unknown value lists the allowed values", "[qconfig][errors]") {
-  const Failure f = parse_failure(
-      R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "int8"}}})");
+  const Failure f =
+      parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "int8"}}})");
   CHECK(f.message == R"(q.json: [""].weight.dtype: unknown value "int8")");
   CHECK(f.hint == "did you mean \"qint8\"? allowed: quint8, qint8, float16, quint4x2, float32");
 
@@ -153,19 +157,23 @@ TEST_CASE("wrongly typed values are refused", "[qconfig][errors]") {
       R"({"": {"preset": "per_channel_dynamic", "weight": {"observer": "per_channel_minmax", "ch_axis": "0"}}})");
   CHECK(f.message == R"(q.json: [""].weight.ch_axis: expected an integer, got string "0")");
   const Failure g = parse_failure(R"({"": 8})");
-  CHECK(g.message == R"(q.json: [""]: expected null, a preset name or an object {"activation": ..., "weight": ...}, got number 8)");
+  CHECK(g.message ==
+        R"(q.json: [""]: expected null, a preset name or an object {"activation": ..., "weight": ...}, got number 8)");
 }
 
 TEST_CASE("contradictory settings are refused", "[qconfig][errors]") {
   SECTION("per-channel observer with a per-tensor qscheme") {
     const Failure f = parse_failure(
         R"({"": {"preset": "per_channel_dynamic", "weight": {"observer": "per_channel_minmax", "qscheme": "per_tensor_symmetric"}}})");
-    CHECK(f.message == R"(q.json: [""].weight.qscheme: observer "per_channel_minmax" is per-channel but qscheme is "per_tensor_symmetric")");
+    CHECK(
+        f.message ==
+        R"(q.json: [""].weight.qscheme: observer "per_channel_minmax" is per-channel but qscheme is "per_tensor_symmetric")");
   }
   SECTION("per-tensor observer with a per-channel qscheme") {
     const Failure f = parse_failure(
         R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "qscheme": "per_channel_symmetric"}}})");
-    CHECK(f.message == R"(q.json: [""].weight.qscheme: observer "minmax" is per-tensor but qscheme is "per_channel_symmetric")");
+    CHECK(f.message ==
+          R"(q.json: [""].weight.qscheme: observer "minmax" is per-tensor but qscheme is "per_channel_symmetric")");
   }
   SECTION("a quant range that excludes zero") {
     const Failure f = parse_failure(
@@ -178,35 +186,44 @@ TEST_CASE("contradictory settings are refused", "[qconfig][errors]") {
     CHECK(f.message == R"(q.json: [""].weight.quant_min: the range [-200, 127] does not fit dtype qint8 [-128, 127])");
   }
   SECTION("only one end of the range") {
-    const Failure f = parse_failure(
-        R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "quant_min": -127}}})");
+    const Failure f =
+        parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "quant_min": -127}}})");
     CHECK(f.message == R"(q.json: [""].weight.quant_min: quant_min and quant_max must be given together)");
   }
   SECTION("a quint8 placeholder without compute_dtype (crashes PyTorch)") {
     const Failure f = parse_failure(
         R"({"": {"activation": {"observer": "placeholder", "dtype": "quint8"},
                  "weight": {"observer": "minmax", "dtype": "qint8", "qscheme": "per_tensor_symmetric"}}})");
-    CHECK(f.message == R"(q.json: [""].activation: a quint8 placeholder activation needs "compute_dtype": "quint8" (without it PyTorch's conversion crashes))");
+    CHECK(
+        f.message ==
+        R"(q.json: [""].activation: a quint8 placeholder activation needs "compute_dtype": "quint8" (without it PyTorch's conversion crashes))");
   }
   SECTION("ch_axis 1 on weights") {
     const Failure f = parse_failure(
         R"({"": {"preset": "per_channel_dynamic", "weight": {"observer": "per_channel_minmax", "ch_axis": 1}}})");
-    CHECK(f.message == R"(q.json: [""].weight.ch_axis: ch_axis must be 0: dynamic quantization quantizes Linear and EmbeddingBag weights per output row (axis 0); got 1)");
+    CHECK(
+        f.message ==
+        R"(q.json: [""].weight.ch_axis: ch_axis must be 0: dynamic quantization quantizes Linear and EmbeddingBag weights per output row (axis 0); got 1)");
   }
   SECTION("a per-channel activation observer") {
-    const Failure f = parse_failure(
-        R"({"": {"preset": "default_dynamic", "activation": {"observer": "per_channel_minmax"}}})");
-    CHECK(f.message == R"(q.json: [""].activation.observer: a per-channel activation observer is not used by dynamic quantization)");
+    const Failure f =
+        parse_failure(R"({"": {"preset": "default_dynamic", "activation": {"observer": "per_channel_minmax"}}})");
+    CHECK(f.message ==
+          R"(q.json: [""].activation.observer: a per-channel activation observer is not used by dynamic quantization)");
   }
   SECTION("a minmax activation with fp16 weights") {
-    const Failure f = parse_failure(
-        R"({"": {"preset": "float16_dynamic", "activation": {"observer": "minmax"}}})");
-    CHECK(f.message == R"(q.json: [""].activation.observer: a minmax activation observer works only with int8 weights (qint8 minmax or per_channel_minmax))");
+    const Failure f = parse_failure(R"({"": {"preset": "float16_dynamic", "activation": {"observer": "minmax"}}})");
+    CHECK(
+        f.message ==
+        R"(q.json: [""].activation.observer: a minmax activation observer works only with int8 weights (qint8 minmax or per_channel_minmax))");
   }
   SECTION("quint8 weights for int8 dynamic Linear") {
-    const Failure f = parse_failure(
-        R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "quint8"}}})");
-    CHECK(f.message.rfind(R"(q.json: [""].weight: int8 dynamic quantization needs qint8 weights from a minmax or per_channel_minmax observer (quantized Linear packs only qint8 weights;)", 0) == 0);
+    const Failure f =
+        parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "quint8"}}})");
+    CHECK(
+        f.message.rfind(
+            R"(q.json: [""].weight: int8 dynamic quantization needs qint8 weights from a minmax or per_channel_minmax observer (quantized Linear packs only qint8 weights;)",
+            0) == 0);
   }
 }
 
@@ -219,7 +236,8 @@ TEST_CASE("a duplicate key is an error at any depth, the empty key too", "[qconf
   CHECK(f.message == R"(q.json: [""].weight.observer: duplicate key)");
   // The same key in two different objects is no duplicate.
   CHECK_NOTHROW(parse_qconfig(R"({"a": {"preset": "default_dynamic", "weight": {"observer": "minmax"}},
-                                  "b": {"preset": "default_dynamic", "weight": {"observer": "minmax"}}})", "q.json"));
+                                  "b": {"preset": "default_dynamic", "weight": {"observer": "minmax"}}})",
+                              "q.json"));
 }
 
 TEST_CASE("integers beyond int64 and NUL bytes are errors, not wrapped or cut", "[qconfig][errors]") {
@@ -262,8 +280,8 @@ TEST_CASE("activations Python's quantize_dynamic_jit accepts are accepted", "[qc
     CHECK(d.entries[0].warning.empty());
   }
   // A static activation observer: accepted, with a warning that it is ignored.
-  const QConfigDict d = parse_qconfig(R"({"": {"preset": "default_dynamic", "activation": {"observer": "minmax"}}})",
-                                      "q.json");
+  const QConfigDict d =
+      parse_qconfig(R"({"": {"preset": "default_dynamic", "activation": {"observer": "minmax"}}})", "q.json");
   CHECK(d.entries[0].warning ==
         "q.json: [\"\"].activation: the minmax activation observer is ignored in dynamic quantization (activation "
         "scales are computed per batch at run time); the result is the same as with the placeholder of "
@@ -274,10 +292,11 @@ TEST_CASE("Python spellings get the JSON spelling as a hint", "[qconfig][errors]
   CHECK(parse_failure(R"({"": None})").hint ==
         "this looks like Python: JSON spells None, True and False as null, true and false");
   CHECK(parse_failure(R"({'': None})").hint.find("this looks like Python") == 0);
-  CHECK(parse_failure(R"({"": "per_channel_dynamic_qconfig"})").hint.find(
-            "PyTorch's per_channel_dynamic_qconfig is the preset \"per_channel_dynamic\" here") == 0);
-  CHECK(parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "torch.qint8"}}})")
-            .hint.find("JSON spells torch.qint8 as \"qint8\"") == 0);
+  CHECK(parse_failure(R"({"": "per_channel_dynamic_qconfig"})")
+            .hint.find("PyTorch's per_channel_dynamic_qconfig is the preset \"per_channel_dynamic\" here") == 0);
+  CHECK(
+      parse_failure(R"({"": {"preset": "default_dynamic", "weight": {"observer": "minmax", "dtype": "torch.qint8"}}})")
+          .hint.find("JSON spells torch.qint8 as \"qint8\"") == 0);
 }
 
 TEST_CASE("a qconfig with many keys parses in linear time", "[qconfig]") {

@@ -128,8 +128,9 @@ TEST_CASE("diff results render as text and JSON from the same data", "[diff]") {
   std::ostringstream text, js;
   print_diff(d, text);
   print_diff_json(d, js);
-  CHECK(text.str() == "fc: scales differ in 3 of 8 values (max abs difference 0.5)\nx: quantized only in b.pt\n"
-                      "differ: 2 differences in 2 modules compared by module names\n");
+  CHECK(text.str() ==
+        "fc: scales differ in 3 of 8 values (max abs difference 0.5)\nx: quantized only in b.pt\n"
+        "differ: 2 differences in 2 modules compared by module names\n");
   const auto j = nlohmann::json::parse(js.str());
   CHECK(j["identical"] == false);
   CHECK(j["differences"][0]["differing"] == 3);

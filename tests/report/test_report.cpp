@@ -3,19 +3,19 @@
 // paths that resolve as documented.
 #include <torch/script.h>
 
-#include "catch.hpp"
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "report/measure.h"
-#include "inspect/diff.h"
+#include "archive/zip_index.h"
 #include "base/error.h"
-#include "inspect/inspect.h"
+#include "catch.hpp"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
-#include "archive/zip_index.h"
+#include "inspect/diff.h"
+#include "inspect/inspect.h"
+#include "report/measure.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -74,8 +74,7 @@ TEST_CASE("report scales and zero points equal those in Python's golden models",
   TempDir tmp("report");
   int checked_modules = 0;
   for (const auto& c : cases) {
-    if (!c["python_error"].is_null() || c["debug"].get<bool>() || !c["runnable"].get<bool>() ||
-        c["engine"] != "onednn")
+    if (!c["python_error"].is_null() || c["debug"].get<bool>() || !c["runnable"].get<bool>() || c["engine"] != "onednn")
       continue;
     INFO("case " << c["golden"]);
     const bertq::Report r = convert(c["model"], c["qconfig"], tmp / "q.pt");
@@ -220,9 +219,9 @@ TEST_CASE("diff says whether two conversions are identical", "[diff]") {
   CHECK(other.differences[0].a == "qint8 per_channel_affine axis 0");
   CHECK(other.differences[0].b == "qint8 per_tensor_affine");
   const bertq::DiffResult fewer = bertq::diff_models(tmp / "a.pt", tmp / "d.pt");
-  CHECK(std::count_if(fewer.differences.begin(), fewer.differences.end(),
-                      [](const bertq::ModuleDiff& d) { return d.what == "only in A"; }) ==
-        6);  // layer 1 but its output.dense (5), and the classifier
+  CHECK(std::count_if(fewer.differences.begin(), fewer.differences.end(), [](const bertq::ModuleDiff& d) {
+          return d.what == "only in A";
+        }) == 6);  // layer 1 but its output.dense (5), and the classifier
   CHECK_THROWS_AS(bertq::diff_models(tmp / "a.pt", kTestdata + "models/tiny_bert.pt"), bertq::Error);
 }
 

@@ -4,7 +4,6 @@
 #   --reference  also Python's PyTorch (python3-torch, the same 1.13.1 as
 #                libtorch-dev), needed only to regenerate golden files and to
 #                run the Python side of the benchmarks
-#   --browser    also headless Chromium, for checking HTML output
 set -euo pipefail
 
 packages=(
@@ -12,11 +11,13 @@ packages=(
   libtorch-dev          # LibTorch 1.13.1: the passes, kernels and serializer
   libopenblas0-pthread  # a fast libblas.so.3; the reference BLAS is ~30x slower
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 zlib1g-dev libssl-dev
+  clang-format          # the formatting check (tests/scripts/check-format.sh)
+  chromium              # the HTML report's layout test (tests/html/)
 )
 for arg in "$@"; do
   case "$arg" in
     --reference) packages+=(python3-torch time) ;;
-    --browser) packages+=(chromium) ;;
+    --browser) ;;  # chromium is always installed now; kept for old command lines
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

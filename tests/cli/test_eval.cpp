@@ -1,4 +1,4 @@
-// `bertq bench`, `bertq eval` and `bertq compare` as a user meets them.
+// `bertq eval` as a user meets it.
 #include <algorithm>
 #include <cctype>
 
@@ -60,53 +60,6 @@ TEST_CASE("eval on pre-tokenized data", "[cli][eval]") {
   const auto j = parse_json(r.out);
   CHECK(j["examples"] == 2);
   CHECK(j["accuracy"] == 0.5);  // two equal rows, one of each label
-}
-
-TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][compare]") {
-  Scratch s;
-  REQUIRE(run({"convert", kMrpcModel, s / "q.pt"}).code == 0);
-  Result r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64"});
-  INFO(r.err);
-  REQUIRE(r.code == 0);
-  CHECK(contains(r.out, "on dummy inputs (64 rows x 32)\n  examples: 64\n  max abs logit difference: "));
-  const size_t at = r.out.find("argmax agreement: ");
-  REQUIRE(at != std::string::npos);
-  const double agreement = std::stod(r.out.substr(at + 18));
-  CHECK(agreement > 0.8);
-  CHECK(agreement < 1.0);  // this wide-init model does flip a few rows
-  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0.5"});
-  CHECK(r.code == 0);
-  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0"});
-  CHECK(r.code == 7);
-  CHECK(contains(r.err, " of the rows change their predicted class, more than --max-disagreement 0.0000\n"));
-  // Against itself: identical.
-  r = run({"compare", kMrpcModel, kMrpcModel, "--seq-length", "32", "--rows", "16", "--max-disagreement", "0"});
-  CHECK(r.code == 0);
-  CHECK(contains(r.out, "max abs logit difference: 0\n"));
-  // On the MRPC fixture too.
-  r = run({"compare", kMrpcModel, s / "q.pt", "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
-           "--seq-length", "32"});
-  CHECK(r.code == 0);
-  CHECK(contains(r.out, "on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n"));
-}
-
-TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]") {
-  Scratch s;
-  REQUIRE(run({"convert", kModel, s / "q.pt"}).code == 0);
-  Result r = run({"bench", kModel, s / "q.pt", "--seq-length", "16", "--iters", "3", "--warmup", "1", "--format", "json"});
-  INFO(r.err);
-  REQUIRE(r.code == 0);
-  const auto j = parse_json(r.out);
-  CHECK(j["batch"] == 8);
-  CHECK(j["seq"] == 16);
-  CHECK(j["threads"] == 1);
-  CHECK(j["inputs"] == nlohmann::json::array({"input_ids", "attention_mask", "token_type_ids"}));
-  CHECK(j["models"][0]["kind"] == "float");
-  CHECK(j["models"][1]["kind"] == "quantized");
-  CHECK(j["models"][0]["ratio"] == 1.0);
-  r = run({"bench", kModel, "--seq-length", "16", "--iters", "2"});
-  CHECK(r.code == 0);
-  CHECK(r.out.find("batch 8 x seq 16, 1 thread, engine onednn, 2 iterations after 2 warm-up\n") == 0);
 }
 
 TEST_CASE("bench, eval and compare fit the model's positions, or say why not", "[cli][bench][eval][compare]") {

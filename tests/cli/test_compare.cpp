@@ -1,0 +1,41 @@
+// `bertq compare` as a user meets it.
+#include <algorithm>
+#include <cctype>
+
+#include "cli/cli.h"
+
+using namespace cli;
+
+namespace {
+const std::string kMrpcModel = kSource + "/testdata/models/tiny_bert_mrpc.pt";
+const std::string kVocab = kSource + "/testdata/tokenizer/vocab.txt";
+}  // namespace
+
+TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][compare]") {
+  Scratch s;
+  REQUIRE(run({"convert", kMrpcModel, s / "q.pt"}).code == 0);
+  Result r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "on dummy inputs (64 rows x 32)\n  examples: 64\n  max abs logit difference: "));
+  const size_t at = r.out.find("argmax agreement: ");
+  REQUIRE(at != std::string::npos);
+  const double agreement = std::stod(r.out.substr(at + 18));
+  CHECK(agreement > 0.8);
+  CHECK(agreement < 1.0);  // this wide-init model does flip a few rows
+  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0.5"});
+  CHECK(r.code == 0);
+  r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0"});
+  CHECK(r.code == 7);
+  CHECK(contains(r.err, " of the rows change their predicted class, more than --max-disagreement 0.0000\n"));
+  // Against itself: identical.
+  r = run({"compare", kMrpcModel, kMrpcModel, "--seq-length", "32", "--rows", "16", "--max-disagreement", "0"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "max abs logit difference: 0\n"));
+  // On the MRPC fixture too.
+  r = run({"compare", kMrpcModel, s / "q.pt", "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
+           "--seq-length", "32"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n"));
+}
+
