@@ -14,7 +14,8 @@ const std::string kVocab = kSource + "/testdata/tokenizer/vocab.txt";
 TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]") {
   Scratch s;
   REQUIRE(run({"convert", kModel, s / "q.pt"}).code == 0);
-  Result r = run({"bench", kModel, s / "q.pt", "--seq-length", "16", "--iters", "3", "--warmup", "1", "--format", "json"});
+  Result r =
+      run({"bench", kModel, s / "q.pt", "--seq-length", "16", "--iters", "3", "--warmup", "1", "--format", "json"});
   INFO(r.err);
   REQUIRE(r.code == 0);
   const auto j = parse_json(r.out);
@@ -29,4 +30,3 @@ TEST_CASE("bench times several models on the same dummy inputs", "[cli][bench]")
   CHECK(r.code == 0);
   CHECK(r.out.find("batch 8 x seq 16, 1 thread, engine onednn, 2 iterations after 2 warm-up\n") == 0);
 }
-

@@ -38,4 +38,3 @@ TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][
   CHECK(r.code == 0);
   CHECK(contains(r.out, "on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n"));
 }
-

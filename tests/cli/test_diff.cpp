@@ -36,8 +36,8 @@ TEST_CASE("diff confirms the headline: bertq's output is Python's", "[cli][diff]
   Result r = run({"diff", s / "q.pt", golden});
   INFO(r.out << r.err);
   CHECK(r.code == 0);
-  CHECK(r.out == "identical: 14 quantized modules compared by packed-params attributes (" + s / "q.pt" + ", " + golden +
-                     ")\n");
+  CHECK(r.out ==
+        "identical: 14 quantized modules compared by packed-params attributes (" + s / "q.pt" + ", " + golden + ")\n");
   r = run({"diff", golden, s / "q.pt", "--format", "json"});
   CHECK(r.code == 0);
   CHECK(parse_json(r.out)["identical"] == true);

@@ -15,7 +15,7 @@ if [[ "$major" != 14 && "${1:-}" != "--fix" ]]; then
   echo "check-format: clang-format $major here; the tree's format is clang-format 14's (Debian 12), not checked"
   exit 0
 fi
-mapfile -t files < <(git ls-files '*.cpp' '*.h' '*.hpp' '*.cpp.in' | grep -v '^lib/text/unicode_tables')
+mapfile -t files < <(git ls-files '*.cpp' '*.h' '*.hpp' | grep -v '^lib/text/unicode_tables')
 if [[ "${1:-}" == "--fix" ]]; then
   clang-format -i "${files[@]}"
   exit 0
