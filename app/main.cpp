@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "commands.h"
 #include "convert/quantize.h"
+#include "convert/torch_compat.h"
 #include "exit_codes.h"
 #include "run/runtime.h"
 
@@ -34,17 +35,12 @@ namespace {
 // not supported") would go to glog with its own prefix; route it through
 // bertq's log instead, in bertq's voice, each message once (some fire on
 // every forward).
-class ForwardWarnings : public c10::WarningHandler {
- public:
-  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (seen_.insert(msg).second) spdlog::warn("PyTorch: {}", bertq::printable(msg));
-  }
-
- private:
-  std::mutex mutex_;
-  std::set<std::string> seen_;
-};
+void forward_warning(const std::string& msg) {
+  static std::mutex mutex;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (seen.insert(msg).second) spdlog::warn("PyTorch: {}", bertq::printable(msg));
+}
 
 std::string shell_quoted(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
@@ -111,8 +107,8 @@ int main(int argc, char** argv) {
   // is a write error, not a silent kill.
   bertq::install_cleanup_on_signals();
   std::signal(SIGXFSZ, SIG_IGN);
-  static ForwardWarnings forward_warnings;
-  c10::Warning::set_warning_handler(&forward_warnings);
+  static bertq::compat::WarningForwarder forward_warnings(forward_warning);
+  bertq::compat::set_warning_handler(&forward_warnings);
 
   CLI::App app{
       "bertq: dynamic quantization of TorchScript models (int8, fp16, weight-only), "

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Generate the Python reference test data for bertq.
 
-Run from the repository root with Debian's Python (python3-torch 1.13.1):
+Run from the repository root with each Debian's Python:
 
-    /usr/bin/python3 testdata/generate.py
+    /usr/bin/python3 testdata/generate.py                          # Debian 12, PyTorch 1.13.1
+    tests/scripts/trixie.sh run python3 testdata/generate.py       # Debian 13, PyTorch 2.6.0
 
-Deterministic and idempotent: rewrites testdata/{models,bad,qconfigs,golden}/ and
-checks (does not write) the preset files in configs/.
+With PyTorch 1.13 it rewrites testdata/{models,bad,qconfigs}/ and golden/1.13/; with
+PyTorch 2.x it reads those models and rewrites golden/2.X/ and models/v2/ (models only
+2.x can express, traced with it). Deterministic and idempotent. It also checks (does not
+write) the preset files in configs/ against that version's presets.
 """
 import copy
 import functools
@@ -37,6 +40,10 @@ sys.path.insert(0, HERE)
 import minibert  # noqa: E402
 
 torch.set_num_threads(1)
+
+TORCH_MAJOR, TORCH_MINOR = (int(x) for x in torch.__version__.split(".")[:2])
+TORCH_2 = TORCH_MAJOR >= 2
+GOLDEN_VERSION = "%d.%d" % (TORCH_MAJOR, TORCH_MINOR)
 
 # --------------------------------------------------------------------------------------
 # bertq qconfig JSON  ->  PyTorch qconfig_dict  (the reference semantics)
@@ -99,7 +106,11 @@ def _obs_kwargs(obs_json, where, base_kind=None):
             continue
         if key not in OBS_FIELDS[kind]:
             raise ValueError("%s: field %r not allowed for observer %r" % (where, key, kind))
-        if key in ("dtype", "compute_dtype"):
+        if key == "compute_dtype" and TORCH_2:
+            # bertq's compute_dtype marks a dynamic activation; PyTorch 2.x spells
+            # that is_dynamic=True (its compute_dtype argument no longer does it).
+            kw["is_dynamic"] = True
+        elif key in ("dtype", "compute_dtype"):
             kw[key] = DTYPES[val]
         elif key == "qscheme":
             kw[key] = QSCHEMES[val]
@@ -177,10 +188,16 @@ def check_shipped_presets():
         got = d[""]
         for field in ("activation", "weight"):
             g, e = getattr(got, field), getattr(preset, field)
-            assert effective_observer_args(g) == effective_observer_args(e), \
-                (path, field, effective_observer_args(g), effective_observer_args(e))
+            ga, ea = effective_observer_args(g), effective_observer_args(e)
             gcls, gkw = _split_observer(g)
             ecls, ekw = _split_observer(e)
+            if TORCH_2 and ecls is PlaceholderObserver:
+                # 2.x's dynamic presets give the placeholder a quantization range
+                # (0..255) that dynamic quantization never reads; bertq leaves it out.
+                for args in (ga[1], ea[1], gkw, ekw):
+                    for k in ("quant_min", "quant_max"):
+                        args.pop(k, None)
+            assert ga == ea, (path, field, ga, ea)
             # every keyword PyTorch sets explicitly is spelled out in the file too
             assert all(gkw.get(k) == v for k, v in ekw.items()), (path, field, gkw, ekw)
     # parser self-checks for the override semantics
@@ -202,118 +219,14 @@ def check_shipped_presets():
 # --------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------
-class Sub(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(16, 32)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(32, 32)
-
-    def forward(self, x):
-        return self.fc2(self.relu(self.fc1(x)))
-
-
-class Submodules(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.sub = Sub()
-        self.fc = nn.Linear(32, 8)
-
-    def forward(self, x):
-        return self.fc(self.sub(x))
-
-
-class FunctionalLinear(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(24, 16) * 0.1)
-        self.bias = nn.Parameter(torch.randn(24) * 0.1)
-        self.fc = nn.Linear(24, 8)
-
-    def forward(self, x):
-        x = torch.nn.functional.linear(x, self.weight, self.bias)
-        x = torch.relu(x)
-        return self.fc(x)
-
-
-class ScriptedIf(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(16, 8)
-        self.b = nn.Linear(16, 8)
-
-    def forward(self, x):
-        if bool(x.sum() > 0):
-            return self.a(x)
-        else:
-            return self.b(x)
-
-
-class EmbBag(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb = nn.EmbeddingBag(64, 16, mode="sum")
-        self.fc = nn.Linear(16, 8)
-
-    def forward(self, indices, offsets):
-        return self.fc(self.emb(indices, offsets))
-
-
-class FuncAttr(nn.Module):
-    """F.linear on plain tensor attributes, like test_quantize_jit.py's FuncLinear: scripted,
-    they stay attributes; traced, they become constants in the graph."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.randn(8, 16) * 0.1
-        self.b = torch.randn(8) * 0.1
-
-    def forward(self, x):
-        return torch.nn.functional.linear(x, self.w, self.b)
-
-
-class FuncBuffer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("w", torch.randn(8, 16) * 0.1)
-        self.register_buffer("b", torch.randn(8) * 0.1)
-
-    def forward(self, x):
-        return torch.nn.functional.linear(x, self.w, self.b)
-
-
-class TinyEager(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(x)
-
-
-class NothingQuantizable(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.norm = nn.LayerNorm(8)
-
-    def forward(self, x):
-        return torch.relu(self.norm(x))
-
-
-class NoForward(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 2)
-
-    @torch.jit.export
-    def run(self, x):
-        return self.fc(x)
+from testmodels import (EmbBag, FuncAttr, FuncBuffer, FunctionalLinear,  # noqa: E402
+                        NoForward, NothingQuantizable, ScriptedIf, Submodules, TinyEager)
 
 
 def model_inputs(name):
     """Fixed example inputs used for tracing and for the runnable check."""
     g = torch.Generator().manual_seed(1234)
-    if name == "tiny_bert":
+    if name in ("tiny_bert", "sdpa_bert"):
         return minibert.example_inputs(minibert.TINY_CONFIG, 2, 16, 0)
     if name in ("submodules", "functional_linear", "scripted_if", "functional_attr", "functional_const",
                 "functional_buffer"):
@@ -503,11 +416,11 @@ def one_line(e):
 
 
 def run_case(model, qname, engine, debug, goldir):
-    model_path = os.path.join(HERE, "models", model + ".pt")
+    model_path = os.path.join(HERE, MODEL_DIRS.get(model, "models"), model + ".pt")
     suffix = "__debug" if debug else ""
     gname = "%s__%s__%s%s.pt" % (model, qname, engine, suffix)
     gpath = os.path.join(goldir, gname)
-    case = {"model": "models/%s.pt" % model, "qconfig": "qconfigs/%s.json" % qname,
+    case = {"model": "%s/%s.pt" % (MODEL_DIRS.get(model, "models"), model), "qconfig": "qconfigs/%s.json" % qname,
             "engine": engine, "debug": debug, "golden": None, "runnable": False,
             "python_error": None, "forward_error": None, "quantized_ops": None}
     torch.backends.quantized.engine = engine
@@ -519,7 +432,7 @@ def run_case(model, qname, engine, debug, goldir):
     except Exception as e:  # record, no golden
         case["python_error"] = one_line(e)
         return case
-    case["golden"] = "golden/" + gname
+    case["golden"] = "golden/%s/%s" % (GOLDEN_VERSION, gname)
     case["quantized_ops"] = quantized_ops(q)
     try:
         with torch.no_grad():
@@ -536,29 +449,47 @@ def reset_dir(d):
     os.makedirs(d)
 
 
+# Models only PyTorch 2.x can express, traced with it into models/v2/ (LibTorch 1.13
+# cannot load them: a bertq built with it says the model needs a 2.x build).
+MODEL_DIRS = {"sdpa_bert": "models/v2"}
+V2_MODEL_QCONFIGS = {"sdpa_bert": ["per_channel", "per_tensor"]}
+
+
+def build_models_v2(outdir):
+    reset_dir(outdir)
+    torch.jit.save(minibert.make_traced_sdpa(minibert.TINY_CONFIG, 2, 16, 0),
+                   os.path.join(outdir, "sdpa_bert.pt"))
+
+
 def main():
     check_shipped_presets()
-    moddir, baddir, qdir, goldir = (os.path.join(HERE, x) for x in
-                                    ("models", "bad", "qconfigs", "golden"))
-    for d in (moddir, qdir, goldir):
-        reset_dir(d)
-    # bad/fuzz/ holds reproducers found by the fuzzers, not made here.
-    os.makedirs(baddir, exist_ok=True)
-    for name in os.listdir(baddir):
-        if os.path.isfile(os.path.join(baddir, name)):
-            os.remove(os.path.join(baddir, name))
-
-    for name, obj in QCONFIGS.items():
-        parse_qconfig_json(obj)  # validate
-        with open(os.path.join(qdir, name + ".json"), "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-
-    paths = build_models(moddir)
-    build_bad(baddir, paths["submodules"])
+    moddir, baddir, qdir = (os.path.join(HERE, x) for x in ("models", "bad", "qconfigs"))
+    goldir = os.path.join(HERE, "golden", GOLDEN_VERSION)
+    reset_dir(goldir)
+    matrix = dict(MODEL_QCONFIGS)
+    if TORCH_2:
+        # The models, bad files and qconfigs are 1.13's (they load in 2.x too);
+        # only the goldens and the 2.x-only models are this version's.
+        build_models_v2(os.path.join(HERE, "models", "v2"))
+        matrix.update(V2_MODEL_QCONFIGS)
+    else:
+        reset_dir(qdir)
+        # models/v2/ is 2.x's, bad/fuzz/ holds reproducers the fuzzers found: kept.
+        for d in (moddir, baddir):
+            os.makedirs(d, exist_ok=True)
+            for name in os.listdir(d):
+                if os.path.isfile(os.path.join(d, name)):
+                    os.remove(os.path.join(d, name))
+        for name, obj in QCONFIGS.items():
+            parse_qconfig_json(obj)  # validate
+            with open(os.path.join(qdir, name + ".json"), "w") as f:
+                json.dump(obj, f, indent=2)
+                f.write("\n")
+        paths = build_models(moddir)
+        build_bad(baddir, paths["submodules"])
 
     cases = []
-    for model, qnames in MODEL_QCONFIGS.items():
+    for model, qnames in matrix.items():
         for qname in qnames:
             for debug in (False, True):
                 cases.append(run_case(model, qname, "onednn", debug, goldir))
@@ -573,11 +504,12 @@ def main():
                  ("ok" if c["runnable"] else "FWD-ERROR: " + c["forward_error"].splitlines()[0][:100])
         print("%-62s %s" % (c["golden"] or c["model"] + " " + c["qconfig"], status))
 
-    # The MRPC evaluation fixture's model and expected result (models/ was
-    # just rewritten, so it is rebuilt here too).
-    sys.path.insert(0, os.path.join(HERE_DIR, "mrpc"))
-    import make_expected
-    make_expected.main()
+    if not TORCH_2:
+        # The MRPC evaluation fixture's model and expected result (models/ was
+        # just rewritten, so it is rebuilt here too).
+        sys.path.insert(0, os.path.join(HERE_DIR, "mrpc"))
+        import make_expected
+        make_expected.main()
 
 
 if __name__ == "__main__":

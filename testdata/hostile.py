@@ -14,8 +14,8 @@ PFX = "submodules/"
 
 # name -> what bertq must say (a substring of its message); the tests use this table too.
 HOSTILE = {
-    "code_crc.pt": "record code/__torch__.py is corrupted (its CRC-32 does not match)",
-    "code_bitflip.pt": "record code/__torch__.py is corrupted",
+    "code_crc.pt": "record code/__torch__/testmodels.py is corrupted (its CRC-32 does not match)",
+    "code_bitflip.pt": "record code/__torch__/testmodels.py is corrupted",
     "data_crc.pt": "record data/0 is corrupted (its CRC-32 does not match)",
     "short_tensor.pt": "tensor record data/0 holds 2032 bytes, but its storage needs 2048",
     "empty_tensor.pt": "tensor record data/0 holds 0 bytes, but its storage needs 2048",
@@ -28,7 +28,7 @@ HOSTILE = {
     "all_deflated.pt": "tensor record data/0 is compressed",
     "bomb_declared.pt": "would inflate to more than 256 MiB",
     "bomb_lying.pt": "inflates to more than the 100 bytes it declares",
-    "newline_flood.pt": "code/__torch__.py",
+    "newline_flood.pt": "code/__torch__/testmodels.py",
     "memo_jump.pt": "skips memo ids",
     "encrypted.pt": "is encrypted",
 }
@@ -86,7 +86,7 @@ def build(outdir, src):
         os.remove(os.path.join(outdir, f))
     recs = _records(src)
     orig = {n: d for n, d, _ in recs}
-    code, d0, d1, pkl = PFX + "code/__torch__.py", PFX + "data/0", PFX + "data/1", PFX + "data.pkl"
+    code, d0, d1, pkl = PFX + "code/__torch__/testmodels.py", PFX + "data/0", PFX + "data/1", PFX + "data.pkl"
     path = lambda n: os.path.join(outdir, n)  # noqa: E731
 
     # One changed line of code, with the original CRC-32 (LibTorch runs the changed code).

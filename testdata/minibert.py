@@ -272,3 +272,35 @@ def make_traced(config, batch, seq, seed=0):
         traced = torch.jit.trace(model, inputs)
     del model
     return traced
+
+
+class BertSdpaSelfAttention(BertSelfAttention):
+    """Hugging Face's default attention on PyTorch 2.x (BertSdpaSelfAttention): the three
+    projections, then one torch.nn.functional.scaled_dot_product_attention, which traces to
+    aten::scaled_dot_product_attention, an op LibTorch 1.13 does not have."""
+
+    def forward(self, hidden_states, attention_mask):
+        query_layer = self.transpose_for_scores(self.query(hidden_states))
+        key_layer = self.transpose_for_scores(self.key(hidden_states))
+        value_layer = self.transpose_for_scores(self.value(hidden_states))
+        context_layer = nn.functional.scaled_dot_product_attention(
+            query_layer, key_layer, value_layer, attn_mask=attention_mask, dropout_p=0.0)
+        context_layer = context_layer.permute(0, 2, 1, 3).contiguous()
+        new_context_layer_shape = context_layer.size()[:-2] + (self.all_head_size,)
+        return context_layer.view(new_context_layer_shape)
+
+
+def make_traced_sdpa(config, batch, seq, seed=0):
+    """make_traced with every self-attention replaced by BertSdpaSelfAttention (same weights);
+    PyTorch 2.x only."""
+    if isinstance(config, dict):
+        config = BertConfig(**config)
+    model = make_model(config, seed)
+    for layer in model.bert.encoder.layer:
+        sdpa = BertSdpaSelfAttention(config)
+        sdpa.load_state_dict(layer.attention.self.state_dict())
+        sdpa.eval()
+        layer.attention.self = sdpa
+    inputs = example_inputs(config, batch, seq, seed)
+    with torch.no_grad():
+        return torch.jit.trace(model, inputs)

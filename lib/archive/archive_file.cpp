@@ -201,7 +201,10 @@ void ArchiveFile::check_code() {
 void ArchiveFile::check_pickles() {
   // LibTorch reads these pickles; each storage's bytes come from the record
   // ARCHIVE/KEY (constants.pkl -> constants/0, data.pkl -> data/0).
-  for (const char* archive : {"constants", "data", "traced_inputs"}) {
+  // traced_inputs.pkl (PyTorch 2.x) is left alone: torch.jit.save writes its
+  // storage records empty, and LibTorch reads it only when asked to restore
+  // input shapes, which bertq never does.
+  for (const char* archive : {"constants", "data"}) {
     const ZipEntry* e = index_.find(std::string(archive) + ".pkl");
     if (!e) continue;
     const std::string bytes = read_zip_record(fd_, path_, *e);

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -41,13 +42,18 @@ class FdReader : public caffe2::serialize::ReadAdapterInterface {
   uint64_t size_;
 };
 
-// What a LibTorch load error means, in bertq's words first.
-std::string explain_load_error(const std::string& raw) {
-  const std::string line = printable(first_line(raw));
-  if (raw.find("Unknown builtin op") != std::string::npos)
-    return "it uses an operator this LibTorch (" + std::string(BERTQ_LIBTORCH_VERSION) +
-           ") does not have, so it was traced with a newer PyTorch: " + line;
-  return line;
+// What a LibTorch load error means, in bertq's words: an operator this
+// LibTorch lacks means a model traced by a newer PyTorch.
+std::optional<Error> explain_load_error(const std::string& path, const std::string& raw) {
+  const std::string marker = "Unknown builtin op: ";
+  const auto at = raw.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  std::string op = raw.substr(at + marker.size());
+  op = op.substr(0, op.find_first_of(". \n"));
+  return Error(ErrorKind::Model,
+               path + ": it was traced with a newer PyTorch: it uses " + op + ", which LibTorch " +
+                   BERTQ_LIBTORCH_VERSION + " does not have",
+               "convert it with a bertq built against LibTorch 2.x (docs/libtorch.md)");
 }
 
 }  // namespace
@@ -70,12 +76,11 @@ torch::jit::Module load_model(const ArchiveFile& file, const std::string& extra_
         torch::jit::load(std::make_shared<FdReader>(file.fd(), file.size()), torch::Device(torch::kCPU), files);
     if (extra) *extra = extra_name.empty() ? "" : files[extra_name];
     return m;
-  } catch (const c10::Error& e) {
-    throw Error(ErrorKind::Model,
-                file.path() + ": LibTorch could not load the model: " + explain_load_error(e.what_without_backtrace()),
-                "bertq checked the archive's structure and checksums; LibTorch refused its contents");
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::Model, file.path() + ": LibTorch could not load the model: " + explain_load_error(e.what()),
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string raw = c10_error ? c10_error->what_without_backtrace() : e.what();
+    if (auto known = explain_load_error(file.path(), raw)) throw *known;
+    throw Error(ErrorKind::Model, file.path() + ": LibTorch could not load the model: " + first_line(raw),
                 "bertq checked the archive's structure and checksums; LibTorch refused its contents");
   }
 }

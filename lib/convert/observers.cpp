@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "convert/torch_compat.h"
+
 namespace bertq {
 namespace {
 
@@ -144,6 +146,12 @@ torch::jit::Module make_observer(const ObserverSpec& spec, const std::shared_ptr
   // Module::train()/eval() expect every module to have `training`.
   m.register_attribute("training", BoolType::get(), true);
   m.register_attribute("dtype", IntType::get(), static_cast<int64_t>(spec.dtype));
+  // LibTorch 2.x's passes know a dynamic activation by `is_dynamic` (1.13's
+  // by compute_dtype, kept below for it): true on the placeholders that
+  // compute_dtype marks, as PyTorch 2.x's dynamic presets set it.
+  if (compat::kObserversHaveIsDynamic)
+    m.register_attribute("is_dynamic", BoolType::get(),
+                         spec.kind == ObserverKind::Placeholder && spec.compute_dtype.has_value());
   if (spec.kind == ObserverKind::Placeholder) {
     m.register_attribute("custom_op", c10::StringType::get(), std::string());
     // Present only when set: the passes use hasattr("compute_dtype") to tell

@@ -1,17 +1,17 @@
-// Every difference between the LibTorch versions bertq supports, in one place.
-// The rest of the code calls these and never tests TORCH_VERSION itself.
+// Every difference between the LibTorch versions bertq supports (1.13 and
+// 2.x), in one place. The rest of the code calls these and never tests
+// TORCH_VERSION itself. docs/libtorch.md says what differs and why.
 #pragma once
 
 #include <ATen/Context.h>
+#include <c10/util/Exception.h>
 #include <torch/version.h>
 
+#include <functional>
 #include <optional>
+#include <string>
 
 namespace bertq::compat {
-
-// LibTorch 2.x's version as numbers, for the few decisions below.
-constexpr int kTorchMajor = TORCH_VERSION_MAJOR;
-constexpr int kTorchMinor = TORCH_VERSION_MINOR;
 
 // QEngine::X86 (fbgemm and onednn behind one name) exists from PyTorch 2.0.
 inline std::optional<at::QEngine> x86_qengine() {
@@ -19,6 +19,34 @@ inline std::optional<at::QEngine> x86_qengine() {
   return at::QEngine::X86;
 #else
   return std::nullopt;
+#endif
+}
+
+// How the passes tell a dynamic activation observer: 1.13 reads its
+// `compute_dtype` attribute; 2.x reads a bool `is_dynamic` (observer.py's
+// ObserverBase has it on every observer) and ignores compute_dtype.
+constexpr bool kObserversHaveIsDynamic = TORCH_VERSION_MAJOR >= 2;
+
+// c10's warning handler: 1.13 passes (location, message, verbatim); 2.x a
+// c10::Warning. Forwards each message to `sink`.
+class WarningForwarder : public c10::WarningHandler {
+ public:
+  explicit WarningForwarder(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& warning) override { sink_(warning.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override { sink_(msg); }
+#endif
+
+ private:
+  std::function<void(const std::string&)> sink_;
+};
+
+inline void set_warning_handler(c10::WarningHandler* handler) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::WarningUtils::set_warning_handler(handler);
+#else
+  c10::Warning::set_warning_handler(handler);
 #endif
 }
 

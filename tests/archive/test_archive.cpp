@@ -61,7 +61,7 @@ TEST_CASE("the zip index of a TorchScript archive", "[archive][zip]") {
   CHECK(z.file_size == fs::file_size(kTestdata + "models/submodules.pt"));
   REQUIRE(z.find("data.pkl") != nullptr);
   CHECK(z.find("data.pkl")->stored);
-  const ZipEntry* code = z.find("code/__torch__.py");
+  const ZipEntry* code = z.find("code/__torch__/testmodels.py");
   REQUIRE(code != nullptr);
   // torch.jit.save deflates code records (over 200 bytes).
   CHECK_FALSE(code->stored);
@@ -74,7 +74,7 @@ TEST_CASE("the zip index of a TorchScript archive", "[archive][zip]") {
 }
 
 TEST_CASE("the pickle scan finds every storage and tensor of a real model", "[archive][pickle]") {
-  const ArchiveFile f(kTestdata + "golden/tiny_bert__per_channel__onednn.pt");
+  const ArchiveFile f(kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt");
   const PickleScan s = scan_pickle(f.read_record("constants.pkl"), "constants.pkl");
   CHECK_FALSE(s.storages.empty());
   for (const auto& t : s.tensors) {
@@ -140,7 +140,7 @@ TEST_CASE("storage_extent: offset plus the farthest element, overflow caught", "
 TEST_CASE("every hostile archive is refused before LibTorch", "[archive]") {
   // The same table as testdata/hostile.py's HOSTILE (and tests/cli/test_archive.cpp).
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"code_crc.pt", "record code/__torch__.py is corrupted (its CRC-32 does not match)"},
+      {"code_crc.pt", "record code/__torch__/testmodels.py is corrupted (its CRC-32 does not match)"},
       {"data_crc.pt", "record data/0 is corrupted (its CRC-32 does not match)"},
       {"short_tensor.pt", "tensor record data/0 holds 2032 bytes, but its storage needs 2048"},
       {"numel_lie.pt", "tensor record data/0 holds 2048 bytes, but its storage needs 16384"},
@@ -163,7 +163,7 @@ TEST_CASE("every hostile archive is refused before LibTorch", "[archive]") {
     }
   }
   // ... and the models and goldens are all accepted.
-  for (const auto& e : fs::directory_iterator(kTestdata + "golden"))
+  for (const auto& e : fs::directory_iterator(kTestdata + BERTQ_GOLDEN_DIR))
     if (e.path().extension() == ".pt") CHECK_NOTHROW(ArchiveFile(e.path().string()));
 }
 
@@ -187,7 +187,7 @@ TEST_CASE("what is hashed is what was loaded, even if the path is replaced", "[a
 }
 
 TEST_CASE("a manifest read back from an archive without LibTorch", "[archive][manifest]") {
-  CHECK_FALSE(read_manifest(kTestdata + "golden/tiny_bert__per_channel__onednn.pt").has_value());
+  CHECK_FALSE(read_manifest(kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt").has_value());
   CHECK_THROWS_AS(parse_manifest("{\"schema\": \"something-else\"}"), Error);
   CHECK_THROWS_AS(parse_manifest("not json"), Error);
 }

@@ -9,8 +9,8 @@ namespace {
 
 // File -> what the message must say (the same table as hostile.py's HOSTILE).
 const std::vector<std::pair<std::string, std::string>> kHostile = {
-    {"code_crc.pt", "record code/__torch__.py is corrupted (its CRC-32 does not match)"},
-    {"code_bitflip.pt", "record code/__torch__.py is corrupted"},
+    {"code_crc.pt", "record code/__torch__/testmodels.py is corrupted (its CRC-32 does not match)"},
+    {"code_bitflip.pt", "record code/__torch__/testmodels.py is corrupted"},
     {"data_crc.pt", "record data/0 is corrupted (its CRC-32 does not match)"},
     {"short_tensor.pt", "tensor record data/0 holds 2032 bytes, but its storage needs 2048"},
     {"empty_tensor.pt", "tensor record data/0 holds 0 bytes, but its storage needs 2048"},
@@ -31,7 +31,7 @@ const std::vector<std::pair<std::string, std::string>> kHostile = {
 }  // namespace
 
 TEST_CASE("damaged and hostile archives are refused by convert, inspect and diff", "[cli][archive][errors]") {
-  const std::string golden = kSource + "/testdata/golden/submodules__per_channel__onednn.pt";
+  const std::string golden = kSource + "/testdata/" BERTQ_GOLDEN_DIR "/submodules__per_channel__onednn.pt";
   for (const auto& [name, what] : kHostile) {
     Scratch s;
     const std::string file = kSource + "/testdata/bad/hostile/" + name;

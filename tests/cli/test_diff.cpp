@@ -32,7 +32,7 @@ TEST_CASE("diff confirms the headline: bertq's output is Python's", "[cli][diff]
   // it has no bertq manifest, so modules pair by packed-params attribute.
   Scratch s;
   REQUIRE(run({"convert", kModel, s / "q.pt", "--qconfig", kSource + "/testdata/qconfigs/per_channel.json"}).code == 0);
-  const std::string golden = kSource + "/testdata/golden/tiny_bert__per_channel__onednn.pt";
+  const std::string golden = kSource + "/testdata/" BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt";
   Result r = run({"diff", s / "q.pt", golden});
   INFO(r.out << r.err);
   CHECK(r.code == 0);
@@ -41,6 +41,6 @@ TEST_CASE("diff confirms the headline: bertq's output is Python's", "[cli][diff]
   r = run({"diff", golden, s / "q.pt", "--format", "json"});
   CHECK(r.code == 0);
   CHECK(parse_json(r.out)["identical"] == true);
-  r = run({"diff", s / "q.pt", kSource + "/testdata/golden/tiny_bert__per_tensor__onednn.pt"});
+  r = run({"diff", s / "q.pt", kSource + "/testdata/" BERTQ_GOLDEN_DIR "/tiny_bert__per_tensor__onednn.pt"});
   CHECK(r.code == 8);
 }

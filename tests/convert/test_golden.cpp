@@ -28,7 +28,7 @@ const char* kRegenerate =
     "tests/scripts/install-deps.sh --reference && /usr/bin/python3 testdata/generate.py";
 
 json load_cases() {
-  std::ifstream in(kTestdata + "golden/cases.json");
+  std::ifstream in(kTestdata + BERTQ_GOLDEN_DIR "/cases.json");
   REQUIRE(in);
   return json::parse(in);
 }
@@ -64,10 +64,15 @@ std::map<std::string, int> quantized_ops(const torch::jit::Module& m) {
   return counts;
 }
 
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // Fixed inputs for each bundled model (see testdata/README.md).
 std::vector<torch::jit::IValue> inputs_for(const std::string& model) {
   torch::manual_seed(7);
-  if (model.find("tiny_bert") != std::string::npos) {
+  if (model.find("bert") != std::string::npos) {
     auto ids = torch::randint(0, 128, {2, 16}, torch::kLong);
     auto mask = torch::ones({2, 16}, torch::kLong);
     mask.index_put_({1, torch::indexing::Slice(10, torch::indexing::None)}, 0);
@@ -100,10 +105,16 @@ void check_case(const json& c, const fs::path& workdir) {
   // fp16 models convert but cannot run on this LibTorch; bertq refuses them
   // unless asked, and must still write exactly what Python writes.
   o.allow_unrunnable = true;
+  // Without bertq's manifest, the file is Python's byte for byte.
+  o.no_manifest = true;
   bertq::run_convert(o);
+  CHECK(slurp(out) == slurp(golden));
 
-  // Same tensors (int8 weights, scales, zero points, biases) and same code.
-  // bertq adds only its manifest, which Python's torch.jit.load ignores.
+  // With it (the default), only the manifest is added, which Python's
+  // torch.jit.load ignores; every other record is the same (LibTorch 2.x's
+  // .data/serialization_id hashes all records, so it changes with it).
+  o.no_manifest = false;
+  bertq::run_convert(o);
   const auto want = archive_records(golden);
   auto got = archive_records(out);
   REQUIRE(got.count("extra/bertq_manifest.json") == 1);
@@ -113,6 +124,7 @@ void check_case(const json& c, const fs::path& workdir) {
   for (const auto& r : got) got_names.push_back(r.first);
   REQUIRE(got_names == want_names);
   for (const auto& [name, bytes] : want) {
+    if (name == ".data/serialization_id") continue;
     INFO("record " << name << " differs from the golden");
     CHECK(got.at(name) == bytes);
   }
@@ -151,7 +163,16 @@ void check_model_cases(const std::string& model_stem) {
         o.output = (workdir / "refused.pt").string();
         o.qconfig_path = kTestdata + c["qconfig"].get<std::string>();
         o.debug = c["debug"].get<bool>();
-        CHECK_THROWS_AS(bertq::run_convert(o), bertq::Error);
+        try {
+          bertq::run_convert(o);
+          FAIL("bertq converted what Python refuses: " << c["python_error"]);
+        } catch (const bertq::Error& e) {
+          // The only such case: float_qparams (weight-only) reaching Linears.
+          CHECK(e.kind() == bertq::ErrorKind::Config);
+          CHECK(std::string(e.what()).rfind("weight-only float_qparams quantization applies to EmbeddingBag, but it "
+                                            "reaches Linear modules ",
+                                            0) == 0);
+        }
         CHECK_FALSE(fs::exists(o.output));
       }
       ++checked;
@@ -173,6 +194,34 @@ TEST_CASE("golden: functional_linear matches quantize_dynamic_jit", "[golden]") 
 }
 TEST_CASE("golden: scripted_if matches quantize_dynamic_jit", "[golden]") { check_model_cases("scripted_if"); }
 TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") { check_model_cases("embedding_bag"); }
+TEST_CASE("golden: functional weights match quantize_dynamic_jit", "[golden]") {
+  check_model_cases("functional_attr");
+  check_model_cases("functional_const");
+  check_model_cases("functional_buffer");
+}
+
+TEST_CASE("a model only PyTorch 2.x can express: converted by a 2.x build, refused by a 1.13 one", "[golden]") {
+  // testdata/models/v2/sdpa_bert.pt: BERT with Hugging Face's SDPA attention,
+  // traced by PyTorch 2.6 (aten::scaled_dot_product_attention).
+  if (std::string(BERTQ_LIBTORCH_VERSION).rfind("1.", 0) != 0) {
+    check_model_cases("sdpa_bert");
+    return;
+  }
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/v2/sdpa_bert.pt";
+  o.output = (fs::temp_directory_path() / ("bertq-sdpa-" + std::to_string(::getpid()) + ".pt")).string();
+  try {
+    bertq::run_convert(o);
+    FAIL("LibTorch 1.13 converted a model that uses aten::scaled_dot_product_attention");
+  } catch (const bertq::Error& e) {
+    CHECK(e.kind() == bertq::ErrorKind::Model);
+    CHECK(std::string(e.what()) == o.input +
+                                       ": it was traced with a newer PyTorch: it uses aten::scaled_dot_product_attention, "
+                                       "which LibTorch " BERTQ_LIBTORCH_VERSION " does not have");
+    CHECK(e.hint() == "convert it with a bertq built against LibTorch 2.x (docs/libtorch.md)");
+  }
+  CHECK_FALSE(fs::exists(o.output));
+}
 
 TEST_CASE("the plan resolves the tutorial's nested qconfig as PyTorch does", "[plan]") {
   const fs::path workdir = fs::temp_directory_path() / ("bertq-plan-" + std::to_string(::getpid()));

@@ -1,7 +1,7 @@
 // libFuzzer target for the checks bertq runs on a model file before LibTorch
-// loads it: read_zip_index (lib/zip_index.cpp) and check_torchscript_archive
-// (lib/model_file.cpp, which uses caffe2's PyTorchStreamReader and turns its
-// c10::Error into bertq::Error).
+// loads it: read_zip_index (lib/archive/zip_index.cpp) and ArchiveFile
+// (lib/archive/archive_file.cpp: CRC-32s, inflating, the pickle scan, the
+// code checks). Needs no LibTorch.
 //
 // Both must either succeed or throw bertq::Error: any other exception
 // (c10::Error escaping, std::bad_alloc, std::length_error, ...), a crash, an
@@ -19,7 +19,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "archive/model_file.h"
+#include "archive/archive_file.h"
 #include "archive/zip_index.h"
 #include "base/error.h"
 
@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const bertq::Error&) {
   }
   try {
-    bertq::check_torchscript_archive(g_path);
+    const bertq::ArchiveFile file(g_path);
   } catch (const bertq::Error&) {
   }
   return 0;

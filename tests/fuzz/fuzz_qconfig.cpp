@@ -12,6 +12,8 @@
 #include <string_view>
 
 #include "base/error.h"
+#include <nlohmann/json.hpp>
+
 #include "qconfig/qconfig.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -24,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // A dict that parsed is written fully explicit into reports; that JSON must
   // parse back (no bertq::Error allowed here) to the same qconfigs.
-  const std::string again = bertq::to_json_string(dict);
+  const std::string again = bertq::to_json(dict).dump();
   const bertq::QConfigDict round = bertq::parse_qconfig(again, "fuzz-roundtrip.json");
   if (round.entries.size() != dict.entries.size()) __builtin_trap();
   for (size_t i = 0; i < dict.entries.size(); ++i) {

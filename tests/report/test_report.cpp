@@ -69,7 +69,7 @@ void check_invariant(const bertq::Report& r) {
 }  // namespace
 
 TEST_CASE("report scales and zero points equal those in Python's golden models", "[report][golden]") {
-  std::ifstream in(kTestdata + "golden/cases.json");
+  std::ifstream in(kTestdata + BERTQ_GOLDEN_DIR "/cases.json");
   const json cases = json::parse(in);
   TempDir tmp("report");
   int checked_modules = 0;
@@ -204,13 +204,13 @@ TEST_CASE("diff says whether two conversions are identical", "[diff]") {
   CHECK(same.matched_by == "module names");
   // Python's golden of the same conversion has no manifest: the modules pair
   // by packed-params attribute, and bertq's output is identical to it.
-  const bertq::DiffResult py = bertq::diff_models(tmp / "a.pt", kTestdata + "golden/tiny_bert__per_channel__onednn.pt");
+  const bertq::DiffResult py = bertq::diff_models(tmp / "a.pt", kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt");
   CHECK(py.matched_by == "packed-params attributes");
   CHECK(py.compared == 14);
   CHECK(py.identical());
   // ... and differs from Python's per-tensor golden in every module.
   const bertq::DiffResult py_other =
-      bertq::diff_models(tmp / "a.pt", kTestdata + "golden/tiny_bert__per_tensor__onednn.pt");
+      bertq::diff_models(tmp / "a.pt", kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_tensor__onednn.pt");
   CHECK(py_other.differences.size() == 14);
   const bertq::DiffResult other = bertq::diff_models(tmp / "a.pt", tmp / "c.pt");
   REQUIRE_FALSE(other.identical());

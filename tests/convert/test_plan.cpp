@@ -1,0 +1,55 @@
+// The plan is the decision; the passes' outcome is recorded beside it, and
+// any disagreement is an internal error (run_convert calls check_outcome
+// after the observers are inserted).
+#include "base/error.h"
+#include "catch.hpp"
+#include "convert/plan.h"
+
+using namespace bertq;
+
+TEST_CASE("the plan's prediction and the passes' outcome must agree", "[plan]") {
+  Plan plan;
+  ModulePlan linear;
+  linear.path = "fc";
+  linear.type_name = "Linear";
+  linear.use = WeightUse::Linear;
+  linear.qconfig = preset("per_channel_dynamic");
+  linear.expected_op = predicted_op(*linear.qconfig, linear.use);
+  CHECK(linear.expected_op == "linear_dynamic");
+  linear.quantized = true;
+  linear.op = "linear_dynamic";
+  plan.modules.push_back(linear);
+  ModulePlan norm;
+  norm.path = "norm";
+  norm.type_name = "LayerNorm";
+  plan.modules.push_back(norm);
+  CHECK_NOTHROW(check_outcome(plan));
+  // The passes left a module float that the plan said they would quantize.
+  plan.modules[0].quantized = false;
+  try {
+    check_outcome(plan);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Internal);
+    CHECK(std::string(e.what()) ==
+          "the quantization passes did not do what bertq planned for fc (planned linear_dynamic, got float)");
+  }
+  // ... or quantized one the plan left float.
+  plan.modules[0].quantized = true;
+  plan.modules[1].quantized = true;
+  plan.modules[1].op = "linear_dynamic";
+  CHECK_THROWS_AS(check_outcome(plan), Error);
+  // Functional weights are found by the passes, not predicted.
+  plan.modules[1].quantized = false;
+  ModulePlan functional;
+  functional.path = "w";
+  functional.functional = true;
+  functional.quantized = true;
+  functional.op = "linear_dynamic";
+  plan.modules.push_back(functional);
+  CHECK_NOTHROW(check_outcome(plan));
+  // What graph mode does per qconfig and use.
+  CHECK(predicted_op(preset("float16_dynamic"), WeightUse::Linear) == "linear_dynamic_fp16");
+  CHECK(predicted_op(preset("per_channel_dynamic"), WeightUse::Embedding).empty());
+  CHECK(predicted_op(preset("float_qparams_weight_only"), WeightUse::EmbeddingBag).empty());
+}
