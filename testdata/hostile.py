@@ -5,6 +5,7 @@ one tests is in HOSTILE below and in testdata/README.md. LibTorch 1.13.1 itself 
 them without a word (it checks no CRC-32 and trusts the pickle's element counts).
 """
 import io
+import json
 import os
 import struct
 import zipfile
@@ -178,3 +179,16 @@ def build(outdir, src):
 
     for name in HOSTILE:
         assert os.path.exists(path(name)), name
+
+    # Models that say bertq wrote them with another LibTorch (the pipeline's
+    # provenance check, after the archive checks): one from a newer LibTorch,
+    # and a prepared one from another release line.
+    def manifest(version, mode):
+        return json.dumps({
+            "schema": "bertq-manifest/2", "bertq_version": "0.2.0", "libtorch_version": version,
+            "libtorch_package": "", "engine": "onednn", "mode": mode, "input_sha256": "0" * 64,
+            "options": {}, "modules": []}, indent=1).encode()
+    for name, version, mode in (("manifest_newer.pt", "99.0.0", "quantize"),
+                                ("manifest_prepared_old.pt", "1.0.0", "prepare")):
+        _variant(os.path.join(outdir, "..", name), recs,
+                 add=[(PFX + "extra/bertq_manifest.json", manifest(version, mode), zipfile.ZIP_STORED)])

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -172,5 +173,31 @@ std::string format_bytes(int64_t bytes) {
 }
 
 std::string format_mb(uint64_t bytes) { return fmt::format("{:.2f} MB", static_cast<double>(bytes) / 1e6); }
+
+std::optional<int> compare_versions(std::string_view a, std::string_view b, int components) {
+  // The numbers before the first character that is neither a digit nor a dot
+  // ("+dfsg", "-7", "a0" are packaging or pre-release tags).
+  auto numbers = [](std::string_view v) -> std::optional<std::vector<uint64_t>> {
+    std::vector<uint64_t> out;
+    size_t i = 0;
+    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) {
+      uint64_t n = 0;
+      for (; i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])); ++i)
+        n = std::min<uint64_t>(n * 10 + static_cast<uint64_t>(v[i] - '0'), 1u << 30);
+      out.push_back(n);
+      if (i < v.size() && v[i] == '.') ++i;
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+  };
+  const auto x = numbers(a), y = numbers(b);
+  if (!x || !y) return std::nullopt;
+  for (int i = 0; i < components; ++i) {
+    const uint64_t p = static_cast<size_t>(i) < x->size() ? (*x)[i] : 0;
+    const uint64_t q = static_cast<size_t>(i) < y->size() ? (*y)[i] : 0;
+    if (p != q) return p < q ? -1 : 1;
+  }
+  return 0;
+}
 
 }  // namespace bertq

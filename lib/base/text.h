@@ -59,4 +59,10 @@ std::string format_bytes(int64_t bytes);
 // Formats a byte count as MB (1e6 bytes, as the PyTorch tutorial prints sizes).
 std::string format_mb(uint64_t bytes);
 
+// Compares dotted release numbers ("1.13.1", "2.6.0+dfsg") by their numeric
+// components, a missing component counting as 0: <0, 0 or >0. The first
+// `components` are compared (3 for the full version, 2 for major.minor).
+// Returns nullopt if either does not start with a number.
+std::optional<int> compare_versions(std::string_view a, std::string_view b, int components = 3);
+
 }  // namespace bertq

@@ -170,8 +170,38 @@ class Conversion {
     // The hash runs on the second core while the passes run on the first; it
     // reads the same descriptor LibTorch read.
     input_sha_ = std::async(std::launch::async, [this] { return input_->sha256(); });
+    check_producer();
     model_ = load_model(*input_);
     timer_.done("check and load");
+  }
+
+  // A file bertq itself wrote names the LibTorch that wrote it. One from a
+  // newer LibTorch holds that version's ops and observer code, which this one
+  // would misread or run differently; a prepared model must be converted by
+  // the release line that prepared it (2.x observers carry `is_dynamic`, and
+  // the qparams must come from the same observer.py to match Python).
+  void check_producer() {
+    const std::string record = std::string("extra/") + kManifestName;
+    if (!input_->index().find(record)) return;
+    const std::optional<Manifest> m = parse_manifest(input_->read_record(record));
+    if (!m) return;
+    const std::string here = BERTQ_LIBTORCH_VERSION;
+    const auto newer = compare_versions(m->libtorch_version, here);
+    if (!newer)
+      throw Error(ErrorKind::Model, o_.input + ": its bertq manifest names an unreadable LibTorch version " +
+                                        quoted_value(m->libtorch_version, 40));
+    if (*newer > 0)
+      throw Error(ErrorKind::Model,
+                  o_.input + ": it was written by bertq with LibTorch " + m->libtorch_version +
+                      ", newer than this bertq's LibTorch " + here,
+                  "use a bertq built against LibTorch " + m->libtorch_version + " or newer (docs/libtorch.md)");
+    if (m->mode == to_string(ConvertMode::Prepare, false) && compare_versions(m->libtorch_version, here, 2) != 0)
+      throw Error(ErrorKind::Model,
+                  o_.input + ": it was prepared with LibTorch " + m->libtorch_version +
+                      ", whose observers differ from this bertq's LibTorch " + here,
+                  "prepare the float model again with this bertq, or convert it with a bertq built against "
+                  "LibTorch " +
+                      m->libtorch_version);
   }
 
   // Refuses inputs that are not float models (unless asked), and picks the

@@ -330,7 +330,7 @@ ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& ba
 // Parses one value of the dict (everything but `null`). Presets are themselves
 // qconfig files in configs/, so they go through this same function.
 QConfigEntry parse_value(const std::string& key, const json& v, const std::string& source, const std::string& path) {
-  QConfigEntry entry{key, std::nullopt, {}};
+  QConfigEntry entry{key, std::nullopt, {}, {}};
   if (v.is_string()) {
     entry.preset = v.get<std::string>();
     try {
@@ -554,7 +554,7 @@ QConfigDict parse_qconfig(std::string_view text, const std::string& source) {
     const std::string path = key_path(key);
     const json value = json(doc.at(key));
     if (value.is_null()) {
-      dict.entries.push_back({key, std::nullopt, {}});
+      dict.entries.push_back({key, std::nullopt, {}, {}});
       continue;
     }
     dict.entries.push_back(parse_value(key, value, source, path));
@@ -571,7 +571,7 @@ QConfigDict load_qconfig_file(const std::string& path, std::string* text) {
 
 QConfigDict default_qconfig_dict() {
   QConfigDict d;
-  d.entries.push_back({"", preset("per_channel_dynamic"), "per_channel_dynamic"});
+  d.entries.push_back({"", preset("per_channel_dynamic"), "per_channel_dynamic", {}});
   return d;
 }
 

@@ -280,10 +280,12 @@ SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modu
     auto f = floats.by_path.find(r.plan.path);
     if (f == floats.by_path.end()) continue;
     r.bytes_before = 0;
-    std::vector<at::Tensor> ts{f->second.weight};
-    if (f->second.bias) ts.push_back(*f->second.bias);
-    for (const auto& t : ts)
+    // A storage shared by several modules (tied weights) counts once.
+    auto count = [&](const at::Tensor& t) {
       if (counted.insert(t.storage().unsafeGetStorageImpl()).second) r.bytes_before += t.storage().nbytes();
+    };
+    count(f->second.weight);
+    if (f->second.bias) count(*f->second.bias);
     b.modules += r.bytes_before;
   }
   if (b.modules > tensor_records || all_records > b.total)

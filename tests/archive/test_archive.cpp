@@ -21,11 +21,6 @@ namespace {
 
 const std::string kTestdata = std::string(BERTQ_SOURCE_DIR) + "/testdata/";
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::string scan_error(std::string_view bytes) {
   try {
     scan_pickle(bytes, "t.pkl");

@@ -57,3 +57,15 @@ TEST_CASE("shapes, byte counts and sizes are formatted one way", "[text]") {
   CHECK(last_line("a\nb\n\n") == "b");
   CHECK(line_column("ab\ncd", 5) == std::pair<size_t, size_t>{2, 2});
 }
+
+TEST_CASE("release numbers compare by their numeric parts", "[text]") {
+  CHECK(compare_versions("1.13.1", "2.6.0") == -1);
+  CHECK(compare_versions("2.6.0", "1.13.1") == 1);
+  CHECK(compare_versions("1.13.1", "1.9.0") == 1);    // not a string comparison
+  CHECK(compare_versions("2.6.0+dfsg", "2.6") == 0);  // tags and missing parts
+  CHECK(compare_versions("2.6.1", "2.6.0") == 1);
+  CHECK(compare_versions("2.6.1", "2.6.0", 2) == 0);  // same release line
+  CHECK_FALSE(compare_versions("", "1.0").has_value());
+  CHECK_FALSE(compare_versions("v2", "1.0").has_value());
+  CHECK(compare_versions("99999999999999999999999.0", "1.0") == 1);  // no overflow
+}

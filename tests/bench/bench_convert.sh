@@ -4,15 +4,20 @@
 # one run, alternating, with wall time and peak RSS from /usr/bin/time.
 #
 # Usage: tests/bench/bench_convert.sh [RUNS] [ENGINE]     (default 3, onednn)
-# Writes into bench-out/ (git-ignored); the model is generated once (~438 MB).
+# Writes into bench-out/ (git-ignored; $BENCH_OUT); the model is generated once (~438 MB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# BUILD_DIR and BENCH_OUT let the Debian 13 root (tests/scripts/trixie.sh)
+# run this on the same tree without touching the host's build and results.
+build=${BUILD_DIR:-build}
+out=${BENCH_OUT:-bench-out}
+export BUILD_DIR=$build
 runs=${1:-3}
 engine=${2:-onednn}
 tests/scripts/install-deps.sh --reference
 tests/scripts/build.sh
-mkdir -p bench-out
-model=bench-out/bert_base.pt
+mkdir -p "$out"
+model=$out/bert_base.pt
 if [[ ! -f $model ]]; then
   echo "generating $model (BERT-base shape, random weights)..."
   /usr/bin/python3 tests/bench/make_bert_base.py "$model"
@@ -21,15 +26,15 @@ fi
 measure() {  # label, command...: prints "wall_s peak_kib"
   local label=$1
   shift
-  /usr/bin/time -f "%e %M" -o bench-out/time.txt "$@" >/dev/null 2>bench-out/$label.log
-  cat bench-out/time.txt
+  /usr/bin/time -f "%e %M" -o $out/time.txt "$@" >/dev/null 2>$out/$label.log
+  cat $out/time.txt
 }
 
 declare -a py_wall py_rss bq_wall bq_rss
 for ((i = 0; i < runs; i++)); do
-  read -r w m < <(measure python /usr/bin/python3 tests/bench/py_quantize.py "$model" bench-out/q_python.pt --engine "$engine")
+  read -r w m < <(measure python /usr/bin/python3 tests/bench/py_quantize.py "$model" $out/q_python.pt --engine "$engine")
   py_wall+=("$w"); py_rss+=("$m")
-  read -r w m < <(measure bertq build/bertq convert "$model" bench-out/q_bertq.pt --engine "$engine")
+  read -r w m < <(measure bertq $build/bertq convert "$model" $out/q_bertq.pt --engine "$engine")
   bq_wall+=("$w"); bq_rss+=("$m")
   echo "run $((i + 1))/$runs: python ${py_wall[-1]} s ${py_rss[-1]} KiB, bertq ${bq_wall[-1]} s ${bq_rss[-1]} KiB"
 done
@@ -42,11 +47,11 @@ echo
 echo "BERT-base-shaped model, per_channel_dynamic, engine $engine, median of $runs runs"
 printf '%-28s %12s %12s %10s\n' "" "python" "bertq" "ratio"
 awk -v pw="$pw" -v bw="$bw" -v pr="$pr" -v br="$br" -v ins="$(size $model)" \
-    -v pos="$(size bench-out/q_python.pt)" -v bos="$(size bench-out/q_bertq.pt)" 'BEGIN {
+    -v pos="$(size $out/q_python.pt)" -v bos="$(size $out/q_bertq.pt)" 'BEGIN {
   printf "%-28s %12.2f %12.2f %10.2f\n", "wall time (s)", pw, bw, bw / pw
   printf "%-28s %12.0f %12.0f %10.2f\n", "peak RSS (MiB)", pr / 1024, br / 1024, br / pr
   printf "%-28s %12.2f %12.2f\n", "input size (MB)", ins / 1e6, ins / 1e6
   printf "%-28s %12.2f %12.2f\n", "output size (MB)", pos / 1e6, bos / 1e6
 }'
 echo -n "outputs: "
-/usr/bin/python3 tests/bench/compare_archives.py bench-out/q_python.pt bench-out/q_bertq.pt
+/usr/bin/python3 tests/bench/compare_archives.py $out/q_python.pt $out/q_bertq.pt

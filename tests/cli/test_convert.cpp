@@ -510,6 +510,25 @@ TEST_CASE("prepare then convert gives a quantized model", "[cli][convert]") {
   CHECK(contains(r.err, "is already prepared; its qconfig was fixed by `bertq prepare`"));
 }
 
+TEST_CASE("a model bertq wrote with a newer LibTorch, or prepared with another line, is refused",
+          "[cli][convert][errors]") {
+  // testdata/bad/manifest_*.pt (testdata/hostile.py) carry a bertq manifest
+  // that names another LibTorch.
+  Scratch s;
+  const std::string here = BERTQ_LIBTORCH_VERSION;
+  Result r = run({"convert", kSource + "/testdata/bad/manifest_newer.pt", s / "q.pt"});
+  CHECK(r.code == 4);
+  CHECK(contains(r.err,
+                 "manifest_newer.pt: it was written by bertq with LibTorch 99.0.0, newer than this bertq's "
+                 "LibTorch " +
+                     here + "\n"));
+  r = run({"convert", kSource + "/testdata/bad/manifest_prepared_old.pt", s / "q.pt"});
+  CHECK(r.code == 4);
+  CHECK(contains(
+      r.err, "it was prepared with LibTorch 1.0.0, whose observers differ from this bertq's LibTorch " + here + "\n"));
+  CHECK_FALSE(fs::exists(s / "q.pt"));
+}
+
 TEST_CASE("convert --dry-run prints the plan with the exact size and writes nothing", "[cli][convert][report]") {
   Scratch s;
   const Result r = run({"convert", kModel, s / "out.pt", "--dry-run"});

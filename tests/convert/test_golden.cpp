@@ -6,6 +6,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -215,9 +216,10 @@ TEST_CASE("a model only PyTorch 2.x can express: converted by a 2.x build, refus
     FAIL("LibTorch 1.13 converted a model that uses aten::scaled_dot_product_attention");
   } catch (const bertq::Error& e) {
     CHECK(e.kind() == bertq::ErrorKind::Model);
-    CHECK(std::string(e.what()) == o.input +
-                                       ": it was traced with a newer PyTorch: it uses aten::scaled_dot_product_attention, "
-                                       "which LibTorch " BERTQ_LIBTORCH_VERSION " does not have");
+    CHECK(std::string(e.what()) ==
+          o.input +
+              ": it was traced with a newer PyTorch: it uses aten::scaled_dot_product_attention, "
+              "which LibTorch " BERTQ_LIBTORCH_VERSION " does not have");
     CHECK(e.hint() == "convert it with a bertq built against LibTorch 2.x (docs/libtorch.md)");
   }
   CHECK_FALSE(fs::exists(o.output));

@@ -8,12 +8,11 @@
 // with tests/fuzz/run_fuzzers.sh.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "base/error.h"
-#include <nlohmann/json.hpp>
-
 #include "qconfig/qconfig.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,6 +2,7 @@
 // points read back from Python's golden models, totals that add up, module
 // paths that resolve as documented.
 #include <torch/script.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -204,7 +205,8 @@ TEST_CASE("diff says whether two conversions are identical", "[diff]") {
   CHECK(same.matched_by == "module names");
   // Python's golden of the same conversion has no manifest: the modules pair
   // by packed-params attribute, and bertq's output is identical to it.
-  const bertq::DiffResult py = bertq::diff_models(tmp / "a.pt", kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt");
+  const bertq::DiffResult py =
+      bertq::diff_models(tmp / "a.pt", kTestdata + BERTQ_GOLDEN_DIR "/tiny_bert__per_channel__onednn.pt");
   CHECK(py.matched_by == "packed-params attributes");
   CHECK(py.compared == 14);
   CHECK(py.identical());

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs what bertq needs from Debian 12's packages, skipping what is there.
+# Installs what bertq needs from the distribution's packages (Debian 12 or 13:
+# the package names are the same; libtorch-dev is 1.13.1 or 2.6.0), skipping
+# what is there.
 # Usage: tests/scripts/install-deps.sh [--reference] [--browser]
-#   --reference  also Python's PyTorch (python3-torch, the same 1.13.1 as
+#   --reference  also Python's PyTorch (python3-torch, the same version as
 #                libtorch-dev), needed only to regenerate golden files and to
 #                run the Python side of the benchmarks
 set -euo pipefail
 
 packages=(
   build-essential cmake
-  libtorch-dev          # LibTorch 1.13.1: the passes, kernels and serializer
+  libtorch-dev          # LibTorch (1.13.1 or 2.6.0): the passes, kernels and serializer
   libopenblas0-pthread  # a fast libblas.so.3; the reference BLAS is ~30x slower
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 zlib1g-dev libssl-dev
   clang-format          # the formatting check (tests/scripts/check-format.sh)
