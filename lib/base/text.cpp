@@ -99,6 +99,42 @@ std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset)
   return {line, col};
 }
 
+Utf8Step utf8_step(std::string_view s, size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return {b0, 1};
+  size_t len = 0;
+  int32_t cp = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2, cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3, cp = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4, cp = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  }
+  size_t n = 1;
+  for (; len && n < len && i + n < s.size(); ++n) {
+    const auto b = static_cast<unsigned char>(s[i + n]);
+    if (b < (n == 1 ? lo : 0x80) || b > (n == 1 ? hi : 0xBF)) break;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (len && n == len) return {cp, n};
+  return {-1, n};
+}
+
+bool is_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const Utf8Step step = utf8_step(s, i);
+    if (step.code_point < 0) return false;
+    i += step.length;
+  }
+  return true;
+}
+
 namespace {
 
 void escape_byte(std::string& out, unsigned char c) { out += fmt::format("\\x{:02x}", c); }
@@ -107,11 +143,10 @@ void escape_byte(std::string& out, unsigned char c) { out += fmt::format("\\x{:0
 void append_escaped(std::string& out, std::string_view text, bool keep_newlines) {
   for (size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = len > 0 && i + len <= text.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
+    const Utf8Step step = utf8_step(text, i);
+    const size_t len = step.length;
     const bool control = len == 1 && (c < 0x20 || c == 0x7f) && !(keep_newlines && (c == '\n' || c == '\t'));
-    if (!ok || control) {
+    if (step.code_point < 0 || control) {
       escape_byte(out, c);
       ++i;
     } else {

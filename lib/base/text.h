@@ -59,6 +59,19 @@ std::string format_bytes(int64_t bytes);
 // Formats a byte count as MB (1e6 bytes, as the PyTorch tutorial prints sizes).
 std::string format_mb(uint64_t bytes);
 
+// One step of a UTF-8 decoder: the code point at s[i] and the bytes it takes,
+// or, for bytes that are not well-formed UTF-8 (overlong forms, surrogates and
+// values past U+10FFFF included), code_point -1 and the length of the maximal
+// invalid subsequence (what Python's errors="replace" turns into one U+FFFD).
+struct Utf8Step {
+  int32_t code_point;
+  size_t length;
+};
+Utf8Step utf8_step(std::string_view s, size_t i);
+
+// Whether `s` is well-formed UTF-8.
+bool is_utf8(std::string_view s);
+
 // Compares dotted release numbers ("1.13.1", "2.6.0+dfsg") by their numeric
 // components, a missing component counting as 0: <0, 0 or >0. The first
 // `components` are compared (3 for the full version, 2 for major.minor).

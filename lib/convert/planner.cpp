@@ -115,6 +115,23 @@ std::string short_type_name(const std::string& qualified_name) {
   return dot == std::string::npos ? qualified_name : qualified_name.substr(dot + 1);
 }
 
+namespace {
+
+// The plan row of a module with its own `weight` parameter, or nullopt: the
+// float model and a prepared one are walked the same way.
+std::optional<ModulePlan> weight_bearing(const std::string& path, const torch::jit::Module& m) {
+  const auto shape = own_weight_shape(m);
+  if (!shape) return std::nullopt;
+  ModulePlan mp;
+  mp.weight_shape = *shape;
+  mp.path = path;
+  mp.type_name = short_type_name(m.type()->name()->qualifiedName());
+  mp.use = weight_use(m);
+  return mp;
+}
+
+}  // namespace
+
 std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared) {
   std::vector<ObservedWeight> out;
   for (const auto& child : prepared.named_modules()) {
@@ -218,13 +235,9 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
 
   std::vector<std::string> bad_affine, bad_weight_only;
   for (const auto& child : model.named_modules()) {
-    ModulePlan mp;
-    const auto shape = own_weight_shape(child.value);
-    if (!shape) continue;
-    mp.weight_shape = *shape;
-    mp.path = child.name;
-    mp.type_name = short_type_name(child.value.type()->name()->qualifiedName());
-    mp.use = weight_use(child.value);
+    std::optional<ModulePlan> found = weight_bearing(child.name, child.value);
+    if (!found) continue;
+    ModulePlan& mp = *found;
     const QConfigEntry* entry = nullptr;
     mp.rule = resolve(mp.path, dict, &entry);
     if (entry) mp.qconfig = entry->qconfig;
@@ -299,16 +312,8 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared) {
 
 Plan plan_from_prepared(const torch::jit::Module& prepared) {
   Plan plan;
-  for (const auto& child : prepared.named_modules()) {
-    ModulePlan mp;
-    const auto shape = own_weight_shape(child.value);
-    if (!shape) continue;
-    mp.weight_shape = *shape;
-    mp.path = child.name;
-    mp.type_name = short_type_name(child.value.type()->name()->qualifiedName());
-    mp.use = weight_use(child.value);
-    plan.modules.push_back(std::move(mp));
-  }
+  for (const auto& child : prepared.named_modules())
+    if (auto mp = weight_bearing(child.name, child.value)) plan.modules.push_back(std::move(*mp));
   record_prepared(plan, prepared);
   for (auto& mp : plan.modules) {
     mp.expected_op = mp.quantized ? mp.op : "";  // nothing to predict: the observers are the plan

@@ -44,37 +44,6 @@ std::vector<std::string> split_lines(std::string_view text) {
   return lines;
 }
 
-bool is_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    size_t len = 1;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (b0 < 0x80) {
-      len = 1;
-    } else if (b0 >= 0xC2 && b0 <= 0xDF) {
-      len = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      len = 3;
-      if (b0 == 0xE0) lo = 0xA0;
-      if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      len = 4;
-      if (b0 == 0xF0) lo = 0x90;
-      if (b0 == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t n = 1; n < len; ++n) {
-      const auto b = static_cast<unsigned char>(s[i + n]);
-      if (b < (n == 1 ? lo : 0x80) || b > (n == 1 ? hi : 0xBF)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 std::string at_line(const std::string& source, size_t line) { return source + ":" + std::to_string(line) + ": "; }
 
 std::vector<std::string> split_tabs(const std::string& line) {

@@ -47,41 +47,15 @@ std::u32string decode_utf8(std::string_view s, bool* valid = nullptr) {
   std::u32string out;
   out.reserve(s.size());
   if (valid) *valid = true;
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    char32_t cp = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-      len = 2, cp = b0 & 0x1F;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      len = 3, cp = b0 & 0x0F;
-      if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
-      if (b0 == 0xED) hi = 0x9F;  // no surrogates
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      len = 4, cp = b0 & 0x07;
-      if (b0 == 0xF0) lo = 0x90;
-      if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-    }
-    size_t n = 1;
-    for (; len && n < len && i + n < s.size(); ++n) {
-      const auto b = static_cast<unsigned char>(s[i + n]);
-      if (b < (n == 1 ? lo : 0x80) || b > (n == 1 ? hi : 0xBF)) break;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    if (len && n == len) {
-      out.push_back(cp);
+  for (size_t i = 0; i < s.size();) {
+    const Utf8Step step = utf8_step(s, i);
+    if (step.code_point >= 0) {
+      out.push_back(static_cast<char32_t>(step.code_point));
     } else {
       out.push_back(0xFFFD);
       if (valid) *valid = false;
     }
-    i += n;
+    i += step.length;
   }
   return out;
 }

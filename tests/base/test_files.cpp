@@ -11,27 +11,18 @@
 #include "base/error.h"
 #include "base/files.h"
 #include "catch.hpp"
+#include "scratch.h"
 
 using namespace bertq;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Dir {
-  fs::path dir;
-  Dir() {
-    std::string t = (fs::temp_directory_path() / "bertq-files-XXXXXX").string();
-    dir = ::mkdtemp(t.data());
-  }
-  ~Dir() { fs::remove_all(dir); }
-  std::string operator/(const std::string& n) const { return (dir / n).string(); }
+struct Dir : testing::ScratchDir {
+  Dir() : ScratchDir("bertq-files") {}
 };
-
-void put(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-std::string get(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::put;
+std::string get(const std::string& path) { return testing::slurp(path); }
 
 ErrorKind kind_of(const std::function<void()>& fn) {
   try {

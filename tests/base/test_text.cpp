@@ -69,3 +69,23 @@ TEST_CASE("release numbers compare by their numeric parts", "[text]") {
   CHECK_FALSE(compare_versions("v2", "1.0").has_value());
   CHECK(compare_versions("99999999999999999999999.0", "1.0") == 1);  // no overflow
 }
+
+TEST_CASE("one UTF-8 decoder: code points, and Python's maximal invalid subsequences", "[text]") {
+  const std::string euro = "\xe2\x82\xac";
+  CHECK(utf8_step(euro, 0).code_point == 0x20AC);
+  CHECK(utf8_step(euro, 0).length == 3);
+  CHECK(utf8_step("\xf0\x9f\x98\x80", 0).code_point == 0x1F600);
+  // A truncated sequence is one invalid run (one U+FFFD in Python), the rest
+  // starts afresh.
+  CHECK(utf8_step("\xe2\x82x", 0).code_point == -1);
+  CHECK(utf8_step("\xe2\x82x", 0).length == 2);
+  CHECK(utf8_step("\xc0\xaf", 0).length == 1);               // overlong: C0 is never valid
+  CHECK(utf8_step("\xed\xa0\x80", 0).code_point == -1);      // a surrogate
+  CHECK(utf8_step("\xf4\x90\x80\x80", 0).code_point == -1);  // past U+10FFFF
+  CHECK(is_utf8("plain " + euro));
+  CHECK_FALSE(is_utf8("\xed\xa0\x80"));
+  // printable escapes what is not well-formed, surrogates included.
+  CHECK(printable("a\xed\xa0\x80"
+                  "b") == "a\\xed\\xa0\\x80b");
+  CHECK(printable(euro) == euro);
+}

@@ -7,23 +7,17 @@
 #include "base/error.h"
 #include "batch/batch.h"
 #include "catch.hpp"
+#include "scratch.h"
 
 using namespace bertq;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Dir {
-  fs::path dir;
-  Dir() {
-    std::string t = (fs::temp_directory_path() / "bertq-batch-XXXXXX").string();
-    dir = ::mkdtemp(t.data());
-  }
-  ~Dir() { fs::remove_all(dir); }
-  std::string operator/(const std::string& n) const { return (dir / n).string(); }
+struct Dir : testing::ScratchDir {
+  Dir() : ScratchDir("bertq-batch") {}
 };
-
-void put(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using testing::put;
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "scratch.h"
 
 namespace cli {
 
@@ -33,16 +34,8 @@ struct Result {
   std::string err;
 };
 
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using bertq::testing::slurp;
+inline void write_file(const std::string& path, const std::string& text) { bertq::testing::put(path, text); }
 
 inline std::string quote(const std::string& s) {
   std::string q = "'";
@@ -51,17 +44,8 @@ inline std::string quote(const std::string& s) {
 }
 
 // A scratch folder per test, removed at the end.
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    std::string tmpl = (fs::temp_directory_path() / "bertq-cli-XXXXXX").string();
-    dir = ::mkdtemp(tmpl.data());
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
+struct Scratch : bertq::testing::ScratchDir {
+  Scratch() : ScratchDir("bertq-cli") {}
   // bertq's temporaries left anywhere under the folder.
   std::vector<std::string> leftovers() const {
     std::vector<std::string> out;
