@@ -27,9 +27,7 @@ struct ScratchDir {
   std::string operator/(const std::string& name) const { return (dir / name).string(); }
 };
 
-inline void put(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+inline void put(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 inline std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

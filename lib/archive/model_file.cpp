@@ -53,7 +53,8 @@ std::optional<Error> explain_load_error(const std::string& path, const std::stri
   return Error(ErrorKind::Model,
                path + ": it was traced with a newer PyTorch: it uses " + op + ", which LibTorch " +
                    BERTQ_LIBTORCH_VERSION + " does not have",
-               "convert it with a bertq built against LibTorch 2.x (docs/libtorch.md)");
+               std::string("convert it with a bertq built against ") +
+                   (BERTQ_LIBTORCH_VERSION[0] == '1' ? "LibTorch 2.x" : "a newer LibTorch") + " (docs/libtorch.md)");
 }
 
 }  // namespace
