@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "base/text.h"
+#include "convert/torch_compat.h"
 
 namespace bertq {
 namespace {
@@ -53,8 +54,7 @@ std::optional<Error> explain_load_error(const std::string& path, const std::stri
   return Error(ErrorKind::Model,
                path + ": it was traced with a newer PyTorch: it uses " + op + ", which LibTorch " +
                    BERTQ_LIBTORCH_VERSION + " does not have",
-               std::string("convert it with a bertq built against ") +
-                   (BERTQ_LIBTORCH_VERSION[0] == '1' ? "LibTorch 2.x" : "a newer LibTorch") + " (docs/libtorch.md)");
+               std::string("convert it with a bertq built against ") + compat::kNewerLibTorch + " (docs/libtorch.md)");
 }
 
 }  // namespace

@@ -22,6 +22,10 @@ inline std::optional<at::QEngine> x86_qengine() {
 #endif
 }
 
+// Which bertq to suggest for a model that uses an operator this LibTorch
+// lacks: on 1.13, any 2.x build; on 2.x, a later one.
+constexpr const char* kNewerLibTorch = TORCH_VERSION_MAJOR >= 2 ? "a newer LibTorch" : "LibTorch 2.x";
+
 // How the passes tell a dynamic activation observer: 1.13 reads its
 // `compute_dtype` attribute; 2.x reads a bool `is_dynamic` (observer.py's
 // ObserverBase has it on every observer) and ignores compute_dtype.
