@@ -135,6 +135,7 @@ int run(ConvertFlags& f, const std::string& command_line) {
     if (!f.engine.empty()) f.options.engine = parse_engine(f.engine);
     const Report report = run_convert(f.options, command_line);
     for (const auto& w : report.warnings) spdlog::warn("{}", w);
+    for (const auto& n : report.notes) spdlog::info("{}", n);
     if (f.format == "json") {
       print_json(report, std::cout);
     } else {

@@ -514,3 +514,24 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # PyTorch's 4-bit weight-only qconfig, checked here rather than in PRESETS so that
+    # the lines above (recorded in the traced models' debug info) do not move.
+    PRESETS["float_qparams_weight_only_4bit"] = tq.float_qparams_weight_only_qconfig_4bit
+    check_shipped_presets()
+    # Quantized embedding rows (bertq's own pass): testdata/embeddings.py, run last so
+    # that the models above keep their bytes.
+    import embeddings  # noqa: E402
+    goldir = os.path.join(HERE, "golden", GOLDEN_VERSION)
+    embeddings.main(HERE, goldir, TORCH_2)
+    # quantize_dynamic_jit on the same model: its Linear head shares the word
+    # embedding's weight, which the tracer hands the head as an argument.
+    _plain_inputs = model_inputs
+    model_inputs = lambda name: embeddings.inputs() if name == "embedding_rows" else _plain_inputs(name)  # noqa
+    with open(os.path.join(goldir, "cases.json")) as f:
+        cases = json.load(f)
+    for debug in (False, True):
+        cases.append(run_case("embedding_rows", "per_channel", "onednn", debug, goldir))
+        print("%-62s %s" % (cases[-1]["golden"], "ok" if cases[-1]["runnable"] else cases[-1]["forward_error"]))
+    with open(os.path.join(goldir, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=2)
+        f.write("\n")

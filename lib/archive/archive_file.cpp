@@ -234,7 +234,11 @@ void ArchiveFile::check_pickles() {
     }
     for (const auto& t : scan.tensors) {
       const PickledStorage& s = scan.storages[t.storage];
-      const int64_t extent = storage_extent(t);
+      int64_t extent = storage_extent(t);
+      // Sub-byte quantized tensors (4-bit embedding rows) pack 2 or 4
+      // elements per storage byte.
+      const int64_t per_byte = s.dtype == "QUInt4x2" ? 2 : s.dtype == "QUInt2x4" ? 4 : 1;
+      if (extent > 0) extent = (extent - 1) / per_byte + 1;
       if (extent < 0 || extent > s.numel)
         not_a_model(path_,
                     "is corrupted: a tensor in " + source + " reaches element " + std::to_string(extent) +

@@ -40,6 +40,10 @@ const std::vector<OptionSpec>& convert_option_specs() {
        &O::qconfig_path, true, true, true, true},
       {"engine", "--engine", "quantized engine: onednn, qnnpack (x86, fbgemm where present); default: the best one",
        &O::engine, false, true, true, true},
+      {"embeddings", "--embeddings",
+       "8bit or 4bit: quantize every Embedding/EmbeddingBag's rows (a null in the qconfig still opts out); float: "
+       "keep them float, as quantize_dynamic_jit does; default: as the qconfig says",
+       &O::embeddings, false, true, true, false},
       {"debug", "--debug", "write the debug model (float simulation, scales kept as attributes), like debug=True",
        &O::debug, false, true, true, false},
       {"allow_missing", "--allow-missing", "warn instead of failing when a qconfig key names no module",

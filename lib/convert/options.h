@@ -20,6 +20,7 @@ struct ConvertOptions {
   std::string output;
   std::optional<std::string> qconfig_path;  // none: per_channel_dynamic for ""
   std::optional<Engine> engine;             // none: the best engine available
+  std::optional<std::string> embeddings;    // "8bit", "4bit" or "float" for every embedding; none: the qconfig's
   bool debug = false;                       // debug model, like quantize_dynamic_jit(debug=True)
   bool prepare_only = false;                // `bertq prepare`: stop after inserting observers (not an option)
   bool dry_run = false;                     // plan, convert in memory, measure; write nothing

@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
+#include "convert/embeddings.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
 #include "inspect/qtensor.h"
@@ -155,6 +156,7 @@ class Conversion {
     else
       dict_ = default_qconfig_dict();
     r_.qconfig = dict_;
+    embedding_rows_ = parse_embedding_rows(o_.embeddings);
   }
 
   // Checks the whole archive (structure, every CRC-32, tensor extents) before
@@ -204,6 +206,18 @@ class Conversion {
                       m->libtorch_version);
   }
 
+  // --embeddings, then what the passes cannot do: the embedding pass runs on
+  // final models only.
+  void plan_embeddings() {
+    if (o_.embeddings) apply_embedding_rows(plan_, embedding_rows_, "--embeddings " + *o_.embeddings);
+    if (!o_.debug && !o_.prepare_only) return;
+    const std::string why = std::string(o_.debug ? "--debug" : "prepare") +
+                            " keeps embeddings float: bertq quantizes them on the final model only";
+    if (const size_t n = keep_embeddings_float(plan_, why))
+      r_.warnings.push_back(fmt::format("{} embedding module{} planned for quantized rows stay{} float: {}", n,
+                                        n == 1 ? "" : "s", n == 1 ? "s" : "", why));
+  }
+
   // Refuses inputs that are not float models (unless asked), and picks the
   // path for a prepared one.
   void classify_input() {
@@ -239,6 +253,7 @@ class Conversion {
   void plan_and_prepare() {
     if (r_.mode == ConvertMode::ConvertPrepared) {
       plan_ = plan_from_prepared(model_);
+      plan_embeddings();
       floats_ = capture_float_tensors(model_, plan_);
       prepared_ = model_;
     } else {
@@ -246,13 +261,13 @@ class Conversion {
       for (const auto& e : dict_.entries)
         if (!e.warning.empty()) r_.warnings.push_back(e.warning);
       r_.warnings.insert(r_.warnings.end(), plan_.warnings.begin(), plan_.warnings.end());
+      plan_embeddings();
       floats_ = capture_float_tensors(model_, plan_);
       prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
       model_ = torch::jit::Module();  // only stand-ins are left in it
       timer_.done("insert observers");
       record_prepared(plan_, prepared_);
-      check_outcome(plan_);
-      warn_idle_keys(dict_, plan_, r_.warnings);
+      check_outcome(plan_, /*embeddings_done=*/false);
     }
     capture_functional_weights(prepared_, plan_, floats_);
     // NaN would trip an assertion in the observers, infinity give infinite scales.
@@ -276,12 +291,43 @@ class Conversion {
     // result's objects may live while it is saved (convert works in place).
     prepared_ = torch::jit::Module();
     model_ = torch::jit::Module();
+    if (!o_.prepare_only && !o_.debug) quantize_embedding_rows();
+    // Only now is every module's fate known (embeddings come last).
+    if (r_.mode != ConvertMode::ConvertPrepared) warn_idle_keys(dict_, plan_, r_.warnings);
     timer_.done("quantize and pack");
     const ModelKind kind = o_.prepare_only ? ModelKind::Prepared : o_.debug ? ModelKind::Debug : ModelKind::Final;
     r_.quantized_in_output = count_quantized_weights(result_, kind);
-    if (r_.quantized_in_output != plan_.quantized_count() && !(o_.allow_requantize && kind == ModelKind::Final))
+    // Embeddings sharing one weight (tied) share their packed rows, which the
+    // output holds once.
+    size_t planned = 0;
+    std::set<std::string> rows;
+    for (const auto& mp : plan_.modules)
+      if (mp.quantized && !mp.packed_attr.empty())
+        rows.insert(mp.packed_attr);
+      else if (mp.quantized)
+        ++planned;
+    planned += rows.size();
+    if (r_.quantized_in_output != planned && !(o_.allow_requantize && kind == ModelKind::Final))
       throw Error(ErrorKind::Internal, fmt::format("the output holds {} quantized weights but the plan recorded {}",
-                                                   r_.quantized_in_output, plan_.quantized_count()));
+                                                   r_.quantized_in_output, planned));
+  }
+
+  // Embeddings are quantized after PyTorch's passes, on the frozen model.
+  void quantize_embedding_rows() {
+    std::map<std::string, at::Tensor> weights;
+    for (const auto& mp : plan_.modules)
+      if (auto f = floats_.by_path.find(mp.path); f != floats_.by_path.end())
+        weights.emplace(mp.path, f->second.weight);
+    const auto warnings = quantize_embeddings(result_, plan_, weights);
+    r_.warnings.insert(r_.warnings.end(), warnings.begin(), warnings.end());
+    check_outcome(plan_, /*embeddings_done=*/true);
+    size_t n = 0;
+    for (const auto& mp : plan_.modules) n += mp.quantized && is_embedding_op(mp.op) ? 1 : 0;
+    if (n > 0)
+      r_.notes.push_back(fmt::format(
+          "{} embedding module{} quantized by bertq (weight-only rows, as eager PyTorch's nnq.Embedding): this goes "
+          "beyond quantize_dynamic_jit, which leaves embeddings float; --embeddings float matches it",
+          n, n == 1 ? "" : "s"));
   }
 
   // Input sizes first: they need every float tensor, which describe_modules
@@ -392,6 +438,7 @@ class Conversion {
   Report r_;
   StepTimer timer_;
   QConfigDict dict_;
+  EmbeddingRows embedding_rows_ = EmbeddingRows::FromQConfig;
   Engine engine_ = Engine::OneDNN;
   OutputPath model_out_;
   std::optional<OutputPath> report_out_, html_out_;

@@ -22,15 +22,16 @@ enum class RuleKind {
   Global,     // the "" key
   OptedOut,   // a null at its own key or an ancestor's
   NoQConfig,  // no key covers it
+  Flag,       // --embeddings, which overrides the dict for embedding modules
 };
 
-// JSON names of rule kinds: "own_key", "inherited", "global", "opted_out", "no_qconfig".
+// JSON names of rule kinds: "own_key", "inherited", "global", "opted_out", "no_qconfig", "flag".
 std::string to_string(RuleKind kind);
 std::optional<RuleKind> rule_kind_from_name(const std::string& name);
 
 struct Rule {
   RuleKind kind = RuleKind::NoQConfig;
-  std::string key;  // the deciding key, if any
+  std::string key;  // the deciding key, if any (for Flag: the flag, "--embeddings 8bit")
   // "own key \"classifier\"", "inherited from \"bert.encoder\"", "global \"\"", ...
   std::string describe() const;
   bool operator==(const Rule& o) const { return kind == o.kind && key == o.key; }
@@ -63,10 +64,15 @@ struct ModulePlan {
   std::optional<QConfig> qconfig;  // what the rule resolved to
   WeightUse use = WeightUse::Other;
   std::string expected_op;  // the plan's prediction; "" = stays float
+  // Why an Embedding/EmbeddingBag lookup cannot be quantized exactly (a bag
+  // that averages, a padding index a bag must skip, the weight used by other
+  // ops); "" if it can. Read from the module's own forward.
+  std::string embedding_blocker;
   // The outcome, read from the prepared model's weight observers.
   bool quantized = false;
   std::string op;            // "linear_dynamic", "linear_dynamic_fp16", ...
   std::string float_reason;  // why it stays float, when it does
+  std::string packed_attr;   // embeddings: the root attribute holding the packed rows
 };
 
 struct Plan {
@@ -77,11 +83,17 @@ struct Plan {
 };
 
 // "linear_dynamic", "linear_dynamic_fp16", ... for a qconfig applied to a
-// weight used as `use`; "" where graph-mode dynamic quantization leaves it.
+// weight used as `use`; "embedding_byte", "embedding_bag_4bit", ... for a
+// weight-only qconfig on an embedding (bertq's own pass, after PyTorch's);
+// "" where the weight stays float.
 std::string predicted_op(const QConfig& qconfig, WeightUse use);
 
+// True for the ops of bertq's embedding pass ("embedding_byte", ...).
+bool is_embedding_op(const std::string& op);
+
 // Throws Error(Internal) listing the modules where the passes did something
-// other than the plan predicted.
-void check_outcome(const Plan& plan);
+// other than the plan predicted. Before the embedding pass has run
+// (`embeddings_done` false), rows planned for it are not checked.
+void check_outcome(const Plan& plan, bool embeddings_done);
 
 }  // namespace bertq

@@ -1,5 +1,7 @@
 #include "convert/planner.h"
 
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
 #include <functional>
@@ -63,44 +65,131 @@ void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit
   }
 }
 
-// How the module's own forward uses its `weight` attribute.
-WeightUse weight_use(const torch::jit::Module& m) {
-  auto method = m.find_method("forward");
-  if (!method) return WeightUse::Other;
-  auto graph = method->graph();
-  torch::jit::Value* self = graph->inputs()[0];
+// What the module's own forward does with its `weight` attribute.
+struct WeightUsage {
   WeightUse use = WeightUse::Other;
+  std::string embedding_blocker;  // see ModulePlan::embedding_blocker
+};
+
+// The int value of a constant input, if it is one (None reads as nullopt).
+std::optional<int64_t> constant_int(torch::jit::Value* v) {
+  const auto iv = torch::jit::toIValue(v);
+  if (!iv || !iv->isInt()) return std::nullopt;
+  return iv->toInt();
+}
+
+bool is_none_constant(torch::jit::Value* v) {
+  const auto iv = torch::jit::toIValue(v);
+  return iv && iv->isNone();
+}
+
+// Why an aten::embedding_bag node cannot become quantized::embedding_bag_*
+// with the same results; "" if it can. The quantized bag ops only sum (given
+// mode mean or max they still sum), cannot skip a padding index, and return
+// only the first of embedding_bag's four outputs.
+std::string bag_blocker(torch::jit::Node* bag) {
+  const auto mode = constant_int(bag->input(4));
+  if (!mode) return "its EmbeddingBag mode is not a constant";
+  if (*mode != 0)
+    return std::string("EmbeddingBag mode ") + (*mode == 1 ? "mean" : "max") +
+           ": the quantized bag ops only sum (PyTorch's quantized::embedding_bag_byte sums whatever mode it is given)";
+  if (bag->inputs().size() > 8 && !is_none_constant(bag->input(8))) {
+    const auto pad = constant_int(bag->input(8));
+    if (!pad || *pad >= 0) return "EmbeddingBag with padding_idx: the quantized bag ops cannot skip padding entries";
+  }
+  for (size_t i = 1; i < bag->outputs().size(); ++i)
+    if (bag->output(i)->hasUses()) return "its forward uses embedding_bag's offset2bag/bag_size outputs";
+  return "";
+}
+
+std::string embedding_blocker(torch::jit::Node* n) {
+  return n->kind() == c10::aten::embedding_bag ? bag_blocker(n) : "";
+}
+
+WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph) {
+  torch::jit::Value* self = graph->inputs()[0];
+  WeightUsage out;
+  std::vector<std::string> others;
   for_each_node(graph->block(), [&](torch::jit::Node* n) {
     if (n->kind() != c10::prim::GetAttr || n->input(0) != self || n->s(c10::attr::name) != "weight") return;
     for (const torch::jit::Use& u : n->output()->uses()) {
       const auto kind = u.user->kind();
-      if (kind == c10::aten::linear && u.offset == 1)
-        use = WeightUse::Linear;
-      else if (kind == c10::aten::embedding_bag && u.offset == 0)
-        use = WeightUse::EmbeddingBag;
-      else if (kind == c10::aten::embedding && u.offset == 0)
-        use = WeightUse::Embedding;
+      if (kind == c10::aten::linear && u.offset == 1) {
+        out.use = WeightUse::Linear;
+      } else if ((kind == c10::aten::embedding_bag || kind == c10::aten::embedding) && u.offset == 0) {
+        out.use = kind == c10::aten::embedding ? WeightUse::Embedding : WeightUse::EmbeddingBag;
+        if (out.embedding_blocker.empty()) out.embedding_blocker = embedding_blocker(u.user);
+      } else {
+        others.push_back(u.user->kind().toQualString());
+      }
     }
   });
-  return use;
+  if (out.use == WeightUse::Other && others.empty()) {
+    // A traced module whose weight another module shares gets it as an
+    // argument (the tracer passes a shared parameter in): its product or
+    // lookup is still its own. The passes' outcome confirms it (observers
+    // are matched by tensor, embeddings by value).
+    for_each_node(graph->block(), [&](torch::jit::Node* n) {
+      const auto kind = n->kind();
+      if (out.use != WeightUse::Other) return;
+      if (kind == c10::aten::linear && n->inputs().size() > 1 && n->input(1)->node()->kind() == c10::prim::Param) {
+        out.use = WeightUse::Linear;
+      } else if ((kind == c10::aten::embedding || kind == c10::aten::embedding_bag) &&
+                 n->input(0)->node()->kind() == c10::prim::Param) {
+        out.use = kind == c10::aten::embedding ? WeightUse::Embedding : WeightUse::EmbeddingBag;
+        out.embedding_blocker = embedding_blocker(n);
+      }
+    });
+  }
+  if ((out.use == WeightUse::Embedding || out.use == WeightUse::EmbeddingBag) && !others.empty() &&
+      out.embedding_blocker.empty())
+    out.embedding_blocker = "its forward also uses the weight in " + others.front() +
+                            " (max_norm renormalizes it in place; quantized rows cannot be)";
+  return out;
+}
+
+WeightUsage weight_usage(const torch::jit::Module& m) {
+  auto method = m.find_method("forward");
+  if (!method) return {};
+  auto graph = method->graph();
+  // Scripted nn.Embedding calls F.embedding, whose body (with the module's
+  // constants folded in) is what runs: look at that.
+  bool calls = false;
+  for_each_node(graph->block(), [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
+  if (!calls) return weight_usage_in(graph);
+  auto copy = graph->copy();
+  torch::jit::Inline(*copy);
+  torch::jit::ConstantPropagation(copy);
+  return weight_usage_in(copy);
 }
 
 std::string unsupported_reason(const ModulePlan& mp) {
   const std::string& type_name = mp.type_name;
   if (type_name == "LayerNorm" || type_name == "BatchNorm1d" || type_name == "BatchNorm2d")
     return type_name + " is not quantized by dynamic quantization";
-  if (mp.use == WeightUse::Embedding || type_name == "Embedding")
-    return "aten::embedding is not supported by graph-mode dynamic quantization";
-  // PyTorch's dynamic pass handles only linear; its embedding_bag path exists
-  // for static prepare_jit/convert_jit alone (testdata/README.md).
-  if (mp.use == WeightUse::EmbeddingBag || type_name == "EmbeddingBag")
-    return "EmbeddingBag is not quantized by graph-mode dynamic quantization (only Linear is)";
+  if (mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag) {
+    if (!mp.embedding_blocker.empty()) return mp.embedding_blocker;
+    if (mp.rule.kind == RuleKind::Flag)
+      return "--embeddings float keeps embeddings float, as quantize_dynamic_jit does";
+    return "embeddings take a weight-only qconfig (float_qparams_weight_only, or --embeddings 8bit/4bit), "
+           "not the Linear one that reaches them";
+  }
+  if (type_name == "Embedding" || type_name == "EmbeddingBag")
+    return "its forward does not look its weight up with aten::embedding or aten::embedding_bag";
   if (type_name == "Conv1d" || type_name == "Conv2d" || type_name == "Conv3d")
     return type_name + " is not quantized by dynamic quantization (static quantization only)";
   return "its op is not supported by graph-mode dynamic quantization";
 }
 
 std::string shown(const std::string& path) { return path.empty() ? "<root>" : path; }
+
+// The op the module's qconfig makes of it, unless its lookup cannot be
+// quantized exactly (then it stays float, and float_reason says why).
+std::string planned_op(const ModulePlan& mp) {
+  if (!mp.qconfig) return "";
+  const std::string op = predicted_op(*mp.qconfig, mp.use);
+  return is_embedding_op(op) && !mp.embedding_blocker.empty() ? "" : op;
+}
 
 }  // namespace
 
@@ -126,8 +215,44 @@ std::optional<ModulePlan> weight_bearing(const std::string& path, const torch::j
   mp.weight_shape = *shape;
   mp.path = path;
   mp.type_name = short_type_name(m.type()->name()->qualifiedName());
-  mp.use = weight_use(m);
+  const WeightUsage usage = weight_usage(m);
+  mp.use = usage.use;
+  mp.embedding_blocker = usage.embedding_blocker;
   return mp;
+}
+
+}  // namespace
+
+namespace {
+
+// The submodule path P if `observed` is passed to P.forward and P's own
+// `weight` holds the same values; nullopt otherwise.
+std::optional<std::string> tied_user(torch::jit::Value* observed, torch::jit::Value* self, const torch::jit::Module& m,
+                                     const std::string& m_path, const at::Tensor& value) {
+  for (const torch::jit::Use& u : observed->uses()) {
+    if (u.user->kind() != c10::prim::CallMethod || u.offset == 0) continue;
+    std::vector<std::string> chain;
+    torch::jit::Value* base = u.user->input(0);
+    while (base != self && base->node()->kind() == c10::prim::GetAttr) {
+      chain.insert(chain.begin(), base->node()->s(c10::attr::name));
+      base = base->node()->input(0);
+    }
+    if (base != self || chain.empty()) continue;
+    torch::jit::Module holder = m;
+    std::string path = m_path;
+    for (const auto& c : chain) {
+      const c10::IValue sub = holder.attr(c);
+      if (!sub.isModule()) return std::nullopt;
+      holder = sub.toModule();
+      path = path.empty() ? c : path + "." + c;
+    }
+    // Same values, not the same tensor: the passes' clones untie tied weights.
+    if (!holder.hasattr("weight") || !holder.attr("weight").isTensor()) continue;
+    const at::Tensor own = holder.attr("weight").toTensor();
+    if (own.is_same(value) || (own.sizes() == value.sizes() && own.dtype() == value.dtype() && at::equal(own, value)))
+      return path;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -173,6 +298,13 @@ std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared)
         const c10::IValue v = holder.attr(w.attr);
         if (!v.isTensor()) return;
         w.value = v.toTensor();
+        // A weight two modules share (a Linear head tied to an embedding) is
+        // observed where the tracer reads it, in the parent, and handed to
+        // the module that multiplies by it: that module is the quantized one.
+        if (auto user = tied_user(n->output(), self, m, child.name, w.value)) {
+          w.module_path = *user;
+          w.attr = "weight";
+        }
       } else if (src->kind() == c10::prim::Constant) {
         const auto v = torch::jit::toIValue(src->output());
         if (!v || !v->isTensor()) return;
@@ -246,7 +378,7 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
         if (engine == Engine::OneDNN && is_affine_int8_weight(*mp.qconfig)) bad_affine.push_back(shown(mp.path));
         if (is_weight_only(*mp.qconfig)) bad_weight_only.push_back(shown(mp.path));
       }
-      mp.expected_op = predicted_op(*mp.qconfig, mp.use);
+      mp.expected_op = planned_op(mp);
     }
     plan.modules.push_back(std::move(mp));
   }
@@ -300,7 +432,7 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared) {
     plan.modules.push_back(std::move(mp));
   }
   for (auto& mp : plan.modules) {
-    if (mp.quantized) continue;
+    if (mp.quantized || !mp.float_reason.empty()) continue;
     if (mp.rule.kind == RuleKind::OptedOut)
       mp.float_reason = "opted out: " + mp.rule.describe();
     else if (mp.rule.kind == RuleKind::NoQConfig)
@@ -320,6 +452,42 @@ Plan plan_from_prepared(const torch::jit::Module& prepared) {
     if (!mp.quantized) mp.float_reason = "not observed in the prepared model";
   }
   return plan;
+}
+
+EmbeddingRows parse_embedding_rows(const std::optional<std::string>& value) {
+  if (!value) return EmbeddingRows::FromQConfig;
+  static const std::vector<std::string> names = {"8bit", "4bit", "float"};
+  if (*value == "8bit") return EmbeddingRows::Byte;
+  if (*value == "4bit") return EmbeddingRows::FourBit;
+  if (*value == "float") return EmbeddingRows::Float;
+  throw Error(ErrorKind::Usage, "--embeddings takes 8bit, 4bit or float, got " + quoted_value(*value),
+              did_you_mean(*value, names, "8bit: 8-bit rows; 4bit: 4-bit rows; float: as quantize_dynamic_jit"));
+}
+
+void apply_embedding_rows(Plan& plan, EmbeddingRows rows, const std::string& flag_text) {
+  if (rows == EmbeddingRows::FromQConfig) return;
+  std::optional<QConfig> q;
+  if (rows != EmbeddingRows::Float)
+    q = preset(rows == EmbeddingRows::FourBit ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only");
+  for (auto& mp : plan.modules) {
+    if (mp.functional || (mp.use != WeightUse::Embedding && mp.use != WeightUse::EmbeddingBag)) continue;
+    // A null in the qconfig is the user's word for this module: it wins.
+    if (mp.rule.kind == RuleKind::OptedOut) continue;
+    mp.rule = Rule{RuleKind::Flag, flag_text};
+    mp.qconfig = q;
+    mp.expected_op = planned_op(mp);
+  }
+}
+
+size_t keep_embeddings_float(Plan& plan, const std::string& why) {
+  size_t n = 0;
+  for (auto& mp : plan.modules) {
+    if (!is_embedding_op(mp.expected_op)) continue;
+    mp.expected_op.clear();
+    mp.float_reason = why;
+    ++n;
+  }
+  return n;
 }
 
 void check_finite_weights(const torch::jit::Module& prepared) {

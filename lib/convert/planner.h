@@ -45,6 +45,23 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared);
 // A plan read back from a prepared model alone (for `bertq convert prepared.pt`).
 Plan plan_from_prepared(const torch::jit::Module& prepared);
 
+// --embeddings: what to do with every Embedding/EmbeddingBag, whatever the
+// qconfig dict says (a null still opts a module out).
+enum class EmbeddingRows {
+  FromQConfig,  // no flag: the dict decides
+  Byte,         // 8-bit rows, float scale and offset per row
+  FourBit,      // 4-bit rows
+  Float,        // float, as quantize_dynamic_jit leaves them
+};
+// Throws Error(Usage) for a value other than 8bit, 4bit or float.
+EmbeddingRows parse_embedding_rows(const std::optional<std::string>& value);
+// Gives every embedding row of the plan (not opted out) the flag's qconfig;
+// its rule becomes {Flag, flag_text}.
+void apply_embedding_rows(Plan& plan, EmbeddingRows rows, const std::string& flag_text);
+// Plans float every embedding row planned for the embedding pass, with
+// `why` as the reason (the pass runs on final models only). Returns how many.
+size_t keep_embeddings_float(Plan& plan, const std::string& why);
+
 // Throws Error(Model) naming the first observed weight that holds NaN or
 // infinity, with the count: its scale would be NaN or infinite.
 void check_finite_weights(const torch::jit::Module& prepared);

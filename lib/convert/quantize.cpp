@@ -65,7 +65,8 @@ torch::jit::QConfigDict script_qconfig_dict(const QConfigDict& dict) {
 //
 // Sharing a tensor is equivalent to copying it only if the copy would be laid
 // out the same: offset 0, a storage exactly its size, dense strides, and no
-// other tensor on the same storage. Conv-BatchNorm folding reads weights, so
+// other attribute on the same storage (Module::clone unties tied weights, so
+// the output holds them twice). Conv-BatchNorm folding reads weights, so
 // models with BatchNorm are cloned the ordinary way.
 class TensorsAside {
  public:
@@ -85,8 +86,9 @@ class TensorsAside {
             !t.is_non_overlapping_and_dense() ||
             t.storage().nbytes() != static_cast<size_t>(t.numel()) * t.element_size())
           return std::nullopt;
-        auto [it, fresh] = owner.emplace(t.storage().unsafeGetStorageImpl(), t.unsafeGetTensorImpl());
-        if (!fresh && it->second != t.unsafeGetTensorImpl()) return std::nullopt;
+        // A storage held twice (a tied weight, even through one tensor): the
+        // clone would copy it twice, and the output must hold it twice too.
+        if (!owner.emplace(t.storage().unsafeGetStorageImpl(), t.unsafeGetTensorImpl()).second) return std::nullopt;
         aside.slots_.push_back({child.name, type->getAttributeName(i), t});
       }
     }

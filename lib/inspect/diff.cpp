@@ -33,7 +33,7 @@ Side read_side(const std::string& path) {
   torch::jit::Module m = load_model(path, kManifestName, &text);
   const auto manifest = parse_manifest(text);
   Side s;
-  const auto attrs = packed_linear_attrs(m);
+  const auto attrs = packed_weight_attrs(m);
   if (!attrs.empty()) {
     s.final_model = true;
     if (manifest) {
@@ -42,7 +42,7 @@ Side read_side(const std::string& path) {
         if (!mm.packed_attr.empty()) s.name_of[mm.packed_attr] = mm.path;
     }
     for (const auto& attr : attrs) {
-      auto [w, b] = unpack_linear(m, attr);
+      auto [w, b] = unpack_packed(m, attr);
       s.by_attr[attr] = {"linear_dynamic", w, b};
     }
     return s;

@@ -152,8 +152,11 @@ Inspection inspect_model(const InspectOptions& o) {
         ins.modules.push_back({mm.path, mm.type_name, mm.quantized ? mm.op : "float",
                                manifest->schema >= 2 ? mm.rule.describe() : "", mm.float_reason, mm.packed_attr});
     } else {
-      for (const auto& attr : packed_linear_attrs(m))
-        ins.modules.push_back({attr, "LinearPackedParamsBase", "linear_dynamic", "", "", attr});
+      for (const auto& attr : packed_weight_attrs(m)) {
+        const bool rows = m.attr(attr).type()->str().find("EmbeddingPackedParamsBase") != std::string::npos;
+        ins.modules.push_back({attr, rows ? "EmbeddingPackedParamsBase" : "LinearPackedParamsBase",
+                               rows ? "embedding rows" : "linear_dynamic", "", "", attr});
+      }
     }
   } else {
     for (const auto& child : m.named_modules()) {
@@ -184,7 +187,7 @@ Inspection inspect_model(const InspectOptions& o) {
       if (im.path == path) d.module = im;
     if (ins.kind == ModelKind::Final && !d.module.packed_attr.empty()) {
       d.source = "packed params " + d.module.packed_attr;
-      auto [q, bias] = unpack_linear(m, d.module.packed_attr);
+      auto [q, bias] = unpack_packed(m, d.module.packed_attr);
       fill_quantized(d, q);
       if (bias) d.bias = summarize(*bias, true);
     } else if (ins.kind == ModelKind::Final) {

@@ -1,18 +1,23 @@
 #include "inspect/qtensor.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
+#include <cstring>
 #include <functional>
+#include <set>
 
 namespace bertq {
 namespace {
 
 bool is_packed_linear(const c10::IValue& v) {
-  if (!v.isObject()) return false;
-  const auto name = v.type()->str();
-  return name.find("LinearPackedParamsBase") != std::string::npos;
+  return v.isObject() && v.type()->str().find("LinearPackedParamsBase") != std::string::npos;
+}
+
+bool is_packed_embedding(const c10::IValue& v) {
+  return v.isObject() && v.type()->str().find("EmbeddingPackedParamsBase") != std::string::npos;
 }
 
 std::vector<double> to_doubles(const at::Tensor& t) {
@@ -64,7 +69,7 @@ std::string to_string(ModelKind kind) {
 }
 
 ModelKind model_kind(const torch::jit::Module& m) {
-  if (!packed_linear_attrs(m).empty()) return ModelKind::Final;
+  if (!packed_weight_attrs(m).empty()) return ModelKind::Final;
   for (const auto& child : m.named_modules()) {
     const auto& t = child.value.type()->name();
     if (child.name.find("_observer_") != std::string::npos && t &&
@@ -103,12 +108,18 @@ size_t count_quantized_weights(const torch::jit::Module& m, ModelKind kind) {
   if (!method) return 0;
   auto graph = method->graph()->copy();
   torch::jit::Inline(*graph);
+  std::set<std::string> rows;  // packed embedding rows, counted once however often looked up
   for_each_node(graph->block(), [&](torch::jit::Node* node) {
     const std::string k = node->kind().toQualString();
     if (kind == ModelKind::Final) {
-      // quantized::linear_dynamic, _fp16, and the embedding_bag ops.
-      if (k.rfind("quantized::", 0) == 0 && k.find("prepack") == std::string::npos &&
-          k.find("unpack") == std::string::npos)
+      // quantized::linear_dynamic, _fp16, and the embedding ops.
+      if (k.rfind("quantized::", 0) != 0 || k.find("prepack") != std::string::npos ||
+          k.find("unpack") != std::string::npos)
+        return;
+      torch::jit::Node* src = node->inputs().empty() ? nullptr : node->input(0)->node();
+      if (k.rfind("quantized::embedding", 0) == 0 && src && src->kind() == c10::prim::GetAttr)
+        rows.insert(src->s(c10::attr::name));
+      else
         ++n;
     } else if ((k == "aten::quantize_per_tensor" || k == "aten::quantize_per_channel" ||
                 k == "aten::_saturate_weight_to_fp16") &&
@@ -117,7 +128,7 @@ size_t count_quantized_weights(const torch::jit::Module& m, ModelKind kind) {
       ++n;
     }
   });
-  return n;
+  return n + rows.size();
 }
 
 bool is_per_channel(const at::Tensor& q) {
@@ -158,18 +169,34 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q) 
   return at::quantize_per_tensor(float_weight, q.scale.toDouble(), q.zero_point.toInt(), q.dtype);
 }
 
-std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit::Module& model,
                                                                const std::string& attr) {
-  auto [w, b] = model.attr(attr).toCustomClass<LinearPackedParamsBase>()->unpack();
+  const c10::IValue v = model.attr(attr);
+  if (is_packed_embedding(v)) {
+    // Through the registered op, as Python's nnq.Embedding does.
+    static const auto unpack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_unpack", "");
+    torch::jit::Stack stack{v};
+    unpack.callBoxed(&stack);
+    const at::Tensor rows = stack.at(0).toTensor();
+    // The unpacked tensor's scales and zero points point into the packed
+    // object (from_blob over its members): a copy that owns them outlives it.
+    at::Tensor owned = at::_empty_per_channel_affine_quantized(rows.sizes(), rows.q_per_channel_scales().clone(),
+                                                               rows.q_per_channel_zero_points().clone(),
+                                                               rows.q_per_channel_axis(), rows.options());
+    std::memcpy(owned.data_ptr(), rows.data_ptr(), rows.storage().nbytes());
+    return {owned, std::nullopt};
+  }
+  auto [w, b] = v.toCustomClass<LinearPackedParamsBase>()->unpack();
   return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
 }
 
-std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model) {
+std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model) {
   std::vector<std::string> attrs;
   const auto& type = model.type();
   // Attribute order is creation order (_jit_pass_packed_weight_0, _1, ...).
   for (size_t i = 0; i < type->numAttributes(); ++i)
-    if (is_packed_linear(model._ivalue()->getSlot(i))) attrs.push_back(type->getAttributeName(i));
+    if (is_packed_linear(model._ivalue()->getSlot(i)) || is_packed_embedding(model._ivalue()->getSlot(i)))
+      attrs.push_back(type->getAttributeName(i));
   return attrs;
 }
 

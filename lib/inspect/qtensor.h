@@ -51,8 +51,9 @@ std::optional<DebugQParams> find_debug_qparams(const torch::jit::Module& module)
 // The weight quantized with a debug model's parameters, as the final model would hold it.
 at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
 
-// The int8 weight and bias inside a packed-params attribute of a final model.
-std::pair<at::Tensor, std::optional<at::Tensor>> unpack_linear(const torch::jit::Module& model,
+// The quantized weight and bias inside a packed-params attribute of a final
+// model: a Linear's int8 weight and bias, or an embedding's rows (no bias).
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit::Module& model,
                                                                const std::string& attr);
 
 // A quantized tensor's quantization parameters, per channel or per tensor
@@ -67,7 +68,8 @@ QParams qparams_of(const at::Tensor& quantized);
 // dtype names as Python prints them: "qint8", "quint8", "float32", "float16".
 std::string dtype_name(at::ScalarType type);
 
-// Names of the root attributes holding packed Linear params, in creation order.
-std::vector<std::string> packed_linear_attrs(const torch::jit::Module& model);
+// Names of the root attributes holding packed Linear params or packed
+// embedding rows, in creation order.
+std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model);
 
 }  // namespace bertq

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -41,8 +42,10 @@ std::pair<double, double> error_stats(const at::Tensor& reference, const at::Ten
 // dequantized a block of rows at a time: whole-weight temporaries (10 MB per
 // BERT-base layer) would make glibc grow its heap by hundreds of MB.
 std::pair<double, double> quantization_error(const at::Tensor& qweight, const at::Tensor& float_weight) {
-  const bool per_channel = qweight.qscheme() == at::kPerChannelAffine || qweight.qscheme() == at::kPerChannelSymmetric;
-  if (qweight.dim() != 2 || (per_channel && qweight.q_per_channel_axis() != 0))
+  const bool per_channel = is_per_channel(qweight);
+  // 4-bit rows are stored two to a byte: dequantized whole instead.
+  if (qweight.dim() != 2 || (per_channel && qweight.q_per_channel_axis() != 0) ||
+      qweight.scalar_type() == at::kQUInt4x2)
     return error_stats(float_weight, qweight.dequantize());
   const at::Tensor q = int_values(qweight);
   const at::Tensor fw = float_weight.to(at::kFloat);
@@ -101,8 +104,12 @@ std::map<std::string, std::string> map_packed_params(const torch::jit::Module& c
                                                      const std::vector<ModuleReport>& modules,
                                                      const FloatTensors& floats) {
   std::map<std::string, std::string> by_module;
-  for (const auto& attr : packed_linear_attrs(converted)) {
-    auto [qweight, bias] = unpack_linear(converted, attr);
+  std::set<std::string> claimed;  // embedding rows: the embedding pass recorded their owner
+  for (const auto& m : modules)
+    if (!m.plan.packed_attr.empty()) claimed.insert(m.plan.packed_attr);
+  for (const auto& attr : packed_weight_attrs(converted)) {
+    if (claimed.count(attr)) continue;
+    auto [qweight, bias] = unpack_packed(converted, attr);
     if (!qweight.is_quantized() || qweight.dim() != 2) continue;
     // The first row, dequantized by hand: enough to tell the candidates apart.
     const bool per_channel = is_per_channel(qweight);
@@ -186,9 +193,10 @@ void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats, cons
     const at::Tensor& fw = f->second.weight;
     r.dtype = dtype_name(fw.scalar_type());
     if (f->second.bias) r.bias_shape = f->second.bias->sizes().vec();
-    if (auto p = packed.find(r.plan.path); p != packed.end()) {
-      r.packed_attr = p->second;
-      describe_quantized(r, unpack_linear(converted, r.packed_attr).first, fw);
+    auto p = packed.find(r.plan.path);
+    if (!r.plan.packed_attr.empty() || p != packed.end()) {
+      r.packed_attr = r.plan.packed_attr.empty() ? p->second : r.plan.packed_attr;
+      describe_quantized(r, unpack_packed(converted, r.packed_attr).first, fw);
       // The float weight is not in the output: free it now, which leaves
       // room for the next module's temporaries.
       floats.by_path.erase(f);
@@ -224,7 +232,7 @@ std::map<std::string, std::vector<Print>> owned_prints(const std::vector<ModuleR
   for (const auto& r : modules) {
     auto& prints = owned[r.plan.path];
     if (!r.packed_attr.empty()) {
-      auto [q, bias] = unpack_linear(converted, r.packed_attr);
+      auto [q, bias] = unpack_packed(converted, r.packed_attr);
       prints.push_back(print_of(q));
       if (is_per_channel(q)) {
         prints.push_back(print_of(q.q_per_channel_scales()));

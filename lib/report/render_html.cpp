@@ -176,6 +176,8 @@ std::string rule_text(const Rule& rule) {
       return "null at \"" + rule.key + "\"";
     case RuleKind::NoQConfig:
       return "no qconfig";
+    case RuleKind::Flag:
+      return rule.key;
   }
   return "?";
 }
@@ -443,6 +445,7 @@ void write_alerts(const Report& r, std::ostream& out) {
     for (const auto& w : r.warnings) out << "<li>" << esc(w) << "</li>\n";
     out << "</ul>\n</section>\n";
   }
+  for (const auto& n : r.notes) out << "<p class=\"note\">" << esc(n) << "</p>\n";
 }
 
 void write_facts(const Report& r, const Diagnosis& d, std::ostream& out) {

@@ -97,6 +97,7 @@ void print_json(const Report& r, std::ostream& out) {
   }
   j["modules"] = modules;
   j["warnings"] = r.warnings;
+  j["notes"] = r.notes;
   out << j.dump(2) << "\n";
 }
 

@@ -86,6 +86,9 @@ struct Report {
   SizeBreakdown output_sizes;
   std::vector<GuardResult> guards;
   std::vector<std::string> warnings;
+  // Facts worth saying that are not problems (bertq going beyond
+  // quantize_dynamic_jit, for instance).
+  std::vector<std::string> notes;
 
   size_t quantized_count() const;
   size_t skipped_count() const;

@@ -55,26 +55,33 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
   const int total = static_cast<int>(models.size()) * (o.iters + o.warmup);
   int done = 0;
   torch::NoGradGuard no_grad;
+  // Warm-ups first, then timed rounds that visit every model in turn: on a
+  // shared machine, load that comes and goes then falls on every model alike
+  // instead of on whichever was being timed, so the ratios stay honest.
+  std::vector<ModelTiming> timings(models.size());
+  auto run_once = [&](size_t k) {
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      models[k].forward(inputs);
+    } catch (const std::exception& e) {
+      // The interpreter's exceptions carry a TorchScript traceback; the
+      // last line says what went wrong.
+      throw Error(ErrorKind::Model,
+                  o.models[k] + ": forward failed on the dummy inputs (batch " + std::to_string(o.batch) + " x seq " +
+                      std::to_string(o.seq) + "): " + last_line(e.what()),
+                  "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings)");
+    }
+    if (progress) progress(++done, total, o.models[k]);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (size_t k = 0; k < models.size(); ++k)
+    for (int i = 0; i < o.warmup; ++i) run_once(k);
+  for (int i = 0; i < o.iters; ++i)
+    for (size_t k = 0; k < models.size(); ++k) timings[k].ms.push_back(run_once(k));
   for (size_t k = 0; k < models.size(); ++k) {
-    ModelTiming t;
+    ModelTiming& t = timings[k];
     t.model = o.models[k];
     t.kind = to_string(model_kind(models[k]));
-    for (int i = 0; i < o.warmup + o.iters; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        models[k].forward(inputs);
-      } catch (const std::exception& e) {
-        // The interpreter's exceptions carry a TorchScript traceback; the
-        // last line says what went wrong.
-        throw Error(ErrorKind::Model,
-                    o.models[k] + ": forward failed on the dummy inputs (batch " + std::to_string(o.batch) + " x seq " +
-                        std::to_string(o.seq) + "): " + last_line(e.what()),
-                    "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings)");
-      }
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      if (i >= o.warmup) t.ms.push_back(ms);
-      if (progress) progress(++done, total, o.models[k]);
-    }
     t.mean = std::accumulate(t.ms.begin(), t.ms.end(), 0.0) / static_cast<double>(t.ms.size());
     t.median = percentile(t.ms, 0.5);
     t.p90 = percentile(t.ms, 0.9);

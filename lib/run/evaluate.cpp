@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -201,6 +202,9 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
   const at::Tensor diff = (a - b).abs();
   r.max_abs_diff = diff.max().item<double>();
   r.mean_abs_diff = diff.mean().item<double>();
+  const double noise = (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>();
+  const double signal = a.to(at::kDouble).norm().item<double>();
+  r.rel_l2 = noise == 0 ? 0 : signal == 0 ? std::numeric_limits<double>::infinity() : noise / signal;
   const auto pa = argmax_rows(a), pb = argmax_rows(b);
   int64_t same = 0;
   for (size_t i = 0; i < pa.size(); ++i) same += pa[i] == pb[i];
@@ -233,9 +237,10 @@ void print_eval_json(const EvalResult& r, std::ostream& out) {
 void print_compare(const CompareResult& r, std::ostream& out) {
   out << fmt::format(
       "{} vs {} on {}\n  examples: {}\n  max abs logit difference: {:.6g}\n  mean abs logit difference: {:.6g}\n"
+      "  relative L2 logit error: {:.6g}\n"
       "  argmax agreement: {:.4f} ({} of {} disagree)\n  F1 of quantized vs float predictions: {:.4f}\n"
       "  time: float {:.2f} s, quantized {:.2f} s\n",
-      r.float_model, r.quantized_model, r.source, r.examples, r.max_abs_diff, r.mean_abs_diff, r.agreement,
+      r.float_model, r.quantized_model, r.source, r.examples, r.max_abs_diff, r.mean_abs_diff, r.rel_l2, r.agreement,
       std::llround((1 - r.agreement) * double(r.examples)), r.examples, r.f1_vs_float, r.float_seconds,
       r.quantized_seconds);
 }
@@ -247,6 +252,7 @@ void print_compare_json(const CompareResult& r, std::ostream& out) {
                            {"examples", r.examples},
                            {"max_abs_diff", r.max_abs_diff},
                            {"mean_abs_diff", r.mean_abs_diff},
+                           {"rel_l2", r.rel_l2},
                            {"agreement", r.agreement},
                            {"f1_vs_float", r.f1_vs_float},
                            {"float_seconds", r.float_seconds},

@@ -69,6 +69,9 @@ struct CompareResult {
   std::string float_model, quantized_model, source;
   int64_t examples = 0;
   double max_abs_diff = 0, mean_abs_diff = 0;
+  // ||quantized - float|| / ||float|| over every logit (0 for identical
+  // outputs, infinity if the float logits are all zero and the others not).
+  double rel_l2 = 0;
   double agreement = 0;    // fraction of rows whose argmax agrees
   double f1_vs_float = 0;  // F1 of the quantized predictions, float predictions as labels
   double float_seconds = 0, quantized_seconds = 0;

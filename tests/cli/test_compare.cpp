@@ -23,6 +23,11 @@ TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][
   const double agreement = std::stod(r.out.substr(at + 18));
   CHECK(agreement > 0.8);
   CHECK(agreement < 1.0);  // this wide-init model does flip a few rows
+  const size_t l2_at = r.out.find("relative L2 logit error: ");
+  REQUIRE(l2_at != std::string::npos);
+  const double rel_l2 = std::stod(r.out.substr(l2_at + 25));
+  CHECK(rel_l2 > 0);
+  CHECK(rel_l2 < 0.5);
   r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0.5"});
   CHECK(r.code == 0);
   r = run({"compare", kMrpcModel, s / "q.pt", "--seq-length", "32", "--rows", "64", "--max-disagreement", "0"});
@@ -32,6 +37,7 @@ TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][
   r = run({"compare", kMrpcModel, kMrpcModel, "--seq-length", "32", "--rows", "16", "--max-disagreement", "0"});
   CHECK(r.code == 0);
   CHECK(contains(r.out, "max abs logit difference: 0\n"));
+  CHECK(contains(r.out, "relative L2 logit error: 0\n"));
   // On the MRPC fixture too.
   r = run({"compare", kMrpcModel, s / "q.pt", "--task", "mrpc", "--data", kSource + "/testdata/mrpc", "--vocab", kVocab,
            "--seq-length", "32"});

@@ -14,9 +14,50 @@ TEST_CASE("convert prints the summary and writes a loadable model", "[cli][conve
   CHECK(contains(r.out, "  modules: 14 quantized, 8 left float (of 22 with weights)\n"));
   CHECK(contains(r.out, "    14 x linear_dynamic\n"));
   CHECK(contains(r.out, "    5 float: LayerNorm is not quantized by dynamic quantization\n"));
-  CHECK(contains(r.out, "    3 float: aten::embedding is not supported by graph-mode dynamic quantization\n"));
+  CHECK(contains(r.out,
+                 "    3 float: embeddings take a weight-only qconfig (float_qparams_weight_only, or --embeddings "
+                 "8bit/4bit), not the Linear one that reaches them\n"));
   CHECK(fs::file_size(s / "q.pt") > 0);
   CHECK(s.leftovers().empty());
+}
+
+TEST_CASE("the embeddings flag quantizes every embedding's rows, and a null still opts out",
+          "[cli][convert][embeddings]") {
+  Scratch s;
+  Result r = run({"convert", kModel, s / "q8.pt", "--embeddings", "8bit"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "  modules: 17 quantized, 5 left float (of 22 with weights)\n"));
+  CHECK(contains(r.out, "    3 x embedding_byte\n"));
+  CHECK(contains(r.err, "3 embedding modules quantized by bertq"));
+  CHECK(contains(r.err, "beyond quantize_dynamic_jit"));
+  r = run({"convert", kModel, s / "q4.pt", "--embeddings", "4bit"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "    3 x embedding_4bit\n"));
+  CHECK(fs::file_size(s / "q4.pt") < fs::file_size(s / "q8.pt"));
+  // A null in the qconfig is the user's word for that module.
+  write_file(s / "q.json", R"({"": "per_channel_dynamic", "bert.embeddings.position_embeddings": null})");
+  r = run({"convert", kModel, s / "qn.pt", "--embeddings", "8bit", "--qconfig", s / "q.json"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "    2 x embedding_byte\n"));
+  // float: as quantize_dynamic_jit, whatever the qconfig says.
+  write_file(s / "e.json", R"({"": "per_channel_dynamic", "bert.embeddings": "float_qparams_weight_only"})");
+  r = run({"convert", kModel, s / "qf.pt", "--embeddings", "float", "--qconfig", s / "e.json"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "  modules: 14 quantized, 8 left float (of 22 with weights)\n"));
+  CHECK(contains(r.out, "    3 float: --embeddings float keeps embeddings float, as quantize_dynamic_jit does\n"));
+  r = run({"convert", kModel, s / "qe.pt", "--qconfig", s / "e.json"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "    3 x embedding_byte\n"));
+  // The debug model is PyTorch's float simulation: embeddings stay float, said so.
+  r = run({"convert", kModel, s / "qd.pt", "--embeddings", "8bit", "--debug"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.err, "3 embedding modules planned for quantized rows stay float: --debug keeps embeddings float"));
+  // A value it does not know is a usage error, with the values it knows.
+  r = run({"convert", kModel, s / "bad.pt", "--embeddings", "8-bit"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "bertq: error: --embeddings takes 8bit, 4bit or float, got \"8-bit\"\n"));
+  CHECK_FALSE(fs::exists(s / "bad.pt"));
 }
 
 TEST_CASE("the output may not be the input, also through a link", "[cli][convert][errors]") {

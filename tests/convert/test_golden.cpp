@@ -17,6 +17,9 @@
 #include "catch.hpp"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
+#include "inspect/qtensor.h"
+#include "report/report.h"
+#include "scratch.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -81,6 +84,14 @@ std::vector<torch::jit::IValue> inputs_for(const std::string& model) {
     types.index_put_({torch::indexing::Slice(), torch::indexing::Slice(8, torch::indexing::None)}, 1);
     return {ids, mask, types};
   }
+  if (model.find("embedding_rows") != std::string::npos) {
+    // testdata/embeddings.py's inputs, stored with its goldens.
+    const auto t =
+        torch::jit::load(kTestdata + BERTQ_GOLDEN_DIR "/embedding_rows_8bit.pt").attr("tensors").toGenericDict();
+    std::vector<torch::jit::IValue> in;
+    for (int i = 0; i < 5; ++i) in.emplace_back(t.at("in" + std::to_string(i)).toTensor());
+    return in;
+  }
   if (model.find("embedding_bag") != std::string::npos)
     return {torch::randint(0, 64, {10}, torch::kLong), torch::tensor({0, 3, 7}, torch::kLong)};
   return {torch::randn({2, 16})};
@@ -103,6 +114,8 @@ void check_case(const json& c, const fs::path& workdir) {
   o.qconfig_path = kTestdata + c["qconfig"].get<std::string>();
   o.engine = bertq::parse_engine(c["engine"].get<std::string>());
   o.debug = c["debug"].get<bool>();
+  // quantize_dynamic_jit leaves embeddings float; so does --embeddings float.
+  o.embeddings = "float";
   // fp16 models convert but cannot run on this LibTorch; bertq refuses them
   // unless asked, and must still write exactly what Python writes.
   o.allow_unrunnable = true;
@@ -195,11 +208,82 @@ TEST_CASE("golden: functional_linear matches quantize_dynamic_jit", "[golden]") 
 }
 TEST_CASE("golden: scripted_if matches quantize_dynamic_jit", "[golden]") { check_model_cases("scripted_if"); }
 TEST_CASE("golden: embedding_bag matches quantize_dynamic_jit", "[golden]") { check_model_cases("embedding_bag"); }
+TEST_CASE("golden: a Linear head tied to an embedding matches quantize_dynamic_jit", "[golden]") {
+  check_model_cases("embedding_rows");
+}
 TEST_CASE("golden: functional weights match quantize_dynamic_jit", "[golden]") {
   check_model_cases("functional_attr");
   check_model_cases("functional_const");
   check_model_cases("functional_buffer");
 }
+
+// Quantized embedding rows have no graph-mode reference: the goldens hold
+// what eager PyTorch computes (testdata/embeddings.py), for every output of
+// a model with every kind of lookup, and each module's packed rows.
+void check_embedding_rows(const std::string& bits) {
+  const bertq::testing::ScratchDir workdir("bertq-emb-golden");
+  const std::string golden = kTestdata + BERTQ_GOLDEN_DIR "/embedding_rows_" + bits + ".pt";
+  INFO(kRegenerate);
+  const c10::Dict<c10::IValue, c10::IValue> want = torch::jit::load(golden).attr("tensors").toGenericDict();
+  auto tensor = [&](const std::string& key) {
+    INFO("golden key " << key);
+    REQUIRE(want.contains(key));
+    return want.at(key).toTensor();
+  };
+  bertq::ConvertOptions o;
+  o.input = kTestdata + "models/embedding_rows.pt";
+  o.output = workdir / "q.pt";
+  o.qconfig_path = kTestdata + "qconfigs/embedding_rows_" + bits + ".json";
+  const bertq::Report r = bertq::run_convert(o);
+
+  torch::jit::Module q = torch::jit::load(o.output);
+  std::vector<torch::jit::IValue> inputs;
+  for (int i = 0; i < 5; ++i) inputs.emplace_back(tensor("in" + std::to_string(i)));
+  const auto outputs = q.forward(inputs).toTuple()->elements();
+  REQUIRE(outputs.size() == 10);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    INFO("output " << i);
+    const at::Tensor expected = tensor("out" + std::to_string(i));
+    CHECK(outputs[i].toTensor().sizes() == expected.sizes());
+    CHECK(torch::equal(outputs[i].toTensor(), expected));
+  }
+
+  const std::string op = bits == "8bit" ? "_byte" : "_4bit";
+  std::map<std::string, const bertq::ModuleReport*> by_path;
+  for (const auto& m : r.modules) by_path[m.plan.path] = &m;
+  for (const std::string name : {"word", "pos", "bag", "bag_last", "tied_a", "tied_b"}) {
+    INFO("module " << name);
+    const bertq::ModuleReport& m = *by_path.at(name);
+    CHECK(m.plan.quantized);
+    CHECK(m.plan.op == (m.plan.type_name == "EmbeddingBag" ? "embedding_bag" : "embedding") + op);
+    REQUIRE_FALSE(m.packed_attr.empty());
+    const at::Tensor rows = bertq::unpack_packed(q, m.packed_attr).first;
+    CHECK(rows.scalar_type() == (bits == "8bit" ? at::kQUInt8 : at::kQUInt4x2));
+    CHECK(torch::equal(rows.int_repr(), tensor(name + ".int")));
+    CHECK(torch::equal(rows.q_per_channel_scales(), tensor(name + ".scales")));
+    CHECK(torch::equal(rows.q_per_channel_zero_points(), tensor(name + ".zero_points")));
+  }
+  // One weight, one copy of its rows.
+  CHECK(by_path.at("tied_a")->packed_attr == by_path.at("tied_b")->packed_attr);
+  // Bags the quantized ops would get wrong stay float, and say why.
+  CHECK_FALSE(by_path.at("mean_bag")->plan.quantized);
+  CHECK(by_path.at("mean_bag")->plan.float_reason.find("mode mean") != std::string::npos);
+  CHECK_FALSE(by_path.at("pad_bag")->plan.quantized);
+  CHECK(by_path.at("pad_bag")->plan.float_reason.find("padding_idx") != std::string::npos);
+  // The float Linear head tied to the word embedding keeps the float weight.
+  CHECK_FALSE(by_path.at("head")->plan.quantized);
+  bool said = false;
+  for (const auto& w : r.warnings) said = said || w.find("float weight of word stays") != std::string::npos;
+  CHECK(said);
+  bool noted = false;
+  for (const auto& n : r.notes) noted = noted || n.find("beyond quantize_dynamic_jit") != std::string::npos;
+  CHECK(noted);
+}
+
+TEST_CASE("golden: 8-bit embedding rows match eager quantize_dynamic", "[golden][embeddings]") {
+  check_embedding_rows("8bit");
+}
+TEST_CASE("golden: 4-bit embedding rows match PyTorch's ops", "[golden][embeddings]") { check_embedding_rows("4bit"); }
 
 TEST_CASE("a model only PyTorch 2.x can express: converted by a 2.x build, refused by a 1.13 one", "[golden]") {
   // testdata/models/v2/sdpa_bert.pt: BERT with Hugging Face's SDPA attention,

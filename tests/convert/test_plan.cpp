@@ -23,11 +23,11 @@ TEST_CASE("the plan's prediction and the passes' outcome must agree", "[plan]") 
   norm.path = "norm";
   norm.type_name = "LayerNorm";
   plan.modules.push_back(norm);
-  CHECK_NOTHROW(check_outcome(plan));
+  CHECK_NOTHROW(check_outcome(plan, true));
   // The passes left a module float that the plan said they would quantize.
   plan.modules[0].quantized = false;
   try {
-    check_outcome(plan);
+    check_outcome(plan, true);
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.kind() == ErrorKind::Internal);
@@ -38,7 +38,7 @@ TEST_CASE("the plan's prediction and the passes' outcome must agree", "[plan]") 
   plan.modules[0].quantized = true;
   plan.modules[1].quantized = true;
   plan.modules[1].op = "linear_dynamic";
-  CHECK_THROWS_AS(check_outcome(plan), Error);
+  CHECK_THROWS_AS(check_outcome(plan, true), Error);
   // Functional weights are found by the passes, not predicted.
   plan.modules[1].quantized = false;
   ModulePlan functional;
@@ -47,9 +47,26 @@ TEST_CASE("the plan's prediction and the passes' outcome must agree", "[plan]") 
   functional.quantized = true;
   functional.op = "linear_dynamic";
   plan.modules.push_back(functional);
-  CHECK_NOTHROW(check_outcome(plan));
+  CHECK_NOTHROW(check_outcome(plan, true));
   // What graph mode does per qconfig and use.
   CHECK(predicted_op(preset("float16_dynamic"), WeightUse::Linear) == "linear_dynamic_fp16");
   CHECK(predicted_op(preset("per_channel_dynamic"), WeightUse::Embedding).empty());
-  CHECK(predicted_op(preset("float_qparams_weight_only"), WeightUse::EmbeddingBag).empty());
+  // Weight-only qconfigs reach embeddings through bertq's own pass.
+  CHECK(predicted_op(preset("float_qparams_weight_only"), WeightUse::EmbeddingBag) == "embedding_bag_byte");
+  CHECK(predicted_op(preset("float_qparams_weight_only"), WeightUse::Embedding) == "embedding_byte");
+  QConfig four_bit = preset("float_qparams_weight_only");
+  four_bit.weight.dtype = DType::QUInt4x2;
+  CHECK(predicted_op(four_bit, WeightUse::Embedding) == "embedding_4bit");
+  CHECK(predicted_op(four_bit, WeightUse::Linear).empty());
+  // Rows planned for the embedding pass are checked once it has run.
+  ModulePlan emb;
+  emb.path = "emb";
+  emb.use = WeightUse::Embedding;
+  emb.expected_op = "embedding_byte";
+  plan.modules.push_back(emb);
+  CHECK_NOTHROW(check_outcome(plan, false));
+  CHECK_THROWS_AS(check_outcome(plan, true), Error);
+  plan.modules.back().quantized = true;
+  plan.modules.back().op = "embedding_byte";
+  CHECK_NOTHROW(check_outcome(plan, true));
 }

@@ -52,8 +52,13 @@ TEST_CASE("presets are PyTorch's qconfigs", "[qconfig]") {
   CHECK(fq.weight.qscheme == QScheme::PerChannelAffineFloatQParams);
   CHECK(fq.weight.dtype == DType::QUInt8);
 
+  const QConfig fq4 = preset("float_qparams_weight_only_4bit");
+  CHECK(fq4.activation == fq.activation);
+  CHECK(fq4.weight.qscheme == QScheme::PerChannelAffineFloatQParams);
+  CHECK(fq4.weight.dtype == DType::QUInt4x2);
+
   CHECK(preset_names() == std::vector<std::string>{"default_dynamic", "float16_dynamic", "float_qparams_weight_only",
-                                                   "per_channel_dynamic"});
+                                                   "float_qparams_weight_only_4bit", "per_channel_dynamic"});
 }
 
 TEST_CASE("a preset name, null and the explicit form parse to the same structs", "[qconfig]") {
@@ -123,7 +128,7 @@ TEST_CASE("an unknown preset names the allowed ones", "[qconfig][errors]") {
   CHECK(f.message == R"(q.json: ["classifier"]: unknown preset "per_channel")");
   CHECK(f.hint ==
         "did you mean \"per_channel_dynamic\"? presets: default_dynamic, float16_dynamic, "
-        "float_qparams_weight_only, per_channel_dynamic");
+        "float_qparams_weight_only, float_qparams_weight_only_4bit, per_channel_dynamic");
 }
 
 TEST_CASE("an unknown field names its JSON path and suggests the right one", "[qconfig][errors]") {
@@ -326,6 +331,13 @@ TEST_CASE("every shipped preset file parses and validates", "[qconfig]") {
     const QConfigDict d = load_qconfig_file(std::string(BERTQ_SOURCE_DIR) + "/configs/" + name + ".json");
     REQUIRE(d.entries.size() == 1);
     CHECK(*d.entries[0].qconfig == preset(name));
+  }
+  // The documented examples (configs/examples/, not presets) parse too.
+  for (const std::string name : {"bert_embeddings_8bit", "bert_embeddings_4bit_word"}) {
+    INFO(name);
+    const QConfigDict d = load_qconfig_file(std::string(BERTQ_SOURCE_DIR) + "/configs/examples/" + name + ".json");
+    REQUIRE(d.find("bert.embeddings") != nullptr);
+    CHECK(d.find("bert.embeddings")->qconfig->weight.qscheme == QScheme::PerChannelAffineFloatQParams);
   }
 }
 
