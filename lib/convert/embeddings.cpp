@@ -105,6 +105,21 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
     any = any || is_embedding_op(mp.expected_op);
   }
   if (!any) return {};
+  // NaN would trip the observer's assertion, infinity give infinite scales
+  // (and NaN, equal to nothing, would hide the lookup from the matching below).
+  for (const ModulePlan* mp : rows) {
+    if (!is_embedding_op(mp->expected_op)) continue;
+    const at::Tensor& w = float_weights.at(mp->path);
+    if (!w.is_floating_point()) continue;
+    const int64_t bad = w.numel() - w.isfinite().sum().item<int64_t>();
+    if (bad > 0)
+      throw Error(ErrorKind::Model,
+                  "the weight " + shown(mp->path) + ".weight has " + std::to_string(bad) +
+                      " non-finite values (NaN or infinity) of " + std::to_string(w.numel()) +
+                      "; quantization needs finite weights",
+                  "the model's training diverged or the file was damaged; fix the weights, or opt the module out "
+                  "with null in the qconfig");
+  }
 
   auto graph = m.get_method("forward").graph();
   torch::jit::Value* self = graph->inputs()[0];
@@ -141,6 +156,7 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
     const std::string op = *ops.begin();
     if (op.empty() || (is_bag && !bag_rewritable(n))) return;
     ModulePlan* first = owners.front();
+    if (weight->dim() != 2 || weight->numel() == 0) return;  // planned float (planner.cpp)
     if (first->packed_attr.empty()) {
       const std::string attr = "_bertq_packed_embedding_" + std::to_string(next_attr++);
       const c10::IValue packed = pack_embedding_rows(*weight, *first->qconfig);

@@ -318,7 +318,12 @@ class Conversion {
     for (const auto& mp : plan_.modules)
       if (auto f = floats_.by_path.find(mp.path); f != floats_.by_path.end())
         weights.emplace(mp.path, f->second.weight);
-    const auto warnings = quantize_embeddings(result_, plan_, weights);
+    std::vector<std::string> warnings;
+    try {
+      warnings = quantize_embeddings(result_, plan_, weights);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal, "quantizing the embeddings failed: " + first_line(e.what_without_backtrace()));
+    }
     r_.warnings.insert(r_.warnings.end(), warnings.begin(), warnings.end());
     check_outcome(plan_, /*embeddings_done=*/true);
     size_t n = 0;

@@ -218,6 +218,9 @@ std::optional<ModulePlan> weight_bearing(const std::string& path, const torch::j
   const WeightUsage usage = weight_usage(m);
   mp.use = usage.use;
   mp.embedding_blocker = usage.embedding_blocker;
+  const bool embedding = mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag;
+  if (embedding && mp.embedding_blocker.empty() && (shape->size() != 2 || (*shape)[0] == 0 || (*shape)[1] == 0))
+    mp.embedding_blocker = "its weight is not a non-empty 2-D table of rows";
   return mp;
 }
 
@@ -225,10 +228,10 @@ std::optional<ModulePlan> weight_bearing(const std::string& path, const torch::j
 
 namespace {
 
-// The submodule path P if `observed` is passed to P.forward and P's own
-// `weight` holds the same values; nullopt otherwise.
+// The submodule path P if `observed` is passed to P.forward and P has a
+// `weight` parameter of its own; nullopt otherwise.
 std::optional<std::string> tied_user(torch::jit::Value* observed, torch::jit::Value* self, const torch::jit::Module& m,
-                                     const std::string& m_path, const at::Tensor& value) {
+                                     const std::string& m_path) {
   for (const torch::jit::Use& u : observed->uses()) {
     if (u.user->kind() != c10::prim::CallMethod || u.offset == 0) continue;
     std::vector<std::string> chain;
@@ -246,11 +249,10 @@ std::optional<std::string> tied_user(torch::jit::Value* observed, torch::jit::Va
       holder = sub.toModule();
       path = path.empty() ? c : path + "." + c;
     }
-    // Same values, not the same tensor: the passes' clones untie tied weights.
-    if (!holder.hasattr("weight") || !holder.attr("weight").isTensor()) continue;
-    const at::Tensor own = holder.attr("weight").toTensor();
-    if (own.is_same(value) || (own.sizes() == value.sizes() && own.dtype() == value.dtype() && at::equal(own, value)))
-      return path;
+    // Normally P's own weight holds the same values (the passes' clones
+    // untie tied weights); if a file's P holds other values, what P
+    // multiplies by is still what was passed in, so P is the quantized one.
+    if (holder.hasattr("weight") && holder.attr("weight").isTensor() && own_weight_shape(holder)) return path;
   }
   return std::nullopt;
 }
@@ -301,7 +303,7 @@ std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared)
         // A weight two modules share (a Linear head tied to an embedding) is
         // observed where the tracer reads it, in the parent, and handed to
         // the module that multiplies by it: that module is the quantized one.
-        if (auto user = tied_user(n->output(), self, m, child.name, w.value)) {
+        if (auto user = tied_user(n->output(), self, m, child.name)) {
           w.module_path = *user;
           w.attr = "weight";
         }

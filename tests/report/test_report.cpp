@@ -301,3 +301,49 @@ TEST_CASE("embedding rows in the report, inspect, diff and a dry run", "[report]
   CHECK(dry.output_sizes.total == real.output_sizes.total);
   CHECK(dry.output_sizes.total == fs::file_size(o.output));
 }
+
+TEST_CASE("embedding rows: bad weights and bad ids fail as the float model does", "[embeddings][errors]") {
+  TempDir tmp("emb-bad");
+  // A NaN in one row: bad input (exit 4), named with its count, nothing written.
+  torch::jit::Module m = torch::jit::load(kTestdata + "models/embedding_rows.pt");
+  at::Tensor w = m.attr("word").toModule().attr("weight").toTensor().detach().clone();
+  w[3][5] = std::numeric_limits<float>::quiet_NaN();
+  m.attr("word").toModule().setattr("weight", w);
+  m.save(tmp / "nan.pt");
+  bertq::ConvertOptions o;
+  o.input = tmp / "nan.pt";
+  o.output = tmp / "q.pt";
+  o.qconfig_path = kTestdata + "qconfigs/embedding_rows_8bit.json";
+  try {
+    bertq::run_convert(o);
+    FAIL("a NaN weight was quantized");
+  } catch (const bertq::Error& e) {
+    CHECK(e.kind() == bertq::ErrorKind::Model);
+    CHECK(std::string(e.what()).find("the weight word.weight has 1 non-finite values (NaN or infinity) of 600") == 0);
+  }
+  CHECK_FALSE(fs::exists(o.output));
+
+  // An id past the vocabulary: the quantized lookup refuses it, as the float
+  // one does, instead of reading past the rows.
+  convert("models/embedding_rows.pt", "qconfigs/embedding_rows_8bit.json", tmp / "q8.pt");
+  torch::jit::Module q = torch::jit::load(tmp / "q8.pt");
+  torch::jit::Module f = torch::jit::load(kTestdata + "models/embedding_rows.pt");
+  const auto golden =
+      torch::jit::load(kTestdata + BERTQ_GOLDEN_DIR "/embedding_rows_8bit.pt").attr("tensors").toGenericDict();
+  std::vector<torch::jit::IValue> in;
+  for (int i = 0; i < 5; ++i) in.emplace_back(golden.at("in" + std::to_string(i)).toTensor().clone());
+  auto refusal = [&](torch::jit::Module& model) -> std::string {
+    try {
+      model.forward(in);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  for (const int64_t bad : {int64_t{50}, int64_t{-1}}) {  // the vocabulary is 0..49
+    INFO("id " << bad);
+    in[0].toTensor()[1][3] = bad;
+    CHECK_FALSE(refusal(f).empty());
+    CHECK(refusal(q).find("Invalid indices data") != std::string::npos);
+  }
+}
