@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/text.h"
 #include "convert/observers.h"
+#include "convert/planner.h"
 
 namespace bertq {
 namespace {
@@ -29,26 +30,6 @@ std::optional<at::Tensor> constant_tensor(torch::jit::Value* v) {
   const auto iv = torch::jit::toIValue(v);
   if (!iv || !iv->isTensor()) return std::nullopt;
   return iv->toTensor();
-}
-
-std::optional<int64_t> constant_int(torch::jit::Value* v) {
-  const auto iv = torch::jit::toIValue(v);
-  if (!iv || !iv->isInt()) return std::nullopt;
-  return iv->toInt();
-}
-
-// The same conditions as the planner's (planner.cpp bag_blocker), read again
-// on the frozen graph: a bag is rewritten only if the quantized op gives its
-// results.
-bool bag_rewritable(torch::jit::Node* bag) {
-  if (constant_int(bag->input(4)) != std::optional<int64_t>(0)) return false;
-  if (bag->inputs().size() > 8) {
-    const auto pad = torch::jit::toIValue(bag->input(8));
-    if (!pad || !(pad->isNone() || (pad->isInt() && pad->toInt() < 0))) return false;
-  }
-  for (size_t i = 1; i < bag->outputs().size(); ++i)
-    if (bag->output(i)->hasUses()) return false;
-  return true;
 }
 
 c10::Symbol quantized_op(const std::string& op) { return c10::Symbol::fromQualString("quantized::" + op); }
@@ -154,7 +135,7 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
                   "give them the same qconfig");
     }
     const std::string op = *ops.begin();
-    if (op.empty() || (is_bag && !bag_rewritable(n))) return;
+    if (op.empty() || !embedding_blocker(n).empty()) return;
     ModulePlan* first = owners.front();
     if (weight->dim() != 2 || weight->numel() == 0) return;  // planned float (planner.cpp)
     if (first->packed_attr.empty()) {

@@ -102,10 +102,6 @@ std::string bag_blocker(torch::jit::Node* bag) {
   return "";
 }
 
-std::string embedding_blocker(torch::jit::Node* n) {
-  return n->kind() == c10::aten::embedding_bag ? bag_blocker(n) : "";
-}
-
 WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph) {
   torch::jit::Value* self = graph->inputs()[0];
   WeightUsage out;
@@ -192,6 +188,10 @@ std::string planned_op(const ModulePlan& mp) {
 }
 
 }  // namespace
+
+std::string embedding_blocker(torch::jit::Node* n) {
+  return n->kind() == c10::aten::embedding_bag ? bag_blocker(n) : "";
+}
 
 std::optional<std::vector<int64_t>> own_weight_shape(const torch::jit::Module& m) {
   for (const auto& p : m.named_parameters(/*recurse=*/false))

@@ -13,7 +13,8 @@
 
 namespace torch::jit {
 struct Module;
-}
+struct Node;
+}  // namespace torch::jit
 
 namespace bertq {
 
@@ -44,6 +45,11 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared);
 
 // A plan read back from a prepared model alone (for `bertq convert prepared.pt`).
 Plan plan_from_prepared(const torch::jit::Module& prepared);
+
+// Why an aten::embedding / aten::embedding_bag node cannot become a quantized
+// lookup with the same results ("" if it can): the planner reads it on a
+// module's graph, the embedding pass again on the frozen one.
+std::string embedding_blocker(torch::jit::Node* lookup);
 
 // --embeddings: what to do with every Embedding/EmbeddingBag, whatever the
 // qconfig dict says (a null still opts a module out).
