@@ -123,6 +123,8 @@ std::string error_kind_name(ErrorKind kind) {
       return "unsupported";
     case ErrorKind::Coverage:
       return "coverage";
+    case ErrorKind::Tolerance:
+      return "tolerance";
     case ErrorKind::Internal:
       return "internal";
   }

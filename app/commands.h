@@ -26,5 +26,6 @@ void setup_bench(CLI::App& parent, Runner& runner);
 void setup_eval(CLI::App& parent, Runner& runner);
 void setup_compare(CLI::App& parent, Runner& runner);
 void setup_batch(CLI::App& parent, Runner& runner);
+void setup_tune(CLI::App& parent, Runner& runner);
 
 }  // namespace bertq::app

@@ -16,6 +16,7 @@ enum ExitCode : int {
   kCoverage = 7,     // a CI guard failed (coverage, --max-disagreement)
   kDiffer = 8,       // `bertq diff`: the models differ
   kBatchFailed = 9,  // `bertq batch`: at least one job failed
+  kTolerance = 10,   // `bertq tune`: only the float model meets the tolerance
   // 130: interrupted (SIGINT/SIGTERM), as shells report it
 };
 
@@ -33,6 +34,8 @@ inline int exit_code_for(ErrorKind kind) {
       return kUnsupported;
     case ErrorKind::Coverage:
       return kCoverage;
+    case ErrorKind::Tolerance:
+      return kTolerance;
     case ErrorKind::Internal:
       return kInternal;
   }

@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   app.footer(
       "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json\n\n"
       "exit codes: 0 ok; 1 internal error; 2 usage; 3 qconfig; 4 input model; 5 cannot write; 6 cannot run "
-      "here; 7 CI guard; 8 diff: models differ; 9 batch: a job failed; 128+N stopped by signal N (130 SIGINT, "
+      "here; 7 CI guard; 8 diff: models differ; 9 batch: a job failed; 10 tune: only float meets the tolerance; 128+N "
+      "stopped by signal N (130 SIGINT, "
       "143 SIGTERM). docs/cli.md has the details.");
   Runner runner;
   setup_convert(app, runner);
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
   setup_bench(app, runner);
   setup_eval(app, runner);
   setup_compare(app, runner);
+  setup_tune(app, runner);
   setup_batch(app, runner);
 
   try {

@@ -535,3 +535,7 @@ if __name__ == "__main__":
     with open(os.path.join(goldir, "cases.json"), "w") as f:
         json.dump(cases, f, indent=2)
         f.write("\n")
+    # The model with one deliberately sensitive layer, for `bertq tune`.
+    if not TORCH_2:
+        import tunemodels  # noqa: E402
+        tunemodels.main(HERE)

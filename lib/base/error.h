@@ -16,6 +16,7 @@ enum class ErrorKind {
   Io,           // the output could not be written
   Unsupported,  // the conversion would give a model that cannot run here
   Coverage,     // a --require-quantized / --min-quantized-fraction guard failed
+  Tolerance,    // `bertq tune`: no quantized choice meets the tolerance
   Internal,     // bertq or LibTorch failed in a way the user cannot fix
 };
 

@@ -27,6 +27,10 @@ std::vector<std::string> nearest(const std::string& word, const std::vector<std:
 // 1-based line and column of a byte offset (nlohmann reports offsets).
 std::pair<size_t, size_t> line_column(std::string_view text, size_t byte_offset);
 
+// `s` with & < > " ' as HTML entities: safe in element text and quoted
+// attributes of the HTML pages bertq writes.
+std::string html_escaped(std::string_view s);
+
 // `text` with control characters (but newline and tab) and bytes that are not
 // valid UTF-8 written as \xNN, so a message never sends raw binary or an
 // escape sequence to a terminal or a log.

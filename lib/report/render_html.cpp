@@ -38,32 +38,7 @@ namespace {
 
 // Every string from the report goes through this: paths, reasons and JSON can
 // hold any character, and the page must not be broken (or scripted) by them.
-std::string esc(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string esc(std::string_view s) { return html_escaped(s); }
 
 // A module path that may wrap after its dots (and only there), so a narrow
 // column breaks "bert.encoder.layer.11.attention.output.dense" into readable

@@ -66,8 +66,8 @@ at::Tensor first_tensor(const c10::IValue& v) {
 }
 
 // Logits of every example, in order, batch by batch.
-at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
-                      double* seconds) {
+at::Tensor run_logits_impl(const std::string& path, const Dataset& data, const RunOptions& run,
+                           const Progress& progress, double* seconds) {
   torch::jit::Module m = load_model(path);
   m.eval();
   const auto order = input_order(m);
@@ -77,18 +77,7 @@ at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOpt
   const auto start = std::chrono::steady_clock::now();
   for (int64_t begin = 0; begin < n; begin += run.batch) {
     const int64_t end = std::min(n, begin + run.batch);
-    std::array<at::Tensor, 3> fields;
-    for (int f = 0; f < 3; ++f) {
-      std::vector<at::Tensor> rows;
-      for (int64_t i = begin; i < end; ++i) {
-        const Example& e = data.examples[static_cast<size_t>(i)];
-        const auto& v = f == 0 ? e.input_ids : f == 1 ? e.attention_mask : e.token_type_ids;
-        rows.push_back(at::tensor(v, at::kLong));
-      }
-      fields[f] = at::stack(rows);
-    }
-    std::vector<c10::IValue> inputs;
-    for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
+    std::vector<c10::IValue> inputs = batch_inputs(order, data, begin, end);
     try {
       outs.push_back(first_tensor(m.forward(inputs)).to(at::kFloat));
     } catch (const Error&) {
@@ -103,6 +92,31 @@ at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOpt
   return outs.empty() ? at::empty({0, 0}) : at::cat(outs);
 }
 
+}  // namespace
+
+at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
+                      double* seconds) {
+  return run_logits_impl(path, data, run, progress, seconds);
+}
+
+std::vector<int> forward_input_order(const torch::jit::Module& m) { return input_order(m); }
+
+std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end) {
+  std::array<at::Tensor, 3> fields;
+  for (int f = 0; f < 3; ++f) {
+    std::vector<at::Tensor> rows;
+    for (int64_t i = begin; i < end; ++i) {
+      const Example& e = data.examples[static_cast<size_t>(i)];
+      const auto& v = f == 0 ? e.input_ids : f == 1 ? e.attention_mask : e.token_type_ids;
+      rows.push_back(at::tensor(v, at::kLong));
+    }
+    fields[f] = at::stack(rows);
+  }
+  std::vector<c10::IValue> inputs;
+  for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
+  return inputs;
+}
+
 std::vector<int64_t> argmax_rows(const at::Tensor& logits) {
   const at::Tensor a = logits.argmax(1).contiguous();
   return {a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel()};
@@ -111,8 +125,6 @@ std::vector<int64_t> argmax_rows(const at::Tensor& logits) {
 void prepare_runtime(const RunOptions& run) {
   configure_runtime(run.threads, run.engine ? *run.engine : default_engine());
 }
-
-}  // namespace
 
 double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds) {
   int64_t tp = 0, fp = 0, fn = 0;

@@ -10,6 +10,16 @@
 #include <string>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
+namespace c10 {
+class IValue;
+}
+namespace torch::jit {
+struct Module;
+}
+
 namespace bertq {
 
 enum class Engine;
@@ -64,6 +74,20 @@ struct EvalResult {
 
 EvalResult evaluate(const std::string& model, const Dataset& data, const RunOptions& run,
                     const Progress& progress = {});
+
+// The model's logits (its first output) over every example, in batches of
+// run.batch, as float32 [examples, classes]. `seconds` gets the forward time.
+at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
+                      double* seconds);
+
+// argmax of each row.
+std::vector<int64_t> argmax_rows(const at::Tensor& logits);
+
+// Which of (input_ids, attention_mask, token_type_ids) each forward argument
+// takes, by name (Throws Error(Model) unless forward takes three).
+std::vector<int> forward_input_order(const torch::jit::Module& m);
+// The forward arguments for examples [begin, end), in `order`.
+std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end);
 
 struct CompareResult {
   std::string float_model, quantized_model, source;

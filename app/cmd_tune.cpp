@@ -1,0 +1,86 @@
+// `bertq tune INPUT OUTPUT --tolerance T --qconfig-out Q.json [data]`.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+
+#include "base/error.h"
+#include "commands.h"
+#include "convert/quantize.h"
+#include "exit_codes.h"
+#include "progress.h"
+#include "run/model_inputs.h"
+#include "tune/tune.h"
+
+namespace bertq::app {
+
+void setup_tune(CLI::App& parent, Runner& runner) {
+  struct Flags {
+    TuneOptions o;
+    std::string metric = "rel_l2", engine, format = "text";
+    std::optional<int64_t> seq;
+    int64_t rows = 64;
+    bool float_embeddings = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent.add_subcommand(
+      "tune", "quantize as much as possible while the model's error stays within a tolerance (docs/tune.md)");
+  cmd->add_option("input", f->o.input, "float TorchScript model")->required();
+  cmd->add_option("output", f->o.output, "the tuned quantized model")->required();
+  cmd->add_option("--tolerance", f->o.tolerance, "the largest error allowed, in the metric's unit")->required();
+  cmd->add_option("--metric", f->metric,
+                  "rel_l2 (default: relative L2 of the logits against float), max_abs, disagreement (argmax "
+                  "changes), f1_drop or accuracy_drop (against the data's labels)");
+  cmd->add_option("--qconfig-out", f->o.qconfig_out,
+                  "write the chosen qconfig here; `bertq convert INPUT OUT --qconfig` it reproduces the model")
+      ->required();
+  cmd->add_option("--tune-report", f->o.tune_report_path,
+                  "also write each module's sensitivity, choice and the search's trials as JSON");
+  cmd->add_option("--tune-html", f->o.tune_html_path,
+                  "also write a page with each module's sensitivity as a chart, worst first, and the choices");
+  cmd->add_option("--report", f->o.report_path, "the final conversion's JSON report");
+  cmd->add_option("--html", f->o.html_path, "the final conversion's HTML report");
+  cmd->add_flag("--float-embeddings", f->float_embeddings, "leave embeddings float (tune Linear modules only)");
+  cmd->add_option("--task", f->o.data.task, "GLUE task of --data: mrpc");
+  cmd->add_option("--data", f->o.data.data_dir, "folder with the task's dev.tsv");
+  cmd->add_option("--vocab", f->o.data.vocab, "BERT vocab.txt (uncased WordPiece)");
+  cmd->add_option("--tokenized", f->o.data.tokenized, "pre-tokenized JSON Lines, as for eval");
+  cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)");
+  cmd->add_option_function<int64_t>(
+      "--seq-length", [f](int64_t v) { f->seq = v; },
+      "tokenize and pad to this length (default 128, or the model's own positions if fewer)");
+  cmd->add_option("--batch", f->o.run.batch, "batch size (default 8)");
+  cmd->add_option("--threads", f->o.run.threads, "threads (default 1)");
+  cmd->add_option("--engine", f->engine, "quantized engine: onednn or qnnpack (default: the best one)");
+  cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([f, &runner] {
+    runner = [f] {
+      const auto metric = tune_metric_from_name(f->metric);
+      if (!metric)
+        throw Error(ErrorKind::Usage, "unknown --metric " + quoted_value(f->metric),
+                    did_you_mean(f->metric, tune_metric_names(), "metrics: " + join(tune_metric_names(), ", ")));
+      f->o.metric = *metric;
+      if (!f->engine.empty()) f->o.engine = parse_engine(f->engine);
+      if (f->o.run.batch < 1 || f->o.run.threads < 1 || f->rows < 1)
+        throw Error(ErrorKind::Usage, "--batch, --threads and --rows must be positive");
+      f->o.embeddings = !f->float_embeddings;
+      std::string note;
+      f->o.data.max_seq_length = choose_seq_length(f->seq, 128, {f->o.input}, &note);
+      if (!note.empty()) spdlog::info("{}", note);
+      f->o.data.dummy_rows = f->rows;
+      ProgressBar bar;
+      const TuneResult r = run_tune(f->o, command_line(), [&bar](int64_t done, int64_t total, const std::string& w) {
+        if (total > 0) bar.update(static_cast<int>(done), static_cast<int>(total), w);
+      });
+      bar.finish();
+      if (f->format == "json")
+        std::cout << tune_json(r);
+      else
+        print_tune(r, std::cout);
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace bertq::app

@@ -1,0 +1,562 @@
+#include "tune/tune.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <fmt/format.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+
+#include "archive/model_file.h"
+#include "base/error.h"
+#include "base/files.h"
+#include "base/text.h"
+#include "convert/embeddings.h"
+#include "convert/observers.h"
+#include "convert/pipeline.h"
+#include "convert/planner.h"
+#include "convert/quantize.h"
+#include "qconfig/qconfig.h"
+#include "report/report_css.h"
+
+namespace bertq {
+namespace {
+
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+struct MetricName {
+  TuneMetric metric;
+  const char* name;
+};
+constexpr MetricName kMetrics[] = {{TuneMetric::RelL2, "rel_l2"},
+                                   {TuneMetric::MaxAbs, "max_abs"},
+                                   {TuneMetric::Disagreement, "disagreement"},
+                                   {TuneMetric::F1Drop, "f1_drop"},
+                                   {TuneMetric::AccuracyDrop, "accuracy_drop"}};
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+at::Tensor first_tensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple() && !v.toTupleRef().elements().empty()) return first_tensor(v.toTupleRef().elements()[0]);
+  if (v.isGenericDict()) return first_tensor(v.toGenericDict().begin()->value());
+  throw Error(ErrorKind::Model, "the model's output is not a tensor or a tuple starting with the logits");
+}
+
+// The metric of `q`'s logits against float's (and the labels').
+double measure(TuneMetric metric, const at::Tensor& f, const at::Tensor& q, const Dataset& data) {
+  switch (metric) {
+    case TuneMetric::RelL2: {
+      const double noise = (q.to(at::kDouble) - f.to(at::kDouble)).norm().item<double>();
+      const double signal = f.to(at::kDouble).norm().item<double>();
+      return noise == 0 ? 0 : signal == 0 ? std::numeric_limits<double>::infinity() : noise / signal;
+    }
+    case TuneMetric::MaxAbs:
+      return f.numel() == 0 ? 0 : (q - f).abs().max().item<double>();
+    case TuneMetric::Disagreement: {
+      const auto a = argmax_rows(f), b = argmax_rows(q);
+      size_t differ = 0;
+      for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+      return a.empty() ? 0 : double(differ) / double(a.size());
+    }
+    case TuneMetric::F1Drop:
+    case TuneMetric::AccuracyDrop: {
+      const auto a = argmax_rows(f), b = argmax_rows(q);
+      std::vector<int64_t> labels, pa, pb;
+      for (size_t i = 0; i < data.examples.size(); ++i)
+        if (data.examples[i].label) {
+          labels.push_back(*data.examples[i].label);
+          pa.push_back(a[i]);
+          pb.push_back(b[i]);
+        }
+      if (metric == TuneMetric::F1Drop) return binary_f1(labels, pa) - binary_f1(labels, pb);
+      size_t ca = 0, cb = 0;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        ca += pa[i] == labels[i];
+        cb += pb[i] == labels[i];
+      }
+      return (double(ca) - double(cb)) / double(labels.size());
+    }
+  }
+  return 0;
+}
+
+// A Linear weight packed as the passes pack it for per_channel_dynamic.
+c10::IValue pack_linear(const at::Tensor& w, const std::optional<at::Tensor>& b) {
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::Module observer = make_observer(preset("per_channel_dynamic").weight, cu);
+  observer.forward({w});
+  const auto qparams = observer.run_method("calculate_qparams").toTuple();
+  const at::Tensor q = at::quantize_per_channel(w, qparams->elements()[0].toTensor().to(at::kDouble),
+                                                qparams->elements()[1].toTensor().to(at::kLong), 0, at::kQInt8);
+  static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+  torch::jit::Stack stack{q, b ? c10::IValue(*b) : c10::IValue()};
+  prepack.callBoxed(&stack);
+  return stack.at(0);
+}
+
+// Relative L2 error of a module's quantized rows.
+double rows_error(const at::Tensor& w, const QConfig& q) {
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::Module observer = make_observer(q.weight, cu);
+  const at::Tensor f = w.to(at::kFloat);
+  observer.forward({f});
+  const auto qparams = observer.run_method("calculate_qparams").toTuple();
+  const at::Tensor rows = at::quantize_per_channel(f, qparams->elements()[0].toTensor().to(at::kFloat),
+                                                   qparams->elements()[1].toTensor().to(at::kFloat), 0,
+                                                   q.weight.dtype == DType::QUInt4x2 ? at::kQUInt4x2 : at::kQUInt8);
+  const double noise = (rows.dequantize() - f).to(at::kDouble).norm().item<double>();
+  const double signal = f.to(at::kDouble).norm().item<double>();
+  return signal == 0 ? 0 : noise / signal;
+}
+
+struct Candidate {
+  std::string path;
+  std::string type_name;
+  bool embedding = false;
+  std::vector<std::string> levels;  // cheapest first; float after the last
+  std::vector<double> errors;
+  size_t module_index = 0;  // plan order
+};
+
+// The sensitivity of every Linear: one pass over the data through the frozen
+// float model, with each Linear's int8 counterpart computed beside it.
+void probe_linears(const std::string& input, std::vector<Candidate>& cands, const Dataset& data, int64_t batch,
+                   const Progress& progress) {
+  torch::jit::Module model = load_model(input);
+  model.eval();
+  std::map<std::string, std::pair<at::Tensor, std::optional<at::Tensor>>> weights;
+  std::map<std::string, torch::jit::Module> by_path;
+  for (const auto& child : model.named_modules()) by_path.emplace(child.name, child.value);
+  for (const auto& c : cands) {
+    if (c.embedding) continue;
+    const torch::jit::Module& m = by_path.at(c.path);
+    std::optional<at::Tensor> bias;
+    if (m.hasattr("bias") && m.attr("bias").isTensor()) bias = m.attr("bias").toTensor();
+    weights.emplace(c.path, std::make_pair(m.attr("weight").toTensor(), bias));
+  }
+  const auto order = forward_input_order(model);
+  torch::jit::Module frozen = torch::jit::freeze_module(model);
+  auto graph = frozen.get_method("forward").graph()->copy();
+  torch::jit::Value* self = graph->inputs()[0];
+
+  std::vector<std::string> probed;  // candidate path per probe, in output order
+  std::vector<torch::jit::Value*> stats;
+  std::map<std::string, std::string> attr_of;
+  std::vector<torch::jit::Node*> linears;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
+    for (torch::jit::Node* n : b->nodes()) {
+      for (torch::jit::Block* sub : n->blocks()) visit(sub);
+      if (n->kind() == c10::aten::linear && n->input(1)->node()->kind() == c10::prim::Constant) linears.push_back(n);
+    }
+  };
+  visit(graph->block());
+  for (torch::jit::Node* n : linears) {
+    const auto w = torch::jit::toIValue(n->input(1));
+    if (!w || !w->isTensor()) continue;
+    const at::Tensor& wt = w->toTensor();
+    std::string owner;
+    for (const auto& [path, wb] : weights)
+      if (wb.first.sizes() == wt.sizes() && at::equal(wb.first, wt)) {
+        owner = path;
+        break;
+      }
+    if (owner.empty()) continue;
+    if (!attr_of.count(owner)) {
+      const std::string attr = "_bertq_tune_packed_" + std::to_string(attr_of.size());
+      const c10::IValue packed = pack_linear(wt, weights.at(owner).second);
+      frozen.register_attribute(attr, packed.type(), packed);
+      attr_of[owner] = attr;
+    }
+    // Beside the Linear, which keeps its output: the model computes what it did.
+    torch::jit::WithInsertPoint guard(n->next());
+    torch::jit::Value* packed = graph->insertGetAttr(self, attr_of[owner]);
+    torch::jit::Value* y = n->output();
+    torch::jit::Value* yq =
+        graph->insert(c10::Symbol::fromQualString("quantized::linear_dynamic"), {n->input(0), packed, true});
+    torch::jit::Value* d = graph->insert(c10::aten::sub, {y, yq});
+    stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {d, d})}));
+    stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {y, y})}));
+    probed.push_back(owner);
+  }
+  torch::jit::Node* ret = graph->return_node();
+  torch::jit::WithInsertPoint guard(ret);
+  torch::jit::Value* list = graph->insertNode(graph->createList(c10::TensorType::get(), stats))->output();
+  torch::jit::Value* both = graph->insertNode(graph->createTuple({ret->input(0), list}))->output();
+  ret->replaceInput(0, both);
+  torch::jit::GraphFunction probe("bertq_tune_probe", graph, nullptr);
+
+  std::map<std::string, std::pair<double, double>> sums;  // path -> (noise, signal)
+  torch::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(data.examples.size());
+  for (int64_t begin = 0; begin < n; begin += batch) {
+    const int64_t end = std::min(n, begin + batch);
+    std::vector<c10::IValue> stack{frozen._ivalue()};
+    for (auto& v : batch_inputs(order, data, begin, end)) stack.push_back(std::move(v));
+    probe.run(stack);
+    const auto out = stack.back().toTupleRef().elements();
+    const auto values = out[1].toTensorList();
+    for (size_t i = 0; i < probed.size(); ++i) {
+      sums[probed[i]].first += values.get(2 * i).item<double>();
+      sums[probed[i]].second += values.get(2 * i + 1).item<double>();
+    }
+    if (progress) progress(end, n, "sensitivity");
+  }
+  for (auto& c : cands) {
+    if (c.embedding) continue;
+    auto it = sums.find(c.path);
+    // A Linear the frozen graph does not multiply by (unused): no error.
+    const double e = it == sums.end() || it->second.second == 0 ? 0 : std::sqrt(it->second.first / it->second.second);
+    c.errors = {e};
+  }
+}
+
+// The qconfig for a choice: per_channel_dynamic for the whole model, null for
+// float Linears, a weight-only preset (or null) per embedding.
+json qconfig_for(const std::vector<Candidate>& cands, const std::vector<size_t>& level) {
+  json q = json::object();
+  q[""] = "per_channel_dynamic";
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const Candidate& c = cands[i];
+    const bool is_float = level[i] >= c.levels.size();
+    if (!c.embedding) {
+      if (is_float) q[c.path] = nullptr;
+      continue;
+    }
+    if (is_float)
+      q[c.path] = nullptr;
+    else
+      q[c.path] = c.levels[level[i]] == "4bit" ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only";
+  }
+  return q;
+}
+
+}  // namespace
+
+std::optional<TuneMetric> tune_metric_from_name(const std::string& name) {
+  for (const auto& m : kMetrics)
+    if (name == m.name) return m.metric;
+  return std::nullopt;
+}
+
+std::string to_string(TuneMetric metric) {
+  for (const auto& m : kMetrics)
+    if (m.metric == metric) return m.name;
+  return "?";
+}
+
+const std::vector<std::string>& tune_metric_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : kMetrics) n.push_back(m.name);
+    return n;
+  }();
+  return names;
+}
+
+TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const Progress& progress) {
+  const auto start = Clock::now();
+  if (!(o.tolerance >= 0)) throw Error(ErrorKind::Usage, "--tolerance must be a number >= 0");
+  // Every path first: nothing runs if an output would land on an input.
+  std::vector<InputPath> inputs{{"input", o.input}};
+  const OutputPath model_out = check_output_path("output", o.output);
+  const OutputPath qconfig_out = check_output_path("--qconfig-out", o.qconfig_out);
+  std::vector<OutputPath> outputs{model_out, qconfig_out};
+  std::optional<OutputPath> tune_report_out;
+  if (o.tune_report_path)
+    outputs.push_back(*(tune_report_out = check_output_path("--tune-report", *o.tune_report_path)));
+  std::optional<OutputPath> tune_html_out;
+  if (o.tune_html_path) outputs.push_back(*(tune_html_out = check_output_path("--tune-html", *o.tune_html_path)));
+  if (o.report_path) outputs.push_back(check_output_path("--report", *o.report_path));
+  if (o.html_path) outputs.push_back(check_output_path("--html", *o.html_path));
+  if (!o.data.tokenized.empty()) inputs.push_back({"--tokenized", o.data.tokenized});
+  check_distinct(inputs, outputs);
+
+  const Dataset data = load_dataset(o.data);
+  if (data.examples.empty()) throw Error(ErrorKind::Usage, "tune needs at least one example");
+  if (o.metric == TuneMetric::F1Drop || o.metric == TuneMetric::AccuracyDrop) {
+    const bool labelled =
+        std::any_of(data.examples.begin(), data.examples.end(), [](const Example& e) { return e.label.has_value(); });
+    if (!labelled)
+      throw Error(ErrorKind::Usage, "--metric " + to_string(o.metric) + " needs labelled data",
+                  "use --metric rel_l2, max_abs or disagreement, which compare with the float model");
+  }
+  RunOptions run = o.run;
+  run.engine = o.engine;
+  const Engine engine = o.engine ? *o.engine : default_engine();
+  set_engine(engine);
+
+  TuneResult r;
+  r.metric = o.metric;
+  r.tolerance = o.tolerance;
+  double ignored = 0;
+  const at::Tensor float_logits = run_logits(o.input, data, run, progress, &ignored);
+
+  // The candidates: every Linear the default qconfig quantizes, every
+  // embedding bertq can quantize, in module order.
+  std::vector<Candidate> cands;
+  {
+    torch::jit::Module model = load_model(o.input);
+    QConfigDict dict = default_qconfig_dict();
+    Plan plan = make_plan(model, dict, engine, false);
+    for (size_t i = 0; i < plan.modules.size(); ++i) {
+      const ModulePlan& mp = plan.modules[i];
+      if (mp.functional) continue;
+      Candidate c{mp.path, mp.type_name, false, {}, {}, i};
+      if (mp.use == WeightUse::Linear && mp.expected_op == "linear_dynamic") {
+        c.levels = {"int8"};
+      } else if (o.embeddings && (mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag) &&
+                 mp.embedding_blocker.empty()) {
+        c.embedding = true;
+        c.levels = {"4bit", "8bit"};
+      } else {
+        continue;
+      }
+      cands.push_back(c);
+    }
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : model.named_modules()) by_path.emplace(child.name, child.value);
+    for (auto& c : cands)
+      if (c.embedding) {
+        const at::Tensor w = by_path.at(c.path).attr("weight").toTensor();
+        c.errors = {rows_error(w, preset("float_qparams_weight_only_4bit")),
+                    rows_error(w, preset("float_qparams_weight_only"))};
+      }
+  }
+  if (cands.empty())
+    throw Error(ErrorKind::Model, o.input + " has no module bertq can quantize (no Linear, no embedding)");
+  const auto probe_start = Clock::now();
+  probe_linears(o.input, cands, data, run.batch, progress);
+  r.probe_seconds = seconds_since(probe_start);
+
+  // Every upgrade in order: the module whose current level errs most goes up
+  // one level (ties: module order, so the same inputs give the same choice).
+  std::vector<size_t> level(cands.size(), 0);
+  std::vector<size_t> steps;  // candidate index per upgrade
+  {
+    std::vector<size_t> cur(cands.size(), 0);
+    while (true) {
+      std::optional<size_t> best;
+      for (size_t i = 0; i < cands.size(); ++i) {
+        if (cur[i] >= cands[i].levels.size()) continue;
+        if (!best || cands[i].errors[cur[i]] > cands[*best].errors[cur[*best]]) best = i;
+      }
+      if (!best) break;
+      steps.push_back(*best);
+      ++cur[*best];
+    }
+  }
+  auto levels_after = [&](size_t k, const std::vector<size_t>& undone) {
+    std::vector<size_t> lv(cands.size(), 0);
+    for (size_t s = 0; s < k; ++s)
+      if (std::find(undone.begin(), undone.end(), s) == undone.end()) ++lv[steps[s]];
+    return lv;
+  };
+
+  // Candidates are written to a private folder; TempDir removes its own file
+  // and the folder, this the qconfig beside it, however the search ends.
+  TempDir scratch((std::filesystem::temp_directory_path() / "bertq-tune-candidate.pt").string());
+  const std::string qpath = scratch.path() + "/qconfig.json";
+  const std::string mpath = scratch.file();
+  struct RemoveOnExit {
+    std::string path;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  } remove_qconfig{qpath};
+  std::map<std::string, double> measured;  // qconfig text -> metric
+  auto try_levels = [&](const std::vector<size_t>& lv, const std::string& note, size_t k) {
+    const std::string text = qconfig_for(cands, lv).dump(2) + "\n";
+    double m;
+    if (auto it = measured.find(text); it != measured.end()) {
+      m = it->second;
+    } else {
+      write_file_atomic(check_output_path("tune qconfig", qpath), text);
+      ConvertOptions co;
+      co.input = o.input;
+      co.output = mpath;
+      co.qconfig_path = qpath;
+      co.engine = engine;
+      co.no_manifest = true;
+      co.allow_nothing_quantized = true;
+      std::filesystem::remove(mpath);
+      run_convert(co, command_line);
+      ++r.conversions;
+      double s = 0;
+      m = measure(o.metric, float_logits, run_logits(mpath, data, run, {}, &s), data);
+      measured[text] = m;
+    }
+    r.trials.push_back({k, m, m <= o.tolerance, note});
+    if (progress) progress(static_cast<int64_t>(r.trials.size()), 0, note);
+    return m <= o.tolerance;
+  };
+
+  // The fewest upgrades that meet the tolerance (binary search; all float,
+  // k = steps.size(), meets it by definition for every metric).
+  size_t lo = 0, hi = steps.size();
+  if (!try_levels(levels_after(0, {}), "cheapest everywhere", 0)) {
+    while (hi - lo > 1) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (try_levels(levels_after(mid, {}), "search", mid))
+        hi = mid;
+      else
+        lo = mid;
+    }
+  } else {
+    hi = 0;
+  }
+  const size_t k = hi;
+  if (k == steps.size()) {
+    // Measure it anyway, so the report shows it.
+    try_levels(levels_after(k, {}), "all float", k);
+    throw Error(ErrorKind::Tolerance,
+                fmt::format("no quantized choice meets --tolerance {} on {} (the best partial choice gives {:.6g}); "
+                            "only the float model does",
+                            format_g17(o.tolerance), to_string(o.metric), r.trials.front().metric),
+                "raise --tolerance, or check the data (--metric " + to_string(o.metric) + ")");
+  }
+  // Backtracking: undo each applied upgrade, least sensitive first, if the
+  // model still meets the tolerance without it.
+  std::vector<size_t> undone;
+  for (size_t s = k; s-- > 0;) {
+    std::vector<size_t> trial = undone;
+    trial.push_back(s);
+    if (try_levels(levels_after(k, trial), "undo " + cands[steps[s]].path, k)) undone = trial;
+    if (k - s >= 4) break;  // the last few upgrades are the likeliest to be unneeded
+  }
+  level = levels_after(k, undone);
+
+  // The choice, converted by the real pipeline into OUTPUT; the qconfig is
+  // written after the model, so that both exist only if both succeeded.
+  const std::string text = qconfig_for(cands, level).dump(2) + "\n";
+  write_file_atomic(check_output_path("tune qconfig", qpath), text);
+  ConvertOptions co;
+  co.input = o.input;
+  co.output = o.output;
+  co.qconfig_path = qpath;
+  co.engine = engine;
+  co.report_path = o.report_path;
+  co.html_path = o.html_path;
+  const Report final_report = run_convert(co, command_line);
+  ++r.conversions;
+  double s = 0;
+  r.final_metric = measure(o.metric, float_logits, run_logits(o.output, data, run, {}, &s), data);
+  if (r.final_metric > o.tolerance)
+    throw Error(ErrorKind::Internal,
+                fmt::format("the tuned model measures {:.6g}, beyond the tolerance it met before", r.final_metric));
+  write_file_atomic(qconfig_out, text);
+  r.qconfig_json = text;
+  r.input_bytes = final_report.input.bytes;
+  r.output_bytes = final_report.output.bytes;
+
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const Candidate& c = cands[i];
+    TunedModule m{c.path, c.type_name, c.levels, c.errors, "", ""};
+    m.chosen = level[i] >= c.levels.size() ? "float" : c.levels[level[i]];
+    const size_t rank =
+        static_cast<size_t>(std::count_if(cands.begin(), cands.end(),
+                                          [&](const Candidate& x) { return x.errors.front() > c.errors.front(); })) +
+        1;
+    if (level[i] == 0)
+      m.why = "cheapest precision; the model meets the tolerance with it";
+    else
+      m.why = fmt::format("raised: sensitivity rank {} of {}; the model needs it to meet the tolerance", rank,
+                          cands.size());
+    r.modules.push_back(m);
+  }
+  r.seconds = seconds_since(start);
+  if (tune_report_out) write_file_atomic(*tune_report_out, tune_json(r));
+  if (tune_html_out) write_file_atomic(*tune_html_out, tune_html(r));
+  return r;
+}
+
+std::string tune_json(const TuneResult& r) {
+  json j;
+  j["metric"] = to_string(r.metric);
+  j["tolerance"] = r.tolerance;
+  j["final_metric"] = r.final_metric;
+  j["conversions"] = r.conversions;
+  j["seconds"] = r.seconds;
+  j["sensitivity_seconds"] = r.probe_seconds;
+  j["input_bytes"] = r.input_bytes;
+  j["output_bytes"] = r.output_bytes;
+  json mods = json::array();
+  for (const auto& m : r.modules) {
+    json s = json::object();
+    for (size_t i = 0; i < m.levels.size(); ++i) s[m.levels[i]] = m.sensitivity[i];
+    mods.push_back({{"path", m.path}, {"type", m.type_name}, {"sensitivity", s}, {"chosen", m.chosen}, {"why", m.why}});
+  }
+  j["modules"] = mods;
+  json trials = json::array();
+  for (const auto& t : r.trials)
+    trials.push_back({{"upgrades", t.upgrades}, {"metric", t.metric}, {"meets", t.meets}, {"note", t.note}});
+  j["trials"] = trials;
+  j["qconfig"] = json::parse(r.qconfig_json.empty() ? "null" : r.qconfig_json);
+  return j.dump(2) + "\n";
+}
+
+std::string tune_html(const TuneResult& r) {
+  std::vector<const TunedModule*> worst;
+  for (const auto& m : r.modules) worst.push_back(&m);
+  std::stable_sort(worst.begin(), worst.end(), [](const TunedModule* a, const TunedModule* b) {
+    return a->sensitivity.front() > b->sensitivity.front();
+  });
+  double top = 0;
+  for (const auto* m : worst) top = std::max(top, m->sensitivity.front());
+  std::ostringstream out;
+  out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>bertq tune</title>\n<style>"
+      << report_css()
+      << ".bar{height:10px;background:#7a8ca8;display:inline-block;vertical-align:middle}"
+         ".float .bar{background:#c0504d}</style></head><body>\n<h1>bertq tune</h1>\n";
+  out << "<p>" << html_escaped(to_string(r.metric)) << " " << html_escaped(fmt::format("{:.6g}", r.final_metric))
+      << " &le; tolerance " << html_escaped(format_g17(r.tolerance)) << "; "
+      << html_escaped(
+             fmt::format("{:.2f} MB &rarr; {:.2f} MB", double(r.input_bytes) / 1e6, double(r.output_bytes) / 1e6))
+      << "; " << r.conversions << " conversions, " << html_escaped(fmt::format("{:.1f}", r.seconds)) << " s</p>\n";
+  out << "<h2>Sensitivity, worst modules first</h2>\n<p class=\"note\">Relative L2 error of each module's output "
+         "(Linear, int8) or rows (embeddings, at their cheapest precision) when only it is quantized; the bar is "
+         "scaled to the worst.</p>\n<table>\n<thead><tr><th>module</th><th>type</th><th>sensitivity</th><th></th>"
+         "<th>chosen</th><th>why</th></tr></thead>\n<tbody>\n";
+  for (const auto* m : worst) {
+    const double v = m->sensitivity.front();
+    const int width = top > 0 ? static_cast<int>(std::lround(200 * v / top)) : 0;
+    out << "<tr" << (m->chosen == "float" ? " class=\"float\"" : "") << "><td><code>" << html_escaped(m->path)
+        << "</code></td><td>" << html_escaped(m->type_name) << "</td><td>" << html_escaped(fmt::format("{:.4g}", v))
+        << "</td><td><span class=\"bar\" style=\"width:" << width << "px\"></span></td><td>" << html_escaped(m->chosen)
+        << "</td><td>" << html_escaped(m->why) << "</td></tr>\n";
+  }
+  out << "</tbody></table>\n</body></html>\n";
+  return out.str();
+}
+
+void print_tune(const TuneResult& r, std::ostream& out) {
+  size_t floats = 0;
+  for (const auto& m : r.modules) floats += m.chosen == "float";
+  out << fmt::format(
+      "bertq tune: {} {:.6g} <= tolerance {} ({} of {} modules kept float; {} conversions, {:.1f} s, "
+      "sensitivity pass {:.1f} s)\n",
+      to_string(r.metric), r.final_metric, format_g17(r.tolerance), floats, r.modules.size(), r.conversions, r.seconds,
+      r.probe_seconds);
+  out << fmt::format("  size: {:.2f} MB -> {:.2f} MB\n", double(r.input_bytes) / 1e6, double(r.output_bytes) / 1e6);
+  std::vector<const TunedModule*> worst;
+  for (const auto& m : r.modules) worst.push_back(&m);
+  std::stable_sort(worst.begin(), worst.end(), [](const TunedModule* a, const TunedModule* b) {
+    return a->sensitivity.front() > b->sensitivity.front();
+  });
+  out << fmt::format("\n{:<48} {:<10} {:>12} {:>8}\n", "MODULE (most sensitive first)", "TYPE", "SENSITIVITY",
+                     "CHOSEN");
+  for (const TunedModule* m : worst)
+    out << fmt::format("{:<48} {:<10} {:>12.4g} {:>8}\n", m->path, m->type_name, m->sensitivity.front(), m->chosen);
+}
+
+}  // namespace bertq

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `bertq tune` on BERT-base (issue 12), in one run: the search's wall time
+# against one conversion plus one evaluation (the float and quantized
+# forwards `bertq compare` makes), and what tune chose. The tolerance is
+# tighter than the all-int8 model's error on the same data, so tune must
+# keep something float or at a higher precision.
+#
+# Usage: tests/bench/bench_tune.sh [TOLERANCE]     (default 0.03, relative L2 of the logits)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${BUILD_DIR:-build}
+out=${BENCH_OUT:-bench-out}
+export BUILD_DIR=$build
+tolerance=${1:-0.03}
+tests/scripts/install-deps.sh --reference
+tests/scripts/build.sh
+mkdir -p "$out"
+model=$out/bert_base.pt
+[[ -f $model ]] || /usr/bin/python3 tests/bench/make_bert_base.py "$model"
+data=$out/pairs_16x128.jsonl
+/usr/bin/python3 tests/bench/make_tokenized.py "$data" --rows 16 --seq 128
+
+t0=$(date +%s.%N)
+rm -f "$out/tune_int8.pt"
+$build/bertq convert "$model" "$out/tune_int8.pt" --table none >/dev/null 2>&1
+t1=$(date +%s.%N)
+$build/bertq compare "$model" "$out/tune_int8.pt" --tokenized "$data" --seq-length 128 --format json \
+  >"$out/tune_int8_compare.json"
+t2=$(date +%s.%N)
+rm -f "$out/tuned.pt" "$out/tuned.json" "$out/tune_report.json"
+$build/bertq tune "$model" "$out/tuned.pt" --tolerance "$tolerance" --tokenized "$data" --seq-length 128 \
+  --qconfig-out "$out/tuned.json" --tune-report "$out/tune_report.json" >"$out/tune.txt"
+t3=$(date +%s.%N)
+
+/usr/bin/python3 - "$out" "$t0" "$t1" "$t2" "$t3" "$tolerance" <<'PY'
+import json, os, sys
+out, t0, t1, t2, t3, tol = sys.argv[1], *map(float, sys.argv[2:6]), sys.argv[6]
+c = json.load(open(out + "/tune_int8_compare.json"))
+r = json.load(open(out + "/tune_report.json"))
+conv, ev, tune = t1 - t0, t2 - t1, t3 - t2
+print("BERT-base, 16 sentence pairs x 128 tokens, metric rel_l2, tolerance %s" % tol)
+print("all-int8 Linear (per_channel_dynamic): %.2f MB, rel_l2 %.5f" % (os.path.getsize(out + "/tune_int8.pt") / 1e6, c["rel_l2"]))
+print("tuned: %.2f MB, rel_l2 %.5f, %d conversions, sensitivity pass %.1f s" % (r["output_bytes"] / 1e6, r["final_metric"], r["conversions"], r["sensitivity_seconds"]))
+print("kept float: %s" % ", ".join(m["path"] for m in r["modules"] if m["chosen"] == "float"))
+print("embeddings: %s" % ", ".join("%s %s" % (m["path"], m["chosen"]) for m in r["modules"] if m["type"] != "Linear"))
+print("wall time: one conversion %.1f s + one evaluation %.1f s = %.1f s; tune %.1f s (%.1fx)" % (conv, ev, conv + ev, tune, tune / (conv + ev)))
+PY

@@ -1,0 +1,117 @@
+// `bertq tune` on a model with one deliberately sensitive layer
+// (testdata/tunemodels.py): the layer whose input has outlier features stays
+// float, the rest is quantized, and the qconfig it writes reproduces the
+// model through `bertq convert`.
+#include <caffe2/serialize/inline_container.h>
+#include <torch/script.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "catch.hpp"
+#include "convert/pipeline.h"
+#include "scratch.h"
+#include "tune/tune.h"
+
+namespace {
+
+const std::string kModel = std::string(BERTQ_SOURCE_DIR) + "/testdata/models/outlier_net.pt";
+
+std::map<std::string, std::string> records(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  std::map<std::string, std::string> out;
+  for (const auto& name : reader.getAllRecords()) {
+    // Records that name the run, not the model: bertq's manifest (command
+    // line, time) and LibTorch 2.x's serialization id.
+    if (name.find("extra/bertq_manifest.json") != std::string::npos ||
+        name.find(".data/serialization_id") != std::string::npos)
+      continue;
+    auto [data, size] = reader.getRecord(name);
+    out[name.substr(name.find('/') + 1)].assign(static_cast<const char*>(data.get()), size);
+  }
+  return out;
+}
+
+bertq::TuneOptions options(const bertq::testing::ScratchDir& s, double tolerance) {
+  bertq::TuneOptions o;
+  o.input = kModel;
+  o.output = s / "tuned.pt";
+  o.qconfig_out = s / "tuned.json";
+  o.tolerance = tolerance;
+  o.data.max_seq_length = 16;
+  o.data.dummy_rows = 32;
+  o.data.dummy_vocab = 100;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("tune keeps the one sensitive layer float and quantizes the rest", "[tune]") {
+  bertq::testing::ScratchDir s("bertq-tune");
+  const bertq::TuneResult r = bertq::run_tune(options(s, 0.1), "test");
+  // The cheapest choice (everything quantized) misses the tolerance: the
+  // test means something.
+  REQUIRE_FALSE(r.trials.empty());
+  CHECK(r.trials.front().metric > 0.1);
+  CHECK(r.final_metric <= 0.1);
+  std::map<std::string, std::string> chosen;
+  for (const auto& m : r.modules) chosen[m.path] = m.chosen;
+  CHECK(chosen.at("fc2") == "float");
+  CHECK(chosen.at("fc1") == "int8");
+  CHECK(chosen.at("fc3") == "int8");
+  CHECK(chosen.at("emb") != "float");
+  // fc2 is the most sensitive module, by far.
+  const auto fc2 = std::find_if(r.modules.begin(), r.modules.end(), [](const auto& m) { return m.path == "fc2"; });
+  for (const auto& m : r.modules)
+    if (m.path != "fc2") CHECK(m.sensitivity.front() * 5 < fc2->sensitivity.front());
+
+  const nlohmann::json q = nlohmann::json::parse(bertq::testing::slurp(s / "tuned.json"));
+  CHECK(q.at("").get<std::string>() == "per_channel_dynamic");
+  CHECK(q.at("fc2").is_null());
+  CHECK_FALSE(q.contains("fc1"));
+  CHECK_FALSE(q.contains("fc3"));
+
+  // The written qconfig reproduces the model through `bertq convert`.
+  bertq::ConvertOptions c;
+  c.input = kModel;
+  c.output = s / "again.pt";
+  c.qconfig_path = s / "tuned.json";
+  bertq::run_convert(c);
+  const auto a = records(s / "tuned.pt"), b = records(s / "again.pt");
+  REQUIRE(a.size() == b.size());
+  for (const auto& [name, bytes] : a) {
+    INFO("record " << name);
+    REQUIRE(b.count(name));
+    CHECK(b.at(name) == bytes);
+  }
+
+  // The same inputs give the same choice.
+  bertq::testing::ScratchDir s2("bertq-tune");
+  bertq::run_tune(options(s2, 0.1), "test");
+  CHECK(bertq::testing::slurp(s2 / "tuned.json") == bertq::testing::slurp(s / "tuned.json"));
+}
+
+TEST_CASE("tune says so when only the float model meets the tolerance, and writes nothing", "[tune][errors]") {
+  bertq::testing::ScratchDir s("bertq-tune");
+  try {
+    bertq::run_tune(options(s, 0.0), "test");
+    FAIL("a tolerance of 0 was met by a quantized model");
+  } catch (const bertq::Error& e) {
+    CHECK(e.kind() == bertq::ErrorKind::Tolerance);
+    CHECK(std::string(e.what()).find("no quantized choice meets --tolerance 0 on rel_l2") == 0);
+  }
+  CHECK_FALSE(std::filesystem::exists(s / "tuned.pt"));
+  CHECK_FALSE(std::filesystem::exists(s / "tuned.json"));
+  // Labels are needed for a label metric.
+  bertq::TuneOptions o = options(s, 0.1);
+  o.metric = bertq::TuneMetric::F1Drop;
+  try {
+    bertq::run_tune(o, "test");
+    FAIL("f1_drop without labels");
+  } catch (const bertq::Error& e) {
+    CHECK(e.kind() == bertq::ErrorKind::Usage);
+    CHECK(std::string(e.what()) == "--metric f1_drop needs labelled data");
+  }
+}
