@@ -2,12 +2,15 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/script.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -90,14 +93,17 @@ double measure(TuneMetric metric, const at::Tensor& f, const at::Tensor& q, cons
   return 0;
 }
 
-// A Linear weight packed as the passes pack it for per_channel_dynamic.
-c10::IValue pack_linear(const at::Tensor& w, const std::optional<at::Tensor>& b) {
+// A Linear weight packed as the passes pack it for per_channel_dynamic, or
+// for default_dynamic (one scale per weight).
+c10::IValue pack_linear(const at::Tensor& w, const std::optional<at::Tensor>& b, bool per_tensor) {
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
-  torch::jit::Module observer = make_observer(preset("per_channel_dynamic").weight, cu);
+  torch::jit::Module observer =
+      make_observer(preset(per_tensor ? "default_dynamic" : "per_channel_dynamic").weight, cu);
   observer.forward({w});
   const auto qparams = observer.run_method("calculate_qparams").toTuple();
-  const at::Tensor q = at::quantize_per_channel(w, qparams->elements()[0].toTensor().to(at::kDouble),
-                                                qparams->elements()[1].toTensor().to(at::kLong), 0, at::kQInt8);
+  const at::Tensor scale = qparams->elements()[0].toTensor(), zp = qparams->elements()[1].toTensor();
+  const at::Tensor q = per_tensor ? at::quantize_per_tensor(w, scale.item<double>(), zp.item<int64_t>(), at::kQInt8)
+                                  : at::quantize_per_channel(w, scale.to(at::kDouble), zp.to(at::kLong), 0, at::kQInt8);
   static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
   torch::jit::Stack stack{q, b ? c10::IValue(*b) : c10::IValue()};
   prepack.callBoxed(&stack);
@@ -123,6 +129,7 @@ struct Candidate {
   std::string path;
   std::string type_name;
   bool embedding = false;
+  bool per_tensor = false;          // Linear: its int8 level uses one scale, which erred less on the data
   std::vector<std::string> levels;  // cheapest first; float after the last
   std::vector<double> errors;
   size_t module_index = 0;  // plan order
@@ -173,18 +180,23 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
     if (owner.empty()) continue;
     if (!attr_of.count(owner)) {
       const std::string attr = "_bertq_tune_packed_" + std::to_string(attr_of.size());
-      const c10::IValue packed = pack_linear(wt, weights.at(owner).second);
-      frozen.register_attribute(attr, packed.type(), packed);
+      for (const bool per_tensor : {false, true}) {
+        const c10::IValue packed = pack_linear(wt, weights.at(owner).second, per_tensor);
+        frozen.register_attribute(attr + (per_tensor ? "_t" : "_c"), packed.type(), packed);
+      }
       attr_of[owner] = attr;
     }
-    // Beside the Linear, which keeps its output: the model computes what it did.
+    // Beside the Linear, which keeps its output: the model computes what it
+    // did. Per channel, then per tensor, then the signal: three sums per Linear.
     torch::jit::WithInsertPoint guard(n->next());
-    torch::jit::Value* packed = graph->insertGetAttr(self, attr_of[owner]);
     torch::jit::Value* y = n->output();
-    torch::jit::Value* yq =
-        graph->insert(c10::Symbol::fromQualString("quantized::linear_dynamic"), {n->input(0), packed, true});
-    torch::jit::Value* d = graph->insert(c10::aten::sub, {y, yq});
-    stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {d, d})}));
+    for (const char* suffix : {"_c", "_t"}) {
+      torch::jit::Value* packed = graph->insertGetAttr(self, attr_of[owner] + suffix);
+      torch::jit::Value* yq =
+          graph->insert(c10::Symbol::fromQualString("quantized::linear_dynamic"), {n->input(0), packed, true});
+      torch::jit::Value* d = graph->insert(c10::aten::sub, {y, yq});
+      stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {d, d})}));
+    }
     stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {y, y})}));
     probed.push_back(owner);
   }
@@ -195,7 +207,7 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
   ret->replaceInput(0, both);
   torch::jit::GraphFunction probe("bertq_tune_probe", graph, nullptr);
 
-  std::map<std::string, std::pair<double, double>> sums;  // path -> (noise, signal)
+  std::map<std::string, std::array<double, 3>> sums;  // path -> (noise per channel, per tensor, signal)
   torch::NoGradGuard no_grad;
   const int64_t n = static_cast<int64_t>(data.examples.size());
   for (int64_t begin = 0; begin < n; begin += batch) {
@@ -205,18 +217,24 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
     probe.run(stack);
     const auto out = stack.back().toTupleRef().elements();
     const auto values = out[1].toTensorList();
-    for (size_t i = 0; i < probed.size(); ++i) {
-      sums[probed[i]].first += values.get(2 * i).item<double>();
-      sums[probed[i]].second += values.get(2 * i + 1).item<double>();
-    }
+    for (size_t i = 0; i < probed.size(); ++i)
+      for (size_t k = 0; k < 3; ++k) sums[probed[i]][k] += values.get(3 * i + k).item<double>();
     if (progress) progress(end, n, "sensitivity");
   }
   for (auto& c : cands) {
     if (c.embedding) continue;
     auto it = sums.find(c.path);
     // A Linear the frozen graph does not multiply by (unused): no error.
-    const double e = it == sums.end() || it->second.second == 0 ? 0 : std::sqrt(it->second.first / it->second.second);
-    c.errors = {e};
+    if (it == sums.end() || it->second[2] == 0) {
+      c.errors = {0};
+      continue;
+    }
+    const double per_channel = std::sqrt(it->second[0] / it->second[2]);
+    const double per_tensor = std::sqrt(it->second[1] / it->second[2]);
+    // The same size and speed: the int8 level takes whichever erred less
+    // (per channel on a tie, the tutorial's choice).
+    c.per_tensor = per_tensor < per_channel;
+    c.errors = {std::min(per_channel, per_tensor)};
   }
 }
 
@@ -229,7 +247,10 @@ json qconfig_for(const std::vector<Candidate>& cands, const std::vector<size_t>&
     const Candidate& c = cands[i];
     const bool is_float = level[i] >= c.levels.size();
     if (!c.embedding) {
-      if (is_float) q[c.path] = nullptr;
+      if (is_float)
+        q[c.path] = nullptr;
+      else if (c.per_tensor)
+        q[c.path] = "default_dynamic";
       continue;
     }
     if (is_float)
@@ -311,7 +332,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     for (size_t i = 0; i < plan.modules.size(); ++i) {
       const ModulePlan& mp = plan.modules[i];
       if (mp.functional) continue;
-      Candidate c{mp.path, mp.type_name, false, {}, {}, i};
+      Candidate c{mp.path, mp.type_name, false, false, {}, {}, i};
       if (mp.use == WeightUse::Linear && mp.expected_op == "linear_dynamic") {
         c.levels = {"int8"};
       } else if (o.embeddings && (mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag) &&
@@ -375,6 +396,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     }
   } remove_qconfig{qpath};
   std::map<std::string, double> measured;  // qconfig text -> metric
+  double trial_seconds = 0;
   auto try_levels = [&](const std::vector<size_t>& lv, const std::string& note, size_t k) {
     const std::string text = qconfig_for(cands, lv).dump(2) + "\n";
     double m;
@@ -390,11 +412,19 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       co.no_manifest = true;
       co.allow_nothing_quantized = true;
       std::filesystem::remove(mpath);
+      const auto t = Clock::now();
       run_convert(co, command_line);
       ++r.conversions;
       double s = 0;
       m = measure(o.metric, float_logits, run_logits(mpath, data, run, {}, &s), data);
       measured[text] = m;
+      // At most: the cheapest choice, the binary search, four undos, the final one.
+      const size_t most = 2 + static_cast<size_t>(std::ceil(std::log2(double(steps.size()) + 1))) + 4;
+      trial_seconds += seconds_since(t);
+      const size_t left = most > r.conversions ? most - r.conversions : 1;
+      spdlog::info("tune: trial {} ({}): {} {:.6g} ({}); at most {} more conversions, about {:.0f} s", r.conversions,
+                   note, to_string(o.metric), m, m <= o.tolerance ? "meets" : "misses", left,
+                   double(left) * trial_seconds / double(r.conversions));
     }
     r.trials.push_back({k, m, m <= o.tolerance, note});
     if (progress) progress(static_cast<int64_t>(r.trials.size()), 0, note);
@@ -461,7 +491,8 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
 
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
-    TunedModule m{c.path, c.type_name, c.levels, c.errors, "", ""};
+    TunedModule m{c.path, c.type_name, c.levels, "", c.errors, "", ""};
+    if (!c.embedding) m.int8_scheme = c.per_tensor ? "per_tensor" : "per_channel";
     m.chosen = level[i] >= c.levels.size() ? "float" : c.levels[level[i]];
     const size_t rank =
         static_cast<size_t>(std::count_if(cands.begin(), cands.end(),
@@ -494,7 +525,12 @@ std::string tune_json(const TuneResult& r) {
   for (const auto& m : r.modules) {
     json s = json::object();
     for (size_t i = 0; i < m.levels.size(); ++i) s[m.levels[i]] = m.sensitivity[i];
-    mods.push_back({{"path", m.path}, {"type", m.type_name}, {"sensitivity", s}, {"chosen", m.chosen}, {"why", m.why}});
+    mods.push_back({{"path", m.path},
+                    {"type", m.type_name},
+                    {"sensitivity", s},
+                    {"int8_scheme", m.int8_scheme.empty() ? json() : json(m.int8_scheme)},
+                    {"chosen", m.chosen},
+                    {"why", m.why}});
   }
   j["modules"] = mods;
   json trials = json::array();

@@ -57,6 +57,7 @@ struct TunedModule {
   // Relative L2 error of the module's output (Linear) or rows (embeddings)
   // at each quantized precision, in the order of `levels`.
   std::vector<std::string> levels;  // "int8" / "4bit", "8bit"; float is implicit
+  std::string int8_scheme;          // Linear: "per_channel" or "per_tensor", whichever erred less
   std::vector<double> sensitivity;
   std::string chosen;  // a level, or "float"
   std::string why;

@@ -70,8 +70,12 @@ TEST_CASE("tune keeps the one sensitive layer float and quantizes the rest", "[t
   const nlohmann::json q = nlohmann::json::parse(bertq::testing::slurp(s / "tuned.json"));
   CHECK(q.at("").get<std::string>() == "per_channel_dynamic");
   CHECK(q.at("fc2").is_null());
-  CHECK_FALSE(q.contains("fc1"));
-  CHECK_FALSE(q.contains("fc3"));
+  // fc1 and fc3 are int8: per channel (the "" key) or per tensor, whichever
+  // erred less on the data.
+  for (const char* name : {"fc1", "fc3"}) {
+    INFO(name);
+    CHECK((!q.contains(name) || q.at(name) == "default_dynamic"));
+  }
 
   // The written qconfig reproduces the model through `bertq convert`.
   bertq::ConvertOptions c;
