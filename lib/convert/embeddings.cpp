@@ -34,16 +34,17 @@ std::optional<at::Tensor> constant_tensor(torch::jit::Value* v) {
 
 c10::Symbol quantized_op(const std::string& op) { return c10::Symbol::fromQualString("quantized::" + op); }
 
-// out = op(packed, ids.reshape(-1)).reshape(ids.size() + [D]): the quantized
-// lookup takes 1-D or 2-D ids only, float embedding any shape; row for row
-// the result is the same.
+// out = op(packed, ids.flatten()).reshape(ids.size() + rows.size()[1:]): the
+// quantized lookup takes 1-D or 2-D ids only, float embedding any shape; row
+// for row the result is the same. (No list constants: their IValues make
+// UBSan's vptr check reference a typeinfo LibTorch does not export.)
 torch::jit::Value* insert_lookup(torch::jit::Graph& g, torch::jit::Node* n, torch::jit::Value* packed,
-                                 const std::string& op, int64_t dim) {
+                                 const std::string& op) {
   torch::jit::Value* ids = n->input(1);
-  torch::jit::Value* flat = g.insert(c10::aten::reshape, {ids, std::vector<int64_t>{-1}});
+  torch::jit::Value* flat = g.insert(c10::aten::flatten, {ids});
   torch::jit::Value* rows = g.insert(quantized_op(op), {packed, flat, false});
-  torch::jit::Value* shape = g.insert(c10::aten::size, {ids});
-  torch::jit::Value* out_shape = g.insert(c10::aten::add, {shape, std::vector<int64_t>{dim}});
+  torch::jit::Value* row_shape = g.insert(c10::aten::slice, {g.insert(c10::aten::size, {rows}), int64_t{1}});
+  torch::jit::Value* out_shape = g.insert(c10::aten::add, {g.insert(c10::aten::size, {ids}), row_shape});
   return g.insert(c10::aten::reshape, {rows, out_shape});
 }
 
@@ -146,9 +147,7 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
     }
     torch::jit::WithInsertPoint guard(n);
     torch::jit::Value* packed = graph->insertGetAttr(self, first->packed_attr);
-    torch::jit::Value* out =
-        is_bag ? insert_bag(*graph, n, packed, op) : insert_lookup(*graph, n, packed, op, weight->size(1));
-    out->setType(n->output(0)->type());
+    torch::jit::Value* out = is_bag ? insert_bag(*graph, n, packed, op) : insert_lookup(*graph, n, packed, op);
     n->output(0)->replaceAllUsesWith(out);
     rewritten_constants.emplace(n->input(0)->node(), first->path);
     n->destroy();
