@@ -37,6 +37,9 @@ void setup_bench(CLI::App& parent, Runner& runner) {
   cmd->add_flag(
       "--no-tuning", [f](int64_t) { f->options.tune_runtime = false; },
       "keep glibc's allocator settings and OpenBLAS's own thread count (to measure their effect)");
+  cmd->add_flag("--profile", f->options.profile,
+                "then profile each model: time per operator and per module (LibTorch's RecordFunction hooks), and "
+                "the int8 bound from the model's own linear shapes run alone (docs/performance.md)");
   cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([f, &runner] {
     runner = [f] {

@@ -32,6 +32,7 @@ std::string manifest_json(const Report& r) {
                        {"float_reason", m.plan.float_reason},
                        {"packed_attr", m.packed_attr},
                        {"weight_shape", m.plan.weight_shape}});
+    if (m.fused_rows) modules.back()["fused_rows"] = {m.fused_rows->first, m.fused_rows->second};
   }
   j["modules"] = modules;
   return j.dump(1);
@@ -71,6 +72,12 @@ std::optional<Manifest> parse_manifest(const std::string& text) {
       }
       mm.float_reason = e.at("float_reason").get<std::string>();
       mm.packed_attr = e.at("packed_attr").get<std::string>();
+      if (e.contains("fused_rows")) {
+        const auto rows = e["fused_rows"].get<std::vector<int64_t>>();
+        if (rows.size() != 2 || rows[0] < 0 || rows[1] <= rows[0])
+          throw Error(ErrorKind::Model, "the archive's bertq manifest has malformed fused_rows for " + mm.path);
+        mm.fused_rows = std::make_pair(rows[0], rows[1]);
+      }
       if (e.contains("weight_shape")) mm.weight_shape = e["weight_shape"].get<std::vector<int64_t>>();
       m.modules.push_back(std::move(mm));
     }

@@ -25,7 +25,8 @@ struct ManifestModule {
   std::string op;
   Rule rule;
   std::string float_reason;
-  std::string packed_attr;  // final models: the attribute holding its packed weight
+  std::string packed_attr;                                // final models: the attribute holding its packed weight
+  std::optional<std::pair<int64_t, int64_t>> fused_rows;  // --fuse-qkv: its rows of packed_attr
   std::vector<int64_t> weight_shape;
 };
 

@@ -44,6 +44,10 @@ const std::vector<OptionSpec>& convert_option_specs() {
        "8bit or 4bit: quantize every Embedding/EmbeddingBag's rows (a null in the qconfig still opts out); float: "
        "keep them float, as quantize_dynamic_jit does; default: as the qconfig says",
        &O::embeddings, false, true, true, false},
+      {"fuse_qkv", "--fuse-qkv",
+       "fuse quantized Linears that read the same input (attention's query, key and value) into one: the input is "
+       "quantized once and the GEMM is wider; outputs stay bit-identical",
+       &O::fuse_qkv, false, true, true, false},
       {"debug", "--debug", "write the debug model (float simulation, scales kept as attributes), like debug=True",
        &O::debug, false, true, true, false},
       {"allow_missing", "--allow-missing", "warn instead of failing when a qconfig key names no module",

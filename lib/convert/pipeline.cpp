@@ -22,6 +22,7 @@
 #include "base/files.h"
 #include "base/text.h"
 #include "convert/embeddings.h"
+#include "convert/fuse_linear.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
 #include "inspect/qtensor.h"
@@ -129,6 +130,10 @@ class Conversion {
   void check_paths() {
     if (o_.output.empty() && !o_.dry_run) throw Error(ErrorKind::Usage, "output is required (or --dry-run)");
     if (o_.prepare_only && o_.debug) throw Error(ErrorKind::Usage, "--debug applies to convert, not prepare");
+    if (o_.fuse_qkv && o_.debug)
+      throw Error(ErrorKind::Usage,
+                  "--fuse-qkv rewrites the final model's quantized linears; --debug writes float ones",
+                  "drop one of the two");
     std::vector<InputPath> inputs{{"input", o_.input}};
     if (o_.qconfig_path) inputs.push_back({"--qconfig", *o_.qconfig_path});
     std::vector<OutputPath> outputs;
@@ -349,6 +354,53 @@ class Conversion {
     timer_.done("describe modules");
   }
 
+  // --fuse-qkv, after describe: each module's scales and errors are read from
+  // its own packed weight, which the fused one then holds row for row.
+  void fuse_siblings() {
+    if (!o_.fuse_qkv || o_.prepare_only) return;
+    FusionResult f;
+    try {
+      f = fuse_sibling_linears(result_);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal, "fusing sibling Linears failed: " + first_line(e.what_without_backtrace()));
+    }
+    std::map<std::string, ModuleReport*> by_attr;
+    for (auto& m : r_.modules)
+      if (!m.packed_attr.empty()) by_attr[m.packed_attr] = &m;
+    auto name_of = [&](const std::string& attr) {
+      auto it = by_attr.find(attr);
+      return it == by_attr.end() ? attr : (it->second->plan.path.empty() ? "<root>" : it->second->plan.path);
+    };
+    size_t linears = 0;
+    for (const auto& fusion : f.fused) {
+      FusedGroup g{fusion.attr, {}, fusion.rows};
+      int64_t begin = 0;
+      for (size_t i = 0; i < fusion.members.size(); ++i) {
+        g.modules.push_back(name_of(fusion.members[i]));
+        if (auto it = by_attr.find(fusion.members[i]); it != by_attr.end()) {
+          it->second->packed_attr = fusion.attr;
+          it->second->fused_rows = std::make_pair(begin, begin + fusion.rows[i]);
+        }
+        begin += fusion.rows[i];
+      }
+      linears += fusion.members.size();
+      r_.fusions.push_back(std::move(g));
+    }
+    for (const auto& s : f.skipped) {
+      std::vector<std::string> names;
+      for (const auto& a : s.members) names.push_back(name_of(a));
+      r_.warnings.push_back("--fuse-qkv left " + join(names, ", ") + " unfused: " + s.reason);
+    }
+    if (f.fused.empty())
+      r_.warnings.push_back("--fuse-qkv fused nothing: no two quantized Linears read the same input");
+    else
+      r_.notes.push_back(fmt::format(
+          "--fuse-qkv: {} Linears in {} group{} share one quantized linear per group (the input is quantized once); "
+          "outputs are bit-identical to the unfused model",
+          linears, f.fused.size(), f.fused.size() == 1 ? "" : "s"));
+    timer_.done("fuse siblings");
+  }
+
   // CI guards fail before the model is written; the report files are still
   // written, since that is when CI needs them.
   void check_guards_or_fail() {
@@ -508,6 +560,7 @@ Report run_convert(const ConvertOptions& o, const std::string& command_line) {
   c.plan_and_prepare();
   c.convert();
   c.describe();
+  c.fuse_siblings();
   c.check_guards_or_fail();
   c.check_runnable();
   c.save_and_measure();

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "archive/manifest.h"
 #include "archive/model_file.h"
@@ -36,12 +37,31 @@ Side read_side(const std::string& path) {
   const auto attrs = packed_weight_attrs(m);
   if (!attrs.empty()) {
     s.final_model = true;
+    std::set<std::string> fused;
     if (manifest) {
       s.has_names = true;
-      for (const auto& mm : manifest->modules)
-        if (!mm.packed_attr.empty()) s.name_of[mm.packed_attr] = mm.path;
+      for (const auto& mm : manifest->modules) {
+        if (mm.packed_attr.empty()) continue;
+        if (!mm.fused_rows) {
+          s.name_of[mm.packed_attr] = mm.path;
+          continue;
+        }
+        // --fuse-qkv: each member is its own rows of the fused weight, so
+        // that a fused model pairs module for module with an unfused one.
+        const auto unpacked = unpack_packed(m, mm.packed_attr);
+        const auto [begin, end] = *mm.fused_rows;
+        if (end > unpacked.first.size(0))
+          throw Error(ErrorKind::Model, path + ": its bertq manifest gives " + mm.path + " rows beyond " +
+                                            mm.packed_attr + "'s " + std::to_string(unpacked.first.size(0)));
+        const std::string key = mm.packed_attr + "[" + std::to_string(begin) + ":" + std::to_string(end) + "]";
+        auto [w, b] = member_rows(unpacked, begin, end);
+        s.by_attr[key] = {"linear_dynamic", w, b};
+        s.name_of[key] = mm.path;
+        fused.insert(mm.packed_attr);
+      }
     }
     for (const auto& attr : attrs) {
+      if (fused.count(attr)) continue;
       auto [w, b] = unpack_packed(m, attr);
       s.by_attr[attr] = {"linear_dynamic", w, b};
     }

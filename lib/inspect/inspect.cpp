@@ -149,20 +149,21 @@ Inspection inspect_model(const InspectOptions& o) {
     // Frozen: the module structure is gone; the manifest remembers it.
     if (manifest) {
       for (const auto& mm : manifest->modules)
-        ins.modules.push_back({mm.path, mm.type_name, mm.quantized ? mm.op : "float",
-                               manifest->schema >= 2 ? mm.rule.describe() : "", mm.float_reason, mm.packed_attr});
+        ins.modules.push_back(
+            {mm.path, mm.type_name, mm.quantized ? mm.op + (mm.fused_rows ? " (fused)" : "") : "float",
+             manifest->schema >= 2 ? mm.rule.describe() : "", mm.float_reason, mm.packed_attr, mm.fused_rows});
     } else {
       for (const auto& attr : packed_weight_attrs(m)) {
         const bool rows = m.attr(attr).type()->str().find("EmbeddingPackedParamsBase") != std::string::npos;
         ins.modules.push_back({attr, rows ? "EmbeddingPackedParamsBase" : "LinearPackedParamsBase",
-                               rows ? "embedding rows" : "linear_dynamic", "", "", attr});
+                               rows ? "embedding rows" : "linear_dynamic", "", "", attr, std::nullopt});
       }
     }
   } else {
     for (const auto& child : m.named_modules()) {
       const auto type = child.value.type()->name()->qualifiedName();
       if (is_observer_type_name(type) || !own_weight_shape(child.value)) continue;
-      InspectedModule im{child.name, short_type_name(type), "float", "", "", ""};
+      InspectedModule im{child.name, short_type_name(type), "float", "", "", "", std::nullopt};
       if (auto it = from_manifest.find(child.name); it != from_manifest.end()) {
         if (manifest->schema >= 2) im.rule = it->second->rule.describe();
         im.float_reason = it->second->float_reason;
@@ -187,7 +188,19 @@ Inspection inspect_model(const InspectOptions& o) {
       if (im.path == path) d.module = im;
     if (ins.kind == ModelKind::Final && !d.module.packed_attr.empty()) {
       d.source = "packed params " + d.module.packed_attr;
-      auto [q, bias] = unpack_packed(m, d.module.packed_attr);
+      auto unpacked = unpack_packed(m, d.module.packed_attr);
+      if (const auto& rows = d.module.fused_rows) {
+        if (rows->second > unpacked.first.size(0))
+          throw Error(ErrorKind::Model, o.path + ": its bertq manifest gives " + path + " rows beyond " +
+                                            d.module.packed_attr + "'s " + std::to_string(unpacked.first.size(0)));
+        std::vector<std::string> siblings;
+        for (const auto& im : ins.modules)
+          if (im.packed_attr == d.module.packed_attr && im.path != path) siblings.push_back(im.path);
+        d.source += fmt::format(", rows {} to {} (fused by --fuse-qkv with {})", rows->first, rows->second,
+                                join(siblings, ", "));
+        unpacked = member_rows(unpacked, rows->first, rows->second);
+      }
+      auto [q, bias] = unpacked;
       fill_quantized(d, q);
       if (bias) d.bias = summarize(*bias, true);
     } else if (ins.kind == ModelKind::Final) {
@@ -283,7 +296,8 @@ void print_inspection_json(const Inspection& ins, std::ostream& out) {
                 {"state", m.state},
                 {"rule", m.rule.empty() ? json() : json(m.rule)},
                 {"float_reason", m.float_reason.empty() ? json() : json(m.float_reason)},
-                {"packed_attr", m.packed_attr.empty() ? json() : json(m.packed_attr)}};
+                {"packed_attr", m.packed_attr.empty() ? json() : json(m.packed_attr)},
+                {"fused_rows", m.fused_rows ? json{m.fused_rows->first, m.fused_rows->second} : json()}};
   };
   auto summary_json = [](const TensorSummary& s) {
     json t{{"shape", s.shape}, {"dtype", s.dtype}, {"min", s.min},        {"max", s.max},

@@ -24,6 +24,7 @@ struct InspectedModule {
   std::string rule;   // the deciding qconfig rule, from the bertq manifest ("" if unknown)
   std::string float_reason;
   std::string packed_attr;
+  std::optional<std::pair<int64_t, int64_t>> fused_rows;  // --fuse-qkv: its rows of packed_attr
 };
 
 struct TensorSummary {

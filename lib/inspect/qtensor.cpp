@@ -10,11 +10,12 @@
 #include <set>
 
 namespace bertq {
-namespace {
 
 bool is_packed_linear(const c10::IValue& v) {
   return v.isObject() && v.type()->str().find("LinearPackedParamsBase") != std::string::npos;
 }
+
+namespace {
 
 bool is_packed_embedding(const c10::IValue& v) {
   return v.isObject() && v.type()->str().find("EmbeddingPackedParamsBase") != std::string::npos;
@@ -188,6 +189,25 @@ std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit:
   }
   auto [w, b] = v.toCustomClass<LinearPackedParamsBase>()->unpack();
   return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
+}
+
+std::pair<at::Tensor, std::optional<at::Tensor>> member_rows(
+    const std::pair<at::Tensor, std::optional<at::Tensor>>& unpacked, int64_t begin, int64_t end) {
+  const at::Tensor& w = unpacked.first;
+  const int64_t n = end - begin;
+  at::Tensor scales, zero_points;
+  if (is_per_channel(w)) {
+    scales = w.q_per_channel_scales().narrow(0, begin, n);
+    zero_points = w.q_per_channel_zero_points().narrow(0, begin, n);
+  } else {
+    scales = at::full({n}, w.q_scale(), at::kDouble);
+    zero_points = at::full({n}, w.q_zero_point(), at::kLong);
+  }
+  at::Tensor rows = at::_make_per_channel_quantized_tensor(w.int_repr().narrow(0, begin, n).contiguous(),
+                                                           scales.contiguous(), zero_points.contiguous(), 0);
+  std::optional<at::Tensor> bias;
+  if (unpacked.second) bias = unpacked.second->narrow(0, begin, n).contiguous();
+  return {rows, bias};
 }
 
 std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model) {

@@ -56,6 +56,15 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q);
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit::Module& model,
                                                                const std::string& attr);
 
+// Rows [begin, end) of an unpacked Linear weight and its bias: one module's
+// part of a packed weight that --fuse-qkv made for several (its own scales,
+// zero points and bias, as before the fusion; the qscheme is per channel).
+std::pair<at::Tensor, std::optional<at::Tensor>> member_rows(
+    const std::pair<at::Tensor, std::optional<at::Tensor>>& unpacked, int64_t begin, int64_t end);
+
+// True if `v` holds a packed Linear weight (LinearPackedParamsBase).
+bool is_packed_linear(const c10::IValue& v);
+
 // A quantized tensor's quantization parameters, per channel or per tensor
 // (one scale and zero point).
 struct QParams {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -231,6 +232,7 @@ std::map<std::string, std::vector<Print>> owned_prints(const std::vector<ModuleR
   const auto by_path = modules_by_path(converted);
   for (const auto& r : modules) {
     auto& prints = owned[r.plan.path];
+    if (r.fused_rows) continue;  // the group's records are shared out in measure_output
     if (!r.packed_attr.empty()) {
       auto [q, bias] = unpack_packed(converted, r.packed_attr);
       prints.push_back(print_of(q));
@@ -331,25 +333,48 @@ SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>&
     }
     ::close(fd);
   }
+  // Claims the record equal to `print`; returns its size, or 0 with the size
+  // added to `shared` when an earlier claim took it (a frozen model stores
+  // equal constants once).
+  auto claim = [&](const Print& print, uint64_t& shared) -> uint64_t {
+    auto it = unclaimed.find(key_of(print.nbytes, print.hash));
+    if (it == unclaimed.end()) return 0;  // not stored as a record of its own
+    if (it->second.empty()) {
+      shared += print.nbytes;
+      return 0;
+    }
+    const size_t idx = it->second.front();
+    it->second.erase(it->second.begin());
+    claimed[idx] = true;
+    return zip.entries[idx].size;
+  };
   const auto owned = owned_prints(modules, floats, converted);
+  std::map<std::string, std::vector<ModuleReport*>> fused;  // packed attr -> members
   for (auto& r : modules) {
     r.bytes_after = 0;
     r.bytes_shared = 0;
-    for (const auto& print : owned.at(r.plan.path)) {
-      auto it = unclaimed.find(key_of(print.nbytes, print.hash));
-      if (it == unclaimed.end()) continue;  // not stored as a record of its own
-      if (it->second.empty()) {
-        // Equal to a record an earlier module already claimed: a frozen
-        // model stores equal constants once.
-        r.bytes_shared += print.nbytes;
-        continue;
-      }
-      const size_t idx = it->second.front();
-      it->second.erase(it->second.begin());
-      claimed[idx] = true;
-      r.bytes_after += zip.entries[idx].size;
-    }
+    if (r.fused_rows) fused[r.packed_attr].push_back(&r);
+    for (const auto& print : owned.at(r.plan.path)) r.bytes_after += claim(print, r.bytes_shared);
     b.modules += r.bytes_after;
+  }
+  // A fused weight's records (int8 rows, per-row scales and zero points,
+  // bias) are each rows x a fixed width: every member's share by rows is
+  // exactly the bytes its own packed weight took before the fusion.
+  for (auto& [attr, members] : fused) {
+    auto [q, bias] = unpack_packed(converted, attr);
+    std::vector<Print> prints{print_of(q), print_of(q.q_per_channel_scales()), print_of(q.q_per_channel_zero_points())};
+    if (bias) prints.push_back(print_of(*bias));
+    uint64_t bytes = 0, shared = 0;
+    for (const auto& print : prints) bytes += claim(print, shared);
+    const auto rows = static_cast<uint64_t>(q.size(0));
+    uint64_t given = 0;
+    for (ModuleReport* r : members) {
+      r->bytes_after = bytes * static_cast<uint64_t>(r->fused_rows->second - r->fused_rows->first) / rows;
+      given += r->bytes_after;
+    }
+    members.front()->bytes_after += bytes - given;
+    members.front()->bytes_shared += shared;
+    b.modules += bytes;
   }
   uint64_t all_records = 0;
   for (size_t i = 0; i < zip.entries.size(); ++i) {

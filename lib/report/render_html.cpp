@@ -421,6 +421,11 @@ void write_alerts(const Report& r, std::ostream& out) {
     out << "</ul>\n</section>\n";
   }
   for (const auto& n : r.notes) out << "<p class=\"note\">" << esc(n) << "</p>\n";
+  for (const auto& g : r.fusions) {
+    out << "<p class=\"note\">Fused into <code>" << esc(g.packed_attr) << "</code>:";
+    for (const auto& m : g.modules) out << " <code class=\"chip\">" << esc(m.empty() ? "<root>" : m) << "</code>";
+    out << "</p>\n";
+  }
 }
 
 void write_facts(const Report& r, const Diagnosis& d, std::ostream& out) {

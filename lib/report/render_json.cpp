@@ -93,11 +93,16 @@ void print_json(const Report& r, std::ostream& out) {
     mj["max_abs_error"] = number_or_null(m.max_abs_error);
     mj["sqnr_db"] = number_or_null(m.sqnr_db);
     mj["packed_attr"] = m.packed_attr.empty() ? json() : json(m.packed_attr);
+    mj["fused_rows"] = m.fused_rows ? json{m.fused_rows->first, m.fused_rows->second} : json();
     modules.push_back(mj);
   }
   j["modules"] = modules;
   j["warnings"] = r.warnings;
   j["notes"] = r.notes;
+  json fusions = json::array();
+  for (const auto& g : r.fusions)
+    fusions.push_back({{"packed_attr", g.packed_attr}, {"modules", g.modules}, {"rows", g.rows}});
+  j["fusions"] = fusions;
   out << j.dump(2) << "\n";
 }
 

@@ -65,6 +65,11 @@ void print_summary(const Report& r, std::ostream& out) {
   }
   for (const auto& [op, n] : ops) out << "    " << n << " x " << op << "\n";
   for (const auto& [why, n] : reasons) out << "    " << n << " float: " << why << "\n";
+  for (const auto& g : r.fusions) {
+    std::vector<std::string> names;
+    for (const auto& m : g.modules) names.push_back(m.empty() ? "<root>" : m);
+    out << "  fused: " << join(names, " + ") << " -> " << g.packed_attr << "\n";
+  }
   for (const auto& g : r.guards)
     if (!g.passed) out << "  guard failed: " << g.name << ": " << g.message << "\n";
 }

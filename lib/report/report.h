@@ -39,6 +39,18 @@ struct ModuleReport {
   std::optional<double> max_abs_error;  // of the dequantized weight vs the float one
   std::optional<double> sqnr_db;        // 10 log10(sum w^2 / sum (w - dq(w))^2)
   std::string packed_attr;              // final model: the packed-params attribute that replaced it
+  // --fuse-qkv: this module's output rows [first, second) of the packed
+  // weight `packed_attr`, which it shares with its siblings. Its bytes_after
+  // is its share of that weight's records, by rows (each record is rows
+  // times a fixed width, so the share is exact).
+  std::optional<std::pair<int64_t, int64_t>> fused_rows;
+};
+
+// Sibling Linears that --fuse-qkv turned into one quantized linear.
+struct FusedGroup {
+  std::string packed_attr;           // the fused packed-params attribute
+  std::vector<std::string> modules;  // module paths, in output-column order
+  std::vector<int64_t> rows;         // each module's output features
 };
 
 // Where a file's bytes go. modules + other_tensors + code_and_metadata +
@@ -89,6 +101,7 @@ struct Report {
   // Facts worth saying that are not problems (bertq going beyond
   // quantize_dynamic_jit, for instance).
   std::vector<std::string> notes;
+  std::vector<FusedGroup> fusions;  // --fuse-qkv
 
   size_t quantized_count() const;
   size_t skipped_count() const;

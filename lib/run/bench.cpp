@@ -10,6 +10,7 @@
 #include <numeric>
 #include <ostream>
 
+#include "archive/manifest.h"
 #include "archive/model_file.h"
 #include "base/error.h"
 #include "base/text.h"
@@ -27,6 +28,31 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+// A fused group's modules share one attribute: "a.b.{query,key,value}".
+std::map<std::string, std::string> packed_module_names(const std::optional<Manifest>& manifest) {
+  std::map<std::string, std::vector<std::string>> by_attr;
+  if (manifest)
+    for (const auto& mm : manifest->modules)
+      if (!mm.packed_attr.empty()) by_attr[mm.packed_attr].push_back(mm.path.empty() ? "<root>" : mm.path);
+  std::map<std::string, std::string> out;
+  for (const auto& [attr, paths] : by_attr) {
+    if (paths.size() == 1) {
+      out[attr] = paths.front();
+      continue;
+    }
+    const auto dot = paths.front().rfind('.');
+    const std::string prefix = dot == std::string::npos ? "" : paths.front().substr(0, dot + 1);
+    std::vector<std::string> leaves;
+    bool common = true;
+    for (const auto& p : paths) {
+      common = common && p.rfind(prefix, 0) == 0;
+      leaves.push_back(p.substr(std::min(p.size(), prefix.size())));
+    }
+    out[attr] = common ? prefix + "{" + join(leaves, ",") + "}" : join(paths, " + ");
+  }
+  return out;
+}
+
 }  // namespace
 
 BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, const std::string&)>& progress) {
@@ -37,8 +63,11 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
   result.options = o;
   result.runtime = configure_runtime(o.threads, o.engine ? *o.engine : default_engine(), o.tune_runtime);
   std::vector<torch::jit::Module> models;
+  std::vector<std::map<std::string, std::string>> packed_names;  // per model: packed attr -> module
   for (const auto& path : o.models) {
-    torch::jit::Module m = load_model(path);
+    std::string manifest_text;
+    torch::jit::Module m = load_model(path, kManifestName, &manifest_text);
+    packed_names.push_back(packed_module_names(parse_manifest(manifest_text)));
     m.eval();
     if (!m.find_method("forward")) throw Error(ErrorKind::Model, path + ": the model has no forward method");
     const auto names = forward_arguments(m);
@@ -89,6 +118,15 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
     result.models.push_back(t);
   }
   for (auto& t : result.models) t.ratio = t.median / result.models.front().median;
+  if (o.profile) {
+    // After the timed rounds, so that the hooks cost those nothing.
+    for (size_t k = 0; k < models.size(); ++k) {
+      ModelProfile p = profile_forward(models[k], inputs, o.iters, packed_names[k]);
+      p.model = o.models[k];
+      measure_int8_bound(p);
+      result.profiles.push_back(std::move(p));
+    }
+  }
   return result;
 }
 
@@ -106,6 +144,13 @@ void print_bench(const BenchResult& r, std::ostream& out) {
   for (const auto& t : r.models)
     out << fmt::format("{:<{}}  {:<9}  {:>10.1f}  {:>10.1f}  {:>10.1f}  {:>8.3f}\n", t.model, width, t.kind, t.mean,
                        t.median, t.p90, t.ratio);
+  for (size_t k = 0; k < r.profiles.size(); ++k) {
+    print_profile(r.profiles[k], out);
+    if (r.profiles[k].int8_bound_ms > 0)
+      out << fmt::format("  median {:.1f} ms (timed rounds, no hooks) / int8 bound {:.1f} ms = {:.2f}\n",
+                         r.models[k].median, r.profiles[k].int8_bound_ms,
+                         r.models[k].median / r.profiles[k].int8_bound_ms);
+  }
 }
 
 void print_bench_json(const BenchResult& r, std::ostream& out) {
@@ -130,6 +175,29 @@ void print_bench_json(const BenchResult& r, std::ostream& out) {
                       {"min_ms", t.min},
                       {"ratio", t.ratio},
                       {"ms", t.ms}});
+  for (size_t k = 0; k < r.profiles.size(); ++k) {
+    const ModelProfile& p = r.profiles[k];
+    nlohmann::ordered_json ops = nlohmann::ordered_json::array(), mods = nlohmann::ordered_json::array(),
+                           gemms = nlohmann::ordered_json::array();
+    for (const auto& o : p.ops) ops.push_back({{"op", o.op}, {"calls", o.calls}, {"self_ms", o.self_ms}});
+    for (const auto& m : p.modules) mods.push_back({{"module", m.module}, {"self_ms", m.self_ms}});
+    for (const auto& g : p.gemms)
+      gemms.push_back({{"m", g.m},
+                       {"k", g.k},
+                       {"n", g.n},
+                       {"calls", g.calls},
+                       {"ms_in_model", g.ms_in_model},
+                       {"best_ms_alone", g.best_ms}});
+    models[k]["profile"] = {
+        {"iterations", p.iterations},
+        {"forward_ms", p.forward_ms},
+        {"ops", ops},
+        {"modules", mods},
+        {"int8_linears", gemms},
+        {"int8_bound_ms", p.gemms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(p.int8_bound_ms)},
+        {"median_over_bound",
+         p.gemms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.models[k].median / p.int8_bound_ms)}};
+  }
   j["models"] = models;
   out << j.dump(2) << "\n";
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "run/profile.h"
 #include "run/runtime.h"
 
 namespace bertq {
@@ -26,6 +27,7 @@ struct BenchOptions {
   std::optional<Engine> engine;
   uint64_t seed = 0;
   bool tune_runtime = true;  // false: LibTorch's default allocator and BLAS threads
+  bool profile = false;      // after the timed rounds, profile each model (run/profile.h)
 };
 
 struct ModelTiming {
@@ -41,6 +43,7 @@ struct BenchResult {
   RuntimeInfo runtime;
   std::vector<std::string> inputs;  // forward's argument names, in order
   std::vector<ModelTiming> models;
+  std::vector<ModelProfile> profiles;  // with --profile, one per model
 };
 
 // `progress(done, total, model)` is called after each iteration.

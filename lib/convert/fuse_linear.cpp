@@ -1,0 +1,182 @@
+#include "convert/fuse_linear.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/script.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "base/text.h"
+#include "inspect/qtensor.h"
+
+namespace bertq {
+namespace {
+
+struct Member {
+  torch::jit::Node* node;
+  std::string attr;
+  at::Tensor weight;  // quantized, [out, in]
+  std::optional<at::Tensor> bias;
+};
+
+void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
+  for (torch::jit::Node* n : block->nodes()) {
+    for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
+    fn(n);
+  }
+}
+
+// Attribute names read anywhere in `graph` by prim::GetAttr on `self`, with
+// their count.
+void count_attr_reads(torch::jit::Graph& graph, std::map<std::string, int>& reads) {
+  torch::jit::Value* self = graph.inputs().empty() ? nullptr : graph.inputs()[0];
+  for_each_node(graph.block(), [&](torch::jit::Node* n) {
+    if (n->kind() == c10::prim::GetAttr && n->input(0) == self) ++reads[n->s(c10::attr::name)];
+  });
+}
+
+// Why `members` cannot share one packed weight, or "".
+std::string why_not(const std::vector<Member>& members) {
+  const Member& first = members.front();
+  for (const Member& m : members) {
+    const at::Tensor& w = m.weight;
+    if (!w.is_quantized() || w.scalar_type() != at::kQInt8 || w.dim() != 2) return m.attr + " is not an int8 matrix";
+    const auto qs = w.qscheme();
+    const bool per_channel = qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric;
+    if (per_channel && w.q_per_channel_axis() != 0) return m.attr + " is quantized along axis 1";
+    if (!per_channel && qs != at::kPerTensorAffine && qs != at::kPerTensorSymmetric)
+      return m.attr + " has qscheme " + c10::toString(qs);
+    if (w.size(1) != first.weight.size(1)) return "their input widths differ";
+    if (m.bias.has_value() != first.bias.has_value())
+      return "some have a bias and some do not (a zero bias would turn -0.0 into +0.0)";
+    if (m.bias && m.bias->scalar_type() != at::kFloat) return m.attr + "'s bias is not float32";
+  }
+  return "";
+}
+
+// The members' rows, scales, zero points and biases, stacked in order.
+c10::IValue pack_fused(const std::vector<Member>& members) {
+  std::vector<at::Tensor> values, scales, zero_points, biases;
+  for (const Member& m : members) {
+    const at::Tensor& w = m.weight;
+    values.push_back(w.int_repr());
+    if (w.qscheme() == at::kPerChannelAffine || w.qscheme() == at::kPerChannelSymmetric) {
+      scales.push_back(w.q_per_channel_scales().to(at::kDouble));
+      zero_points.push_back(w.q_per_channel_zero_points().to(at::kLong));
+    } else {
+      scales.push_back(at::full({w.size(0)}, w.q_scale(), at::kDouble));
+      zero_points.push_back(at::full({w.size(0)}, w.q_zero_point(), at::kLong));
+    }
+    if (m.bias) biases.push_back(*m.bias);
+  }
+  const at::Tensor weight =
+      at::_make_per_channel_quantized_tensor(at::cat(values), at::cat(scales), at::cat(zero_points), 0);
+  std::optional<at::Tensor> bias;
+  if (!biases.empty()) bias = at::cat(biases);
+  static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+  torch::jit::Stack stack{c10::IValue(weight), bias ? c10::IValue(*bias) : c10::IValue()};
+  prepack.callBoxed(&stack);
+  return stack.at(0);
+}
+
+}  // namespace
+
+FusionResult fuse_sibling_linears(torch::jit::Module& m) {
+  FusionResult result;
+  auto graph = m.get_method("forward").graph();
+  torch::jit::Value* self = graph->inputs()[0];
+
+  // A member's packed params must be read once, by its own call, and by no
+  // other method: they leave the model.
+  std::map<std::string, int> reads;
+  count_attr_reads(*graph, reads);
+  std::set<std::string> elsewhere;
+  for (const auto& method : m.get_methods()) {
+    if (method.name() == "forward") continue;
+    std::map<std::string, int> other;
+    count_attr_reads(*method.graph(), other);
+    for (const auto& [name, n] : other) elsewhere.insert(name);
+  }
+
+  // Siblings: same input value, same reduce_range, same block, in graph order.
+  using Key = std::tuple<torch::jit::Block*, torch::jit::Value*, bool>;
+  std::map<Key, std::vector<torch::jit::Node*>> groups;
+  std::vector<Key> order;
+  static const c10::Symbol linear_dynamic = c10::Symbol::fromQualString("quantized::linear_dynamic");
+  for_each_node(graph->block(), [&](torch::jit::Node* n) {
+    if (n->kind() != linear_dynamic || n->inputs().size() != 3) return;
+    torch::jit::Node* get = n->input(1)->node();
+    if (get->kind() != c10::prim::GetAttr || get->input(0) != self || n->input(1)->uses().size() != 1) return;
+    const std::string attr = get->s(c10::attr::name);
+    if (reads[attr] != 1 || elsewhere.count(attr) || !is_packed_linear(m.attr(attr))) return;
+    const auto reduce_range = torch::jit::toIValue(n->input(2));
+    if (!reduce_range || !reduce_range->isBool()) return;
+    const Key key{n->owningBlock(), n->input(0), reduce_range->toBool()};
+    auto [it, fresh] = groups.try_emplace(key);
+    if (fresh) order.push_back(key);
+    it->second.push_back(n);
+  });
+
+  std::vector<std::string> gone;
+  for (const Key& key : order) {
+    std::vector<torch::jit::Node*> nodes = groups[key];
+    if (nodes.size() < 2) continue;
+    std::sort(nodes.begin(), nodes.end(), [](torch::jit::Node* a, torch::jit::Node* b) { return a->isBefore(b); });
+    std::vector<Member> members;
+    for (torch::jit::Node* n : nodes) {
+      Member mem{n, n->input(1)->node()->s(c10::attr::name), {}, {}};
+      std::tie(mem.weight, mem.bias) = unpack_packed(m, mem.attr);
+      members.push_back(std::move(mem));
+    }
+    std::vector<std::string> names;
+    for (const Member& mem : members) names.push_back(mem.attr);
+    if (const std::string reason = why_not(members); !reason.empty()) {
+      result.skipped.push_back({names, reason});
+      continue;
+    }
+
+    LinearFusion fusion;
+    fusion.attr = "_bertq_fused_linear_" + std::to_string(result.fused.size());
+    const c10::IValue packed = pack_fused(members);
+    m.register_attribute(fusion.attr, packed.type(), packed);
+
+    torch::jit::Node* first = members.front().node;
+    torch::jit::Value* fused_out = nullptr;
+    {
+      torch::jit::WithInsertPoint guard(first);
+      torch::jit::Value* p = graph->insertGetAttr(self, fusion.attr);
+      fused_out = graph->insert(linear_dynamic, {first->input(0), p, std::get<2>(key)});
+    }
+    int64_t begin = 0;
+    for (Member& mem : members) {
+      const int64_t rows = mem.weight.size(0);
+      torch::jit::WithInsertPoint guard(mem.node);
+      // Columns [begin, begin + rows) of the last dimension, copied out so
+      // that views and strides downstream are as before.
+      torch::jit::Value* cols =
+          graph->insert(c10::aten::slice, {fused_out, int64_t{-1}, begin, begin + rows, int64_t{1}});
+      torch::jit::Value* out = graph->insert(c10::aten::contiguous, {cols});
+      mem.node->output(0)->replaceAllUsesWith(out);
+      mem.node->destroy();
+      fusion.members.push_back(mem.attr);
+      fusion.rows.push_back(rows);
+      gone.push_back(mem.attr);
+      begin += rows;
+    }
+    result.fused.push_back(std::move(fusion));
+  }
+
+  // The members' GetAttr nodes are dead now; their attributes would still be
+  // saved (their weights twice) until removed.
+  torch::jit::EliminateDeadCode(graph);
+  for (const std::string& attr : gone) {
+    m._ivalue()->unsafeRemoveAttr(attr);
+    m.type()->unsafeRemoveAttribute(attr);
+  }
+  return result;
+}
+
+}  // namespace bertq

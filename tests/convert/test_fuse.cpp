@@ -1,0 +1,135 @@
+// --fuse-qkv: the fused model must compute exactly what the unfused one does,
+// on every engine, and the report must describe each fused module as it
+// described it unfused.
+#include <torch/script.h>
+
+#include <map>
+
+#include "base/error.h"
+#include "catch.hpp"
+#include "convert/pipeline.h"
+#include "convert/quantize.h"
+#include "inspect/qtensor.h"
+#include "report/report.h"
+#include "scratch.h"
+
+namespace {
+
+const std::string kModel = std::string(BERTQ_SOURCE_DIR) + "/testdata/models/tiny_bert.pt";
+
+int count_nodes(const torch::jit::Module& m, const std::string& kind) {
+  int n = 0;
+  for (const torch::jit::Node* node : m.get_method("forward").graph()->nodes())
+    n += node->kind().toQualString() == kind ? 1 : 0;
+  return n;
+}
+
+// Fixed inputs: a padded second sequence and two token types, batch 3 x 16.
+std::vector<torch::jit::IValue> inputs() {
+  torch::manual_seed(11);
+  auto ids = torch::randint(0, 128, {3, 16}, torch::kLong);
+  auto mask = torch::ones({3, 16}, torch::kLong);
+  mask.index_put_({1, torch::indexing::Slice(9, torch::indexing::None)}, 0);
+  auto types = torch::zeros({3, 16}, torch::kLong);
+  types.index_put_({torch::indexing::Slice(), torch::indexing::Slice(7, torch::indexing::None)}, 1);
+  return {ids, mask, types};
+}
+
+torch::Tensor logits(const std::string& path) {
+  torch::jit::Module m = torch::jit::load(path);
+  m.eval();
+  torch::NoGradGuard no_grad;
+  const auto out = m.forward(inputs());
+  return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
+}
+
+}  // namespace
+
+TEST_CASE("--fuse-qkv: logits bit-identical to the unfused model on every engine", "[fuse]") {
+  bertq::testing::ScratchDir s;
+  const std::string per_tensor = s / "per_tensor.json";
+  bertq::testing::put(per_tensor, R"({"": "default_dynamic"})");
+  for (const std::string engine : {"onednn", "qnnpack"}) {
+    for (const bool per_channel : {true, false}) {
+      INFO("engine " << engine << (per_channel ? ", per channel" : ", per tensor"));
+      bertq::ConvertOptions o;
+      o.input = kModel;
+      o.engine = bertq::parse_engine(engine);
+      if (!per_channel) o.qconfig_path = per_tensor;
+      o.output = s / "plain.pt";
+      const bertq::Report plain = bertq::run_convert(o);
+      o.output = s / "fused.pt";
+      o.fuse_qkv = true;
+      const bertq::Report fused = bertq::run_convert(o);
+
+      // Loading repacks with the engine the conversion set.
+      const torch::Tensor a = logits(s / "plain.pt"), b = logits(s / "fused.pt");
+      CHECK(a.abs().sum().item<double>() > 0);
+      CHECK(torch::equal(a, b));
+
+      // Two layers: query, key and value become one linear in each.
+      torch::jit::Module pm = torch::jit::load(s / "plain.pt"), fm = torch::jit::load(s / "fused.pt");
+      CHECK(count_nodes(pm, "quantized::linear_dynamic") == 14);
+      CHECK(count_nodes(fm, "quantized::linear_dynamic") == 10);
+      CHECK(bertq::packed_weight_attrs(fm).size() == 10);
+      REQUIRE(fused.fusions.size() == 2);
+      for (size_t layer = 0; layer < 2; ++layer) {
+        const std::string prefix = "bert.encoder.layer." + std::to_string(layer) + ".attention.self.";
+        CHECK(fused.fusions[layer].modules ==
+              std::vector<std::string>{prefix + "query", prefix + "key", prefix + "value"});
+        CHECK(fused.fusions[layer].rows == std::vector<int64_t>{32, 32, 32});
+      }
+
+      // Each module's report is its unfused report: qparams, error, bytes.
+      REQUIRE(plain.modules.size() == fused.modules.size());
+      int fused_modules = 0;
+      for (size_t i = 0; i < plain.modules.size(); ++i) {
+        const auto& p = plain.modules[i];
+        const auto& f = fused.modules[i];
+        INFO(p.plan.path);
+        CHECK(f.scales == p.scales);
+        CHECK(f.zero_points == p.zero_points);
+        CHECK(f.sqnr_db == p.sqnr_db);
+        if (f.fused_rows) {
+          ++fused_modules;
+          // Its share of the fused records: 32 rows of 32 int8 weights, a
+          // float32 bias, a float64 scale and an int64 zero point per row.
+          CHECK(f.bytes_after == 32 * (32 + 4 + 8 + 8));
+          CHECK(f.fused_rows->second - f.fused_rows->first == 32);
+          // The stored rows are the module's own rows.
+          const auto own = bertq::unpack_packed(pm, p.packed_attr);
+          const auto rows =
+              bertq::member_rows(bertq::unpack_packed(fm, f.packed_attr), f.fused_rows->first, f.fused_rows->second);
+          CHECK(torch::equal(rows.first.int_repr(), own.first.int_repr()));
+          CHECK(torch::equal(*rows.second, *own.second));
+        }
+      }
+      CHECK(fused_modules == 6);
+      uint64_t sum = 0;
+      for (const auto& m : fused.modules) sum += m.bytes_after;
+      CHECK(sum == fused.output_sizes.modules);
+    }
+  }
+}
+
+TEST_CASE("--fuse-qkv leaves a lone Linear and the debug model alone", "[fuse]") {
+  bertq::testing::ScratchDir s;
+  bertq::ConvertOptions o;
+  o.input = std::string(BERTQ_SOURCE_DIR) + "/testdata/models/outlier_net.pt";
+  o.output = s / "out.pt";
+  o.fuse_qkv = true;
+  const bertq::Report r = bertq::run_convert(o);
+  CHECK(r.fusions.empty());
+  bool warned = false;
+  for (const auto& w : r.warnings) warned = warned || w.find("--fuse-qkv fused nothing") != std::string::npos;
+  CHECK(warned);
+
+  o.input = kModel;
+  o.debug = true;
+  try {
+    bertq::run_convert(o);
+    FAIL("--fuse-qkv with --debug was accepted");
+  } catch (const bertq::Error& e) {
+    CHECK(e.kind() == bertq::ErrorKind::Usage);
+  }
+}
