@@ -48,7 +48,7 @@ TEST_CASE("a fused model is shown module by module, as the unfused one", "[cli][
   CHECK(contains(r.out, "identical: 14 quantized modules compared by module names"));
 }
 
-TEST_CASE("--fuse-qkv is refused with --debug, and says when it fuses nothing", "[cli][fuse]") {
+TEST_CASE("convert --fuse-qkv is refused with --debug, and says when it fuses nothing", "[cli][fuse]") {
   Scratch s;
   Result r = run({"convert", kModel, s / "d.pt", "--fuse-qkv", "--debug"});
   CHECK(r.code == 2);

@@ -45,7 +45,7 @@ torch::Tensor logits(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("--fuse-qkv: logits bit-identical to the unfused model on every engine", "[fuse]") {
+TEST_CASE("fused query, key and value: logits bit-identical to the unfused model on every engine", "[fuse]") {
   bertq::testing::ScratchDir s;
   const std::string per_tensor = s / "per_tensor.json";
   bertq::testing::put(per_tensor, R"({"": "default_dynamic"})");
@@ -112,7 +112,7 @@ TEST_CASE("--fuse-qkv: logits bit-identical to the unfused model on every engine
   }
 }
 
-TEST_CASE("--fuse-qkv leaves a lone Linear and the debug model alone", "[fuse]") {
+TEST_CASE("fusion leaves a lone Linear and the debug model alone", "[fuse]") {
   bertq::testing::ScratchDir s;
   bertq::ConvertOptions o;
   o.input = std::string(BERTQ_SOURCE_DIR) + "/testdata/models/outlier_net.pt";
