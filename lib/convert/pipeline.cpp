@@ -173,6 +173,7 @@ class Conversion {
     set_engine(engine_);
     if (o_.threads) at::set_num_threads(*o_.threads);
     input_ = std::make_unique<ArchiveFile>(o_.input);
+    timer_.done("check archive");
     r_.input.bytes = input_->size();
     // The hash runs on the second core while the passes run on the first; it
     // reads the same descriptor LibTorch read.
