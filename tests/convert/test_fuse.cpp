@@ -4,11 +4,15 @@
 #include <torch/script.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
+#include "archive/manifest.h"
 #include "base/error.h"
 #include "catch.hpp"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
+#include "inspect/diff.h"
+#include "inspect/inspect.h"
 #include "inspect/qtensor.h"
 #include "report/report.h"
 #include "scratch.h"
@@ -131,5 +135,43 @@ TEST_CASE("fusion leaves a lone Linear and the debug model alone", "[fuse]") {
     FAIL("--fuse-qkv with --debug was accepted");
   } catch (const bertq::Error& e) {
     CHECK(e.kind() == bertq::ErrorKind::Usage);
+  }
+}
+
+TEST_CASE("a manifest whose fused rows lie is bad input for inspect and diff", "[fuse]") {
+  bertq::testing::ScratchDir s;
+  bertq::ConvertOptions o;
+  o.input = kModel;
+  o.output = s / "fused.pt";
+  o.fuse_qkv = true;
+  bertq::run_convert(o);
+  torch::jit::ExtraFilesMap extra{{bertq::kManifestName, ""}};
+  torch::jit::Module m = torch::jit::load(s / "fused.pt", c10::nullopt, extra);
+  const auto manifest = nlohmann::ordered_json::parse(extra[bertq::kManifestName]);
+  const std::string key = "bert.encoder.layer.0.attention.self.key";
+  for (const auto& lie : {nlohmann::ordered_json{32, 6400}, nlohmann::ordered_json{64, 32}}) {
+    INFO(lie.dump());
+    auto hostile = manifest;
+    bool found = false;
+    for (auto& mm : hostile["modules"])
+      if (mm["path"] == key) {
+        CHECK(mm["fused_rows"] == nlohmann::ordered_json{32, 64});
+        mm["fused_rows"] = lie;
+        found = true;
+      }
+    REQUIRE(found);
+    m.save(s / "lying.pt", {{bertq::kManifestName, hostile.dump()}});
+    try {
+      bertq::inspect_model({s / "lying.pt", key, false});
+      FAIL("inspect accepted the lie");
+    } catch (const bertq::Error& e) {
+      CHECK(e.kind() == bertq::ErrorKind::Model);
+    }
+    try {
+      bertq::diff_models(s / "fused.pt", s / "lying.pt");
+      FAIL("diff accepted the lie");
+    } catch (const bertq::Error& e) {
+      CHECK(e.kind() == bertq::ErrorKind::Model);
+    }
   }
 }
