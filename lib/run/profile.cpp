@@ -177,6 +177,7 @@ ModelProfile profile_forward(torch::jit::Module& model, const std::vector<c10::I
     std::tie(g.m, g.k, g.n) = shape;
     g.calls = double(acc.calls) / n;
     g.ms_in_model = acc.ms / n;
+    g.reduce_range = acc.reduce_range;
     p.gemms.push_back(g);
   }
   std::sort(p.gemms.begin(), p.gemms.end(),
@@ -197,7 +198,7 @@ void measure_int8_bound(ModelProfile& p, int trials) {
     double best = 1e300;
     for (int i = 0; i < trials + 2; ++i) {
       const auto start = Clock::now();
-      call_op("quantized::linear_dynamic", {x, packed, true});
+      call_op("quantized::linear_dynamic", {x, packed, g.reduce_range});
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (i >= 2) best = std::min(best, ms);
     }

@@ -41,6 +41,7 @@ struct GemmShape {
   double calls = 0;             // per forward
   double ms_in_model = 0;       // per forward, inside the model
   double best_ms = 0;           // one call alone, best of the trials
+  bool reduce_range = true;     // as the model called it
   double gops() const { return 2.0 * double(m) * double(k) * double(n) * 1e-9; }
 };
 
