@@ -7,11 +7,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <ostream>
 #include <tuple>
 #include <unordered_map>
-
-#include "base/error.h"
 
 namespace bertq {
 namespace {
@@ -23,7 +22,8 @@ struct Frame {
   double child_ms = 0;
   std::string module;
   bool gemm = false;
-  std::tuple<int64_t, int64_t, int64_t> shape;
+  bool reduce_range = true;
+  std::tuple<int64_t, int64_t, int64_t> shape;  // N is known at the end, from the output
 };
 
 struct GemmAcc {
@@ -45,7 +45,7 @@ struct Gathered {
 };
 Gathered* g_state = nullptr;
 
-const c10::Symbol kLinearDynamic = c10::Symbol::fromQualString("quantized::linear_dynamic");
+constexpr const char* kLinearDynamic = "quantized::linear_dynamic";
 
 // The interpreter names each frame "instance(Type)::method" ("TOP(...)" for
 // the model itself, "5(BertLayer)::forward" for a ModuleList entry); the
@@ -86,7 +86,7 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
     f.module = g_state->stack.back().module;  // what an operator calls belongs to its caller's module
   } else {
     const auto inputs = fn.inputs();
-    if (std::string(fn.name()) == kLinearDynamic.toQualString() && inputs.size() >= 3 && inputs[0].isTensor()) {
+    if (std::strcmp(fn.name(), kLinearDynamic) == 0 && inputs.size() >= 3 && inputs[0].isTensor()) {
       const auto it = g_state->packed_names.find(inputs[1].internalToPointer());
       if (it != g_state->packed_names.end()) f.module = it->second;
       const at::Tensor& x = inputs[0].toTensor();
@@ -94,7 +94,7 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
       const int64_t k = x.dim() > 0 ? x.size(-1) : 1;
       std::get<0>(f.shape) = k > 0 ? x.numel() / k : 0;
       std::get<1>(f.shape) = k;
-      if (inputs[2].isBool()) g_state->gemms[f.shape].reduce_range = inputs[2].toBool();
+      if (inputs[2].isBool()) f.reduce_range = inputs[2].toBool();
     }
     if (f.module.empty()) f.module = module_name(torch::jit::currentModuleHierarchy());
     if (f.module.empty()) f.module = "(the model's own graph)";
@@ -122,6 +122,7 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext*) {
     if (f.gemm && !fn.outputs().empty() && fn.outputs()[0].isTensor()) {
       std::get<2>(f.shape) = fn.outputs()[0].toTensor().size(-1);
       auto& acc = g_state->gemms[f.shape];
+      acc.reduce_range = f.reduce_range;
       ++acc.calls;
       acc.ms += total;
     }
