@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/text.h"
+#include "convert/graph_walk.h"
 #include "convert/observers.h"
 #include "convert/planner.h"
 
@@ -16,14 +17,6 @@ namespace bertq {
 namespace {
 
 std::string shown(const std::string& path) { return path.empty() ? "<root>" : path; }
-
-void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
-  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
-    torch::jit::Node* n = *it++;  // fn may replace n
-    for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
-    fn(n);
-  }
-}
 
 std::optional<at::Tensor> constant_tensor(torch::jit::Value* v) {
   if (v->node()->kind() != c10::prim::Constant) return std::nullopt;
@@ -58,7 +51,7 @@ torch::jit::Value* insert_bag(torch::jit::Graph& g, torch::jit::Node* n, torch::
 
 }  // namespace
 
-c10::IValue pack_embedding_rows(const at::Tensor& float_weight, const QConfig& qconfig) {
+at::Tensor quantize_rows(const at::Tensor& float_weight, const QConfig& qconfig) {
   // nnq.Embedding.from_float: observe the weight, then _quantize_weight's
   // float-qparams branch: quantize_per_channel(w, scale.float(), zp.float()).
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
@@ -69,9 +62,12 @@ c10::IValue pack_embedding_rows(const at::Tensor& float_weight, const QConfig& q
   const at::Tensor scale = qparams->elements()[0].toTensor().to(at::kFloat);
   const at::Tensor zero_point = qparams->elements()[1].toTensor().to(at::kFloat);
   const auto dtype = qconfig.weight.dtype == DType::QUInt4x2 ? at::kQUInt4x2 : at::kQUInt8;
-  const at::Tensor q = at::quantize_per_channel(w, scale, zero_point, qconfig.weight.ch_axis, dtype);
+  return at::quantize_per_channel(w, scale, zero_point, qconfig.weight.ch_axis, dtype);
+}
+
+c10::IValue pack_embedding_rows(const at::Tensor& float_weight, const QConfig& qconfig) {
   static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_prepack", "");
-  torch::jit::Stack stack{q};
+  torch::jit::Stack stack{quantize_rows(float_weight, qconfig)};
   prepack.callBoxed(&stack);
   return stack.at(0);
 }

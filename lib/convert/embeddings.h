@@ -35,6 +35,11 @@ namespace bertq {
 std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
                                              const std::map<std::string, at::Tensor>& float_weights);
 
+// `float_weight` (as float32) quantized row by row for `qconfig`'s weight
+// observer, as eager PyTorch's nnq.Embedding.from_float quantizes it: 8-bit
+// or 4-bit rows, each with a float scale and offset.
+at::Tensor quantize_rows(const at::Tensor& float_weight, const QConfig& qconfig);
+
 // The packed rows of `float_weight` for `qconfig`'s weight observer, as eager
 // PyTorch's nnq.Embedding.from_float makes them (observer, then
 // quantize_per_channel with float scales and zero points, then

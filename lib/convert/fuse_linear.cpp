@@ -1,15 +1,13 @@
 #include "convert/fuse_linear.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/script.h>
 
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 
-#include "base/text.h"
+#include "convert/graph_walk.h"
 #include "inspect/qtensor.h"
 
 namespace bertq {
@@ -21,13 +19,6 @@ struct Member {
   at::Tensor weight;  // quantized, [out, in]
   std::optional<at::Tensor> bias;
 };
-
-void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
-  for (torch::jit::Node* n : block->nodes()) {
-    for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
-    fn(n);
-  }
-}
 
 // Attribute names read anywhere in `graph` by prim::GetAttr on `self`, with
 // their count.
@@ -61,25 +52,16 @@ std::string why_not(const std::vector<Member>& members) {
 c10::IValue pack_fused(const std::vector<Member>& members) {
   std::vector<at::Tensor> values, scales, zero_points, biases;
   for (const Member& m : members) {
-    const at::Tensor& w = m.weight;
-    values.push_back(w.int_repr());
-    if (w.qscheme() == at::kPerChannelAffine || w.qscheme() == at::kPerChannelSymmetric) {
-      scales.push_back(w.q_per_channel_scales().to(at::kDouble));
-      zero_points.push_back(w.q_per_channel_zero_points().to(at::kLong));
-    } else {
-      scales.push_back(at::full({w.size(0)}, w.q_scale(), at::kDouble));
-      zero_points.push_back(at::full({w.size(0)}, w.q_zero_point(), at::kLong));
-    }
+    values.push_back(m.weight.int_repr());
+    auto [s, z] = row_qparams(m.weight);
+    scales.push_back(s);
+    zero_points.push_back(z);
     if (m.bias) biases.push_back(*m.bias);
   }
-  const at::Tensor weight =
-      at::_make_per_channel_quantized_tensor(at::cat(values), at::cat(scales), at::cat(zero_points), 0);
   std::optional<at::Tensor> bias;
   if (!biases.empty()) bias = at::cat(biases);
-  static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
-  torch::jit::Stack stack{c10::IValue(weight), bias ? c10::IValue(*bias) : c10::IValue()};
-  prepack.callBoxed(&stack);
-  return stack.at(0);
+  return prepack_linear(
+      at::_make_per_channel_quantized_tensor(at::cat(values), at::cat(scales), at::cat(zero_points), 0), bias);
 }
 
 }  // namespace

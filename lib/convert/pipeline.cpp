@@ -368,16 +368,18 @@ class Conversion {
     std::map<std::string, ModuleReport*> by_attr;
     for (auto& m : r_.modules)
       if (!m.packed_attr.empty()) by_attr[m.packed_attr] = &m;
-    auto name_of = [&](const std::string& attr) {
+    // The module a member's packed params came from (its attribute if the
+    // report could not tell), as data: renderers show "" as <root>.
+    auto path_of = [&](const std::string& attr) {
       auto it = by_attr.find(attr);
-      return it == by_attr.end() ? attr : (it->second->plan.path.empty() ? "<root>" : it->second->plan.path);
+      return it == by_attr.end() ? attr : it->second->plan.path;
     };
     size_t linears = 0;
     for (const auto& fusion : f.fused) {
       FusedGroup g{fusion.attr, {}, fusion.rows};
       int64_t begin = 0;
       for (size_t i = 0; i < fusion.members.size(); ++i) {
-        g.modules.push_back(name_of(fusion.members[i]));
+        g.modules.push_back(path_of(fusion.members[i]));
         if (auto it = by_attr.find(fusion.members[i]); it != by_attr.end()) {
           it->second->packed_attr = fusion.attr;
           it->second->fused_rows = std::make_pair(begin, begin + fusion.rows[i]);
@@ -389,7 +391,7 @@ class Conversion {
     }
     for (const auto& s : f.skipped) {
       std::vector<std::string> names;
-      for (const auto& a : s.members) names.push_back(name_of(a));
+      for (const auto& a : s.members) names.push_back(path_of(a).empty() ? "<root>" : path_of(a));
       r_.warnings.push_back("--fuse-qkv left " + join(names, ", ") + " unfused: " + s.reason);
     }
     if (f.fused.empty())

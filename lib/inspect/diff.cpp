@@ -9,7 +9,6 @@
 #include "archive/manifest.h"
 #include "archive/model_file.h"
 #include "base/error.h"
-#include "base/text.h"
 #include "inspect/qtensor.h"
 
 namespace bertq {
@@ -49,17 +48,9 @@ Side read_side(const std::string& path) {
         }
         // --fuse-qkv: each member is its own rows of the fused weight, so
         // that a fused model pairs module for module with an unfused one.
-        if (!m.hasattr(mm.packed_attr))
-          throw Error(ErrorKind::Model, path + ": its bertq manifest names packed params " + printable(mm.packed_attr) +
-                                            " that the model does not hold");
-        const auto unpacked = unpack_packed(m, mm.packed_attr);
-        const auto [begin, end] = *mm.fused_rows;
-        if (!is_packed_linear(m.attr(mm.packed_attr)) || end > unpacked.first.size(0))
-          throw Error(ErrorKind::Model, path + ": its bertq manifest gives " + mm.path + " rows " +
-                                            std::to_string(begin) + " to " + std::to_string(end) + " of " +
-                                            mm.packed_attr + ", which is not a Linear with that many");
-        const std::string key = mm.packed_attr + "[" + std::to_string(begin) + ":" + std::to_string(end) + "]";
-        auto [w, b] = member_rows(unpacked, begin, end);
+        auto [w, b] = unpack_module(m, path, mm.path, mm.packed_attr, mm.fused_rows);
+        const std::string key = mm.packed_attr + "[" + std::to_string(mm.fused_rows->first) + ":" +
+                                std::to_string(mm.fused_rows->second) + "]";
         s.by_attr[key] = {"linear_dynamic", w, b};
         s.name_of[key] = mm.path;
         fused.insert(mm.packed_attr);

@@ -187,24 +187,15 @@ Inspection inspect_model(const InspectOptions& o) {
     for (const auto& im : ins.modules)
       if (im.path == path) d.module = im;
     if (ins.kind == ModelKind::Final && !d.module.packed_attr.empty()) {
-      if (!m.hasattr(d.module.packed_attr))
-        throw Error(ErrorKind::Model, o.path + ": its bertq manifest names packed params " +
-                                          printable(d.module.packed_attr) + " that the model does not hold");
       d.source = "packed params " + d.module.packed_attr;
-      auto unpacked = unpack_packed(m, d.module.packed_attr);
       if (const auto& rows = d.module.fused_rows) {
-        if (!is_packed_linear(m.attr(d.module.packed_attr)) || rows->second > unpacked.first.size(0))
-          throw Error(ErrorKind::Model, o.path + ": its bertq manifest gives " + path + " rows " +
-                                            std::to_string(rows->first) + " to " + std::to_string(rows->second) +
-                                            " of " + d.module.packed_attr + ", which is not a Linear with that many");
         std::vector<std::string> siblings;
         for (const auto& im : ins.modules)
           if (im.packed_attr == d.module.packed_attr && im.path != path) siblings.push_back(im.path);
         d.source += fmt::format(", rows {} to {} (fused by --fuse-qkv with {})", rows->first, rows->second,
                                 join(siblings, ", "));
-        unpacked = member_rows(unpacked, rows->first, rows->second);
       }
-      auto [q, bias] = unpacked;
+      auto [q, bias] = unpack_module(m, o.path, path, d.module.packed_attr, d.module.fused_rows);
       fill_quantized(d, q);
       if (bias) d.bias = summarize(*bias, true);
     } else if (ins.kind == ModelKind::Final) {

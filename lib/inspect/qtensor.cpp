@@ -9,6 +9,9 @@
 #include <functional>
 #include <set>
 
+#include "base/error.h"
+#include "base/text.h"
+
 namespace bertq {
 
 bool is_packed_linear(const c10::IValue& v) {
@@ -191,23 +194,45 @@ std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit:
   return {w, b ? std::optional<at::Tensor>(*b) : std::nullopt};
 }
 
+std::pair<at::Tensor, at::Tensor> row_qparams(const at::Tensor& q) {
+  if (is_per_channel(q)) return {q.q_per_channel_scales().to(at::kDouble), q.q_per_channel_zero_points().to(at::kLong)};
+  return {at::full({q.size(0)}, q.q_scale(), at::kDouble), at::full({q.size(0)}, q.q_zero_point(), at::kLong)};
+}
+
+c10::IValue prepack_linear(const at::Tensor& qweight, const std::optional<at::Tensor>& bias) {
+  static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+  torch::jit::Stack stack{c10::IValue(qweight), bias ? c10::IValue(*bias) : c10::IValue()};
+  prepack.callBoxed(&stack);
+  return stack.at(0);
+}
+
 std::pair<at::Tensor, std::optional<at::Tensor>> member_rows(
     const std::pair<at::Tensor, std::optional<at::Tensor>>& unpacked, int64_t begin, int64_t end) {
-  const at::Tensor& w = unpacked.first;
   const int64_t n = end - begin;
-  at::Tensor scales, zero_points;
-  if (is_per_channel(w)) {
-    scales = w.q_per_channel_scales().narrow(0, begin, n);
-    zero_points = w.q_per_channel_zero_points().narrow(0, begin, n);
-  } else {
-    scales = at::full({n}, w.q_scale(), at::kDouble);
-    zero_points = at::full({n}, w.q_zero_point(), at::kLong);
-  }
-  at::Tensor rows = at::_make_per_channel_quantized_tensor(w.int_repr().narrow(0, begin, n).contiguous(),
-                                                           scales.contiguous(), zero_points.contiguous(), 0);
+  const auto [scales, zero_points] = row_qparams(unpacked.first);
+  at::Tensor rows = at::_make_per_channel_quantized_tensor(unpacked.first.int_repr().narrow(0, begin, n).contiguous(),
+                                                           scales.narrow(0, begin, n).contiguous(),
+                                                           zero_points.narrow(0, begin, n).contiguous(), 0);
   std::optional<at::Tensor> bias;
   if (unpacked.second) bias = unpacked.second->narrow(0, begin, n).contiguous();
   return {rows, bias};
+}
+
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_module(
+    const torch::jit::Module& model, const std::string& model_path, const std::string& module_path,
+    const std::string& attr, const std::optional<std::pair<int64_t, int64_t>>& fused_rows) {
+  if (!model.hasattr(attr))
+    throw Error(ErrorKind::Model, model_path + ": its bertq manifest names packed params " + printable(attr) +
+                                      " that the model does not hold");
+  if (!fused_rows) return unpack_packed(model, attr);
+  const auto [begin, end] = *fused_rows;
+  const bool linear = is_packed_linear(model.attr(attr));
+  const auto unpacked = linear ? unpack_packed(model, attr) : std::pair<at::Tensor, std::optional<at::Tensor>>{};
+  if (!linear || end > unpacked.first.size(0))
+    throw Error(ErrorKind::Model, model_path + ": its bertq manifest gives " + module_path + " rows " +
+                                      std::to_string(begin) + " to " + std::to_string(end) + " of " + attr +
+                                      ", which is not a Linear with that many");
+  return member_rows(unpacked, begin, end);
 }
 
 std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model) {

@@ -62,6 +62,22 @@ std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit:
 std::pair<at::Tensor, std::optional<at::Tensor>> member_rows(
     const std::pair<at::Tensor, std::optional<at::Tensor>>& unpacked, int64_t begin, int64_t end);
 
+// A manifest module's quantized weight and bias in the final model `model`
+// (read from `model_path`): its packed params `attr`, or, for a module that
+// --fuse-qkv fused, its own `fused_rows` of them. Throws Error(Model) if the
+// manifest names params the model does not hold, or rows beyond a Linear's.
+std::pair<at::Tensor, std::optional<at::Tensor>> unpack_module(
+    const torch::jit::Module& model, const std::string& model_path, const std::string& module_path,
+    const std::string& attr, const std::optional<std::pair<int64_t, int64_t>>& fused_rows);
+
+// The scale (float64) and zero point (int64) of each row of a weight
+// quantized per row or per tensor (repeated for every row).
+std::pair<at::Tensor, at::Tensor> row_qparams(const at::Tensor& quantized);
+
+// quantized::linear_prepack(qweight, bias) for the current engine: a Linear's
+// packed params, as PyTorch's passes make them.
+c10::IValue prepack_linear(const at::Tensor& qweight, const std::optional<at::Tensor>& bias);
+
 // True if `v` holds a packed Linear weight (LinearPackedParamsBase).
 bool is_packed_linear(const c10::IValue& v);
 

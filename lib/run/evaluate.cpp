@@ -35,9 +35,11 @@ std::vector<Example> dummy_rows(const DataOptions& o) {
   return out;
 }
 
+}  // namespace
+
 // The model's forward takes the three BERT inputs in some order; match them by
 // name (Hugging Face's names), else take them in the tutorial's order.
-std::vector<int> input_order(const torch::jit::Module& m) {
+std::vector<int> forward_input_order(const torch::jit::Module& m) {
   const auto& args = m.get_method("forward").function().getSchema().arguments();
   std::vector<int> order;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -58,6 +60,8 @@ std::vector<int> input_order(const torch::jit::Module& m) {
   return order;
 }
 
+namespace {
+
 at::Tensor first_tensor(const c10::IValue& v) {
   if (v.isTensor()) return v.toTensor();
   if (v.isTuple() && !v.toTupleRef().elements().empty()) return first_tensor(v.toTupleRef().elements()[0]);
@@ -65,12 +69,14 @@ at::Tensor first_tensor(const c10::IValue& v) {
   throw Error(ErrorKind::Model, "the model's output is not a tensor or a tuple starting with the logits");
 }
 
+}  // namespace
+
 // Logits of every example, in order, batch by batch.
-at::Tensor run_logits_impl(const std::string& path, const Dataset& data, const RunOptions& run,
-                           const Progress& progress, double* seconds) {
+at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
+                      double* seconds) {
   torch::jit::Module m = load_model(path);
   m.eval();
-  const auto order = input_order(m);
+  const auto order = forward_input_order(m);
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> outs;
   const int64_t n = static_cast<int64_t>(data.examples.size());
@@ -92,15 +98,6 @@ at::Tensor run_logits_impl(const std::string& path, const Dataset& data, const R
   return outs.empty() ? at::empty({0, 0}) : at::cat(outs);
 }
 
-}  // namespace
-
-at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
-                      double* seconds) {
-  return run_logits_impl(path, data, run, progress, seconds);
-}
-
-std::vector<int> forward_input_order(const torch::jit::Module& m) { return input_order(m); }
-
 std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end) {
   std::array<at::Tensor, 3> fields;
   for (int f = 0; f < 3; ++f) {
@@ -115,6 +112,12 @@ std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Datas
   std::vector<c10::IValue> inputs;
   for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
   return inputs;
+}
+
+double relative_l2(const at::Tensor& reference, const at::Tensor& other) {
+  const double noise = (other.to(at::kDouble) - reference.to(at::kDouble)).norm().item<double>();
+  const double signal = reference.to(at::kDouble).norm().item<double>();
+  return noise == 0 ? 0 : signal == 0 ? std::numeric_limits<double>::infinity() : noise / signal;
 }
 
 std::vector<int64_t> argmax_rows(const at::Tensor& logits) {
@@ -214,9 +217,7 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
   const at::Tensor diff = (a - b).abs();
   r.max_abs_diff = diff.max().item<double>();
   r.mean_abs_diff = diff.mean().item<double>();
-  const double noise = (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>();
-  const double signal = a.to(at::kDouble).norm().item<double>();
-  r.rel_l2 = noise == 0 ? 0 : signal == 0 ? std::numeric_limits<double>::infinity() : noise / signal;
+  r.rel_l2 = relative_l2(a, b);
   const auto pa = argmax_rows(a), pb = argmax_rows(b);
   int64_t same = 0;
   for (size_t i = 0; i < pa.size(); ++i) same += pa[i] == pb[i];

@@ -80,6 +80,10 @@ EvalResult evaluate(const std::string& model, const Dataset& data, const RunOpti
 at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
                       double* seconds);
 
+// ||other - reference|| / ||reference|| in float64; 0 when they are equal,
+// infinity when only the reference is zero.
+double relative_l2(const at::Tensor& reference, const at::Tensor& other);
+
 // argmax of each row.
 std::vector<int64_t> argmax_rows(const at::Tensor& logits);
 

@@ -1,6 +1,5 @@
 #include "tune/tune.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/csrc/jit/api/function_impl.h>
@@ -27,6 +26,7 @@
 #include "convert/pipeline.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
+#include "inspect/qtensor.h"
 #include "qconfig/qconfig.h"
 #include "report/report_css.h"
 
@@ -48,21 +48,11 @@ constexpr MetricName kMetrics[] = {{TuneMetric::RelL2, "rel_l2"},
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-at::Tensor first_tensor(const c10::IValue& v) {
-  if (v.isTensor()) return v.toTensor();
-  if (v.isTuple() && !v.toTupleRef().elements().empty()) return first_tensor(v.toTupleRef().elements()[0]);
-  if (v.isGenericDict()) return first_tensor(v.toGenericDict().begin()->value());
-  throw Error(ErrorKind::Model, "the model's output is not a tensor or a tuple starting with the logits");
-}
-
 // The metric of `q`'s logits against float's (and the labels').
 double measure(TuneMetric metric, const at::Tensor& f, const at::Tensor& q, const Dataset& data) {
   switch (metric) {
-    case TuneMetric::RelL2: {
-      const double noise = (q.to(at::kDouble) - f.to(at::kDouble)).norm().item<double>();
-      const double signal = f.to(at::kDouble).norm().item<double>();
-      return noise == 0 ? 0 : signal == 0 ? std::numeric_limits<double>::infinity() : noise / signal;
-    }
+    case TuneMetric::RelL2:
+      return relative_l2(f, q);
     case TuneMetric::MaxAbs:
       return f.numel() == 0 ? 0 : (q - f).abs().max().item<double>();
     case TuneMetric::Disagreement: {
@@ -104,23 +94,13 @@ c10::IValue pack_linear(const at::Tensor& w, const std::optional<at::Tensor>& b,
   const at::Tensor scale = qparams->elements()[0].toTensor(), zp = qparams->elements()[1].toTensor();
   const at::Tensor q = per_tensor ? at::quantize_per_tensor(w, scale.item<double>(), zp.item<int64_t>(), at::kQInt8)
                                   : at::quantize_per_channel(w, scale.to(at::kDouble), zp.to(at::kLong), 0, at::kQInt8);
-  static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
-  torch::jit::Stack stack{q, b ? c10::IValue(*b) : c10::IValue()};
-  prepack.callBoxed(&stack);
-  return stack.at(0);
+  return prepack_linear(q, b);
 }
 
 // Relative L2 error of a module's quantized rows.
 double rows_error(const at::Tensor& w, const QConfig& q) {
-  auto cu = std::make_shared<torch::jit::CompilationUnit>();
-  torch::jit::Module observer = make_observer(q.weight, cu);
   const at::Tensor f = w.to(at::kFloat);
-  observer.forward({f});
-  const auto qparams = observer.run_method("calculate_qparams").toTuple();
-  const at::Tensor rows = at::quantize_per_channel(f, qparams->elements()[0].toTensor().to(at::kFloat),
-                                                   qparams->elements()[1].toTensor().to(at::kFloat), 0,
-                                                   q.weight.dtype == DType::QUInt4x2 ? at::kQUInt4x2 : at::kQUInt8);
-  const double noise = (rows.dequantize() - f).to(at::kDouble).norm().item<double>();
+  const double noise = (quantize_rows(f, q).dequantize() - f).to(at::kDouble).norm().item<double>();
   const double signal = f.to(at::kDouble).norm().item<double>();
   return signal == 0 ? 0 : noise / signal;
 }
