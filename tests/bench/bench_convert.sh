@@ -7,21 +7,9 @@
 # Writes into bench-out/ (git-ignored; $BENCH_OUT); the model is generated once (~438 MB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# BUILD_DIR and BENCH_OUT let the Debian 13 root (tests/scripts/trixie.sh)
-# run this on the same tree without touching the host's build and results.
-build=${BUILD_DIR:-build}
-out=${BENCH_OUT:-bench-out}
-export BUILD_DIR=$build
 runs=${1:-3}
 engine=${2:-onednn}
-tests/scripts/install-deps.sh --reference
-tests/scripts/build.sh
-mkdir -p "$out"
-model=$out/bert_base.pt
-if [[ ! -f $model ]]; then
-  echo "generating $model (BERT-base shape, random weights)..."
-  /usr/bin/python3 tests/bench/make_bert_base.py "$model"
-fi
+. tests/bench/common.sh
 
 measure() {  # label, command...: prints "wall_s peak_kib"
   local label=$1

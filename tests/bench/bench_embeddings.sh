@@ -10,17 +10,9 @@
 # Usage: tests/bench/bench_embeddings.sh [ITERS]     (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BUILD_DIR:-build}
-out=${BENCH_OUT:-bench-out}
-export BUILD_DIR=$build
 iters=${1:-20}
-tests/scripts/install-deps.sh --reference
-tests/scripts/build.sh
-mkdir -p "$out"
-model=$out/bert_base.pt
-[[ -f $model ]] || /usr/bin/python3 tests/bench/make_bert_base.py "$model"
-data=$out/pairs_16x128.jsonl
-/usr/bin/python3 tests/bench/make_tokenized.py "$data" --rows 16 --seq 128
+. tests/bench/common.sh
+make_pairs
 
 variants=(linear emb8 emb4 emb4word)
 declare -A args=(

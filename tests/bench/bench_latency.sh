@@ -11,17 +11,8 @@
 # Usage: tests/bench/bench_latency.sh [ITERS]     (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# BUILD_DIR and BENCH_OUT let the Debian 13 root (tests/scripts/trixie.sh)
-# run this on the same tree without touching the host's build and results.
-build=${BUILD_DIR:-build}
-out=${BENCH_OUT:-bench-out}
-export BUILD_DIR=$build
 iters=${1:-10}
-tests/scripts/install-deps.sh --reference
-tests/scripts/build.sh
-mkdir -p "$out"
-model=$out/bert_base.pt
-[[ -f $model ]] || /usr/bin/python3 tests/bench/make_bert_base.py "$model"
+. tests/bench/common.sh
 for engine in onednn qnnpack; do
   [[ -f $out/bert_base_$engine.pt ]] ||
     $build/bertq convert "$model" "$out/bert_base_$engine.pt" --engine "$engine" >/dev/null

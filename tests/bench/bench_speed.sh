@@ -12,16 +12,9 @@
 # Usage: tests/bench/bench_speed.sh [ITERS]     (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BUILD_DIR:-build}
-out=${BENCH_OUT:-bench-out}
-export BUILD_DIR=$build
 iters=${1:-10}
-tests/scripts/install-deps.sh --reference
-tests/scripts/build.sh
-mkdir -p "$out"
-model=$out/bert_base.pt
-[[ -f $model ]] || /usr/bin/python3 tests/bench/make_bert_base.py "$model"
-[[ -f $out/pairs_16x128.jsonl ]] || /usr/bin/python3 tests/bench/make_tokenized.py "$out/pairs_16x128.jsonl"
+. tests/bench/common.sh
+make_pairs
 
 # The conversions are timed too: what --fuse-qkv costs at convert time.
 convert() {  # output, flags...
@@ -37,7 +30,7 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $build/bertq bench "$model" "$out/s
   --engine onednn --threads 1 --iters "$iters" --warmup 3 --profile --format json >"$out/speed.json"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $build/bertq bench "$out/speed_fused.pt" \
   --engine onednn --threads 1 --iters 3 --warmup 1 --profile >"$out/speed_profile_fused.txt"
-$build/bertq compare "$out/speed_plain.pt" "$out/speed_fused.pt" --tokenized "$out/pairs_16x128.jsonl" \
+$build/bertq compare "$out/speed_plain.pt" "$out/speed_fused.pt" --tokenized "$data" \
   --format json >"$out/speed_compare.json"
 
 /usr/bin/python3 - "$iters" "$out" <<'PY'

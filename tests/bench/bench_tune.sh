@@ -8,17 +8,9 @@
 # Usage: tests/bench/bench_tune.sh [TOLERANCE]     (default 0.03, relative L2 of the logits)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BUILD_DIR:-build}
-out=${BENCH_OUT:-bench-out}
-export BUILD_DIR=$build
 tolerance=${1:-0.03}
-tests/scripts/install-deps.sh --reference
-tests/scripts/build.sh
-mkdir -p "$out"
-model=$out/bert_base.pt
-[[ -f $model ]] || /usr/bin/python3 tests/bench/make_bert_base.py "$model"
-data=$out/pairs_16x128.jsonl
-/usr/bin/python3 tests/bench/make_tokenized.py "$data" --rows 16 --seq 128
+. tests/bench/common.sh
+make_pairs
 
 t0=$(date +%s.%N)
 rm -f "$out/tune_int8.pt"
