@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "base/error.h"
 #include "commands.h"
 #include "convert/quantize.h"
 #include "exit_codes.h"
@@ -25,6 +26,9 @@ void setup_bench(CLI::App& parent, Runner& runner) {
   CLI::App* cmd =
       parent.add_subcommand("bench", "time models on the same dummy inputs (the tutorial's batch 8 x 128, one thread)");
   cmd->add_option("models", f->options.models, "TorchScript models; ratios are to the first")->required();
+  cmd->add_option("--inputs", f->options.inputs_file,
+                  "the model's own inputs, its first --batch rows: tensors saved with torch.save (a tuple, or a dict "
+                  "keyed by forward's argument names) or JSON Lines keyed by them (docs/evaluate.md)");
   cmd->add_option("--batch", f->options.batch, "batch size (default 8)");
   cmd->add_option_function<int64_t>(
       "--seq-length,--seq", [f](int64_t v) { f->seq = v; },
@@ -44,9 +48,14 @@ void setup_bench(CLI::App& parent, Runner& runner) {
   cmd->callback([f, &runner] {
     runner = [f] {
       if (!f->engine.empty()) f->options.engine = parse_engine(f->engine);
-      std::string note;
-      f->options.seq = choose_seq_length(f->seq, 128, f->options.models, &note);
-      if (!note.empty()) spdlog::info("{}", note);
+      if (!f->options.inputs_file.empty() && (f->seq || f->options.vocab != 2))
+        throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length and --vocab shape dummy ones",
+                    "drop one of the two");
+      if (f->options.inputs_file.empty()) {
+        std::string note;
+        f->options.seq = choose_seq_length(f->seq, 128, f->options.models, &note);
+        if (!note.empty()) spdlog::info("{}", note);
+      }
       ProgressBar bar;
       const BenchResult r = run_bench(
           f->options, [&bar](int done, int total, const std::string& model) { bar.update(done, total, model); });

@@ -26,6 +26,9 @@ struct DataFlags {
 };
 
 void add_data_options(CLI::App& cmd, DataFlags& f) {
+  cmd.add_option("--inputs", f.data.inputs,
+                 "the model's own inputs, for any forward: tensors saved with torch.save (a tuple, or a dict keyed "
+                 "by forward's argument names, \"labels\" for eval) or JSON Lines keyed by them (\"label\" for eval)");
   cmd.add_option("--task", f.data.task, "GLUE task of --data: mrpc");
   cmd.add_option("--data", f.data.data_dir, "folder with the task's dev.tsv (the tutorial's glue_data/MRPC)");
   cmd.add_option("--vocab", f.data.vocab, "BERT vocab.txt (uncased WordPiece)");
@@ -43,9 +46,13 @@ void add_data_options(CLI::App& cmd, DataFlags& f) {
 
 void finish_flags(DataFlags& f, const std::vector<std::string>& models) {
   if (!f.engine.empty()) f.run.engine = parse_engine(f.engine);
-  std::string note;
-  f.data.max_seq_length = choose_seq_length(f.seq, 128, models, &note);
-  if (!note.empty()) spdlog::info("{}", note);
+  if (f.data.inputs.empty()) {
+    std::string note;
+    f.data.max_seq_length = choose_seq_length(f.seq, 128, models, &note);
+    if (!note.empty()) spdlog::info("{}", note);
+  } else if (f.seq) {
+    throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length pads tokenized text", "drop one of the two");
+  }
   if (f.run.batch < 1 || f.run.threads < 1) throw Error(ErrorKind::Usage, "--batch and --threads must be positive");
 }
 
@@ -63,9 +70,10 @@ void setup_eval(CLI::App& parent, Runner& runner) {
   cmd->callback([f, &runner] {
     runner = [f] {
       finish_flags(*f, {f->model});
-      if (f->data.task.empty() && f->data.tokenized.empty())
+      if (f->data.task.empty() && f->data.tokenized.empty() && f->data.inputs.empty())
         throw Error(ErrorKind::Usage,
-                    "eval needs labelled data: --task mrpc --data DIR --vocab FILE, or --tokenized FILE");
+                    "eval needs labelled data: --task mrpc --data DIR --vocab FILE, --tokenized FILE, or --inputs "
+                    "FILE with labels");
       const Dataset data = load_dataset(f->data);
       ProgressBar bar;
       const EvalResult r =

@@ -46,6 +46,8 @@ void setup_tune(CLI::App& parent, Runner& runner) {
   cmd->add_option("--data", f->o.data.data_dir, "folder with the task's dev.tsv");
   cmd->add_option("--vocab", f->o.data.vocab, "BERT vocab.txt (uncased WordPiece)");
   cmd->add_option("--tokenized", f->o.data.tokenized, "pre-tokenized JSON Lines, as for eval");
+  cmd->add_option("--inputs", f->o.data.inputs,
+                  "the model's own inputs, for any forward: tensors saved with torch.save or JSON Lines, as for eval");
   cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)");
   cmd->add_option_function<int64_t>(
       "--seq-length", [f](int64_t v) { f->seq = v; },
@@ -65,9 +67,14 @@ void setup_tune(CLI::App& parent, Runner& runner) {
       if (f->o.run.batch < 1 || f->o.run.threads < 1 || f->rows < 1)
         throw Error(ErrorKind::Usage, "--batch, --threads and --rows must be positive");
       f->o.embeddings = !f->float_embeddings;
-      std::string note;
-      f->o.data.max_seq_length = choose_seq_length(f->seq, 128, {f->o.input}, &note);
-      if (!note.empty()) spdlog::info("{}", note);
+      if (f->o.data.inputs.empty()) {
+        std::string note;
+        f->o.data.max_seq_length = choose_seq_length(f->seq, 128, {f->o.input}, &note);
+        if (!note.empty()) spdlog::info("{}", note);
+      } else if (f->seq) {
+        throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length pads tokenized text",
+                    "drop one of the two");
+      }
       f->o.data.dummy_rows = f->rows;
       ProgressBar bar;
       const TuneResult r = run_tune(f->o, command_line(), [&bar](int64_t done, int64_t total, const std::string& w) {

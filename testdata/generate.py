@@ -20,13 +20,44 @@ import shutil
 import sys
 from collections import Counter
 
-if os.environ.get("PYTHONHASHSEED") != "0":
-    # TorchScript serialises some class attributes in Python-set order; fix string
-    # hashing so every run produces byte-identical files.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Traced models record the source file of every frame that made a node (in their
+# .debug_pkl records), and Python names a __main__ script by its absolute path. So the
+# script only starts this file again as the module `generate`, loaded under its path
+# relative to the repository root from a `-c` launcher (whose frames are "<string>"), so
+# that any checkout writes the same bytes. PYTHONHASHSEED=0: TorchScript serialises some
+# class attributes in Python-set order.
+_LAUNCH = ("import importlib.machinery as m, importlib.util as u, sys; sys.dont_write_bytecode = True; "
+           "s = u.spec_from_loader('generate', m.SourceFileLoader('generate', 'testdata/generate.py')); "
+           "g = u.module_from_spec(s); sys.modules['generate'] = g; s.loader.exec_module(g); g.run()")
+if __name__ == "__main__":
     os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+    os.chdir(_ROOT)
+    os.execv(sys.executable, [sys.executable, "-c", _LAUNCH] + sys.argv[1:])
 
-import torch
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
+
+sys.dont_write_bytecode = True
+
+
+class _RelativeImports:
+    """Imports testdata's own modules (minibert, testmodels, ...) from paths relative to the
+    repository root, so that their frames, too, are recorded under relative names."""
+    DIRS = ("testdata", "testdata/mrpc", "testdata/tokenizer")
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        for d in cls.DIRS:
+            rel = d + "/" + name + ".py"
+            if os.path.isfile(rel):
+                return importlib.util.spec_from_loader(name, importlib.machinery.SourceFileLoader(name, rel))
+        return None
+
+
+sys.meta_path.insert(0, _RelativeImports)
+
+import torch  # noqa: E402
 
 HERE_DIR = os.path.dirname(os.path.abspath(__file__))
 from torch import nn
@@ -36,7 +67,6 @@ from torch.ao.quantization.observer import (MinMaxObserver, PerChannelMinMaxObse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
 import minibert  # noqa: E402
 
 torch.set_num_threads(1)
@@ -221,6 +251,8 @@ def check_shipped_presets():
 # --------------------------------------------------------------------------------------
 from testmodels import (EmbBag, FuncAttr, FuncBuffer, FunctionalLinear,  # noqa: E402
                         NoForward, NothingQuantizable, ScriptedIf, Submodules, TinyEager)
+import callmodels  # noqa: E402
+import zoo  # noqa: E402
 
 
 def model_inputs(name):
@@ -234,6 +266,10 @@ def model_inputs(name):
     if name == "embedding_bag":
         return (torch.randint(0, 64, (10,), generator=g, dtype=torch.int64),
                 torch.tensor([0, 3, 7], dtype=torch.int64))
+    if name in callmodels.MODELS:
+        return callmodels.example_input(name)
+    if name in zoo.MODELS:
+        return zoo.example_inputs(name)
     raise KeyError(name)
 
 
@@ -264,7 +300,26 @@ def build_models(outdir):
         save("functional_const", torch.jit.trace(FuncAttr().eval(), model_inputs("functional_const")))
         torch.manual_seed(0)
         save("functional_buffer", torch.jit.trace(FuncBuffer().eval(), model_inputs("functional_buffer")))
+    # Modules called more than once or in loops, and architectures beside BERT.
+    callmodels.build(outdir, save)
+    zoo.build(save)
     return paths
+
+
+class _Inputs(nn.Module):
+    """The fixed inputs of every model, for the C++ tests: inputs[model] is forward's arguments."""
+
+    def __init__(self, inputs):
+        super().__init__()
+        self.inputs = inputs
+
+    def forward(self):
+        return self.inputs
+
+
+def save_example_inputs(moddir, names):
+    inputs = {name: list(model_inputs(name)) for name in names}
+    torch.jit.save(torch.jit.script(_Inputs(inputs)), os.path.join(moddir, "example_inputs.pt"))
 
 
 def _make_legacy_deterministic(path):
@@ -370,11 +425,15 @@ QCONFIGS = {
                                                   "qscheme": "per_tensor_symmetric"}}},
     # A preset override without "observer": the preset's observer with this field changed.
     "preset_override": {"": {"preset": "per_channel_dynamic", "weight": {"reduce_range": True}}},
+    # Per-channel weights in 7 bits (what reduce_range gives, spelled as a range): reported to
+    # crash 2.6's Python on some CPUs; the int8 arithmetic must be 1.13's on every version.
+    "weight_range_64": {"": {"preset": "per_channel_dynamic",
+                             "weight": {"quant_min": -64, "quant_max": 63}}},
 }
 
 COMMON = ["per_tensor", "per_channel", "fp16", "custom_range"]
 MODEL_QCONFIGS = {
-    "tiny_bert": COMMON + ["bert_nested"],
+    "tiny_bert": COMMON + ["bert_nested", "preset_override", "weight_range_64"],
     "submodules": COMMON + ["tutorial_nested", "float_qparams_linear", "act_placeholder_float32",
                             "act_minmax", "act_minmax_per_channel", "act_fp16_no_compute_dtype",
                             "act_float32_compute_dtype", "preset_override"],
@@ -385,6 +444,13 @@ MODEL_QCONFIGS = {
     "scripted_if": COMMON,
     "embedding_bag": COMMON + ["embedding_bag"],
 }
+# A module called more than once or inside a loop; PyTorch's own fork/wait test passes
+# default_qconfig (a static min-max activation observer, which dynamic quantization ignores).
+for _name in callmodels.MODELS:
+    MODEL_QCONFIGS[_name] = ["act_minmax"] if _name == "calls_fork_wait" else ["per_channel"]
+MODEL_QCONFIGS["calls_shared_depths"].append("per_tensor")
+for _name in zoo.MODELS:
+    MODEL_QCONFIGS[_name] = ["per_channel"]
 
 # --------------------------------------------------------------------------------------
 # Goldens
@@ -429,8 +495,10 @@ def run_case(model, qname, engine, debug, goldir):
         m = torch.jit.load(model_path)
         q = tq.quantize_dynamic_jit(m, qconfig_dict, debug=debug)
         torch.jit.save(q, gpath)
-    except Exception as e:  # record, no golden
+    except Exception as e:  # record, no golden (a failed torch.jit.save leaves part of one)
         case["python_error"] = one_line(e)
+        if os.path.exists(gpath):
+            os.remove(gpath)
         return case
     case["golden"] = "golden/%s/%s" % (GOLDEN_VERSION, gname)
     case["quantized_ops"] = quantized_ops(q)
@@ -486,6 +554,8 @@ def main():
                 json.dump(obj, f, indent=2)
                 f.write("\n")
         paths = build_models(moddir)
+        save_example_inputs(moddir, list(paths))
+        zoo.write_input_files(os.path.join(HERE, "inputs"))
         build_bad(baddir, paths["submodules"])
 
     cases = []
@@ -507,19 +577,17 @@ def main():
     if not TORCH_2:
         # The MRPC evaluation fixture's model and expected result (models/ was
         # just rewritten, so it is rebuilt here too).
-        sys.path.insert(0, os.path.join(HERE_DIR, "mrpc"))
         import make_expected
         make_expected.main()
 
 
-if __name__ == "__main__":
+def run():
+    global model_inputs
     main()
-    # PyTorch's 4-bit weight-only qconfig, checked here rather than in PRESETS so that
-    # the lines above (recorded in the traced models' debug info) do not move.
+    # PyTorch's 4-bit weight-only qconfig, checked here rather than in PRESETS.
     PRESETS["float_qparams_weight_only_4bit"] = tq.float_qparams_weight_only_qconfig_4bit
     check_shipped_presets()
-    # Quantized embedding rows (bertq's own pass): testdata/embeddings.py, run last so
-    # that the models above keep their bytes.
+    # Quantized embedding rows (bertq's own pass): testdata/embeddings.py.
     import embeddings  # noqa: E402
     goldir = os.path.join(HERE, "golden", GOLDEN_VERSION)
     embeddings.main(HERE, goldir, TORCH_2)

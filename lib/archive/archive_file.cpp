@@ -52,7 +52,7 @@ bool same_state(const struct stat& a, const struct stat& b) {
 
 }  // namespace
 
-ArchiveFile::ArchiveFile(const std::string& path) : path_(path) {
+ArchiveFile::ArchiveFile(const std::string& path, ArchiveContents contents) : path_(path), contents_(contents) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd_ < 0) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
   try {
@@ -83,6 +83,12 @@ ArchiveFile::ArchiveFile(const std::string& path) : path_(path) {
     check_version();
     check_code();
     check_pickles();
+  } catch (const Error& e) {
+    ::close(fd_);
+    // Saved inputs are the user's data, not a model.
+    if (contents_ == ArchiveContents::SavedTensors && e.kind() == ErrorKind::Model)
+      throw Error(ErrorKind::Usage, e.what(), "--inputs takes tensors saved with torch.save, or JSON Lines");
+    throw;
   } catch (...) {
     ::close(fd_);
     throw;
@@ -101,6 +107,11 @@ void ArchiveFile::classify_zip() {
     if (e.name.rfind("code/", 0) == 0) has_code = true;
     if (e.name == "constants.pkl") has_constants = true;
     if (e.name == "data.pkl") has_data = true;
+  }
+  if (contents_ == ArchiveContents::SavedTensors) {
+    if (has_data && !has_code && !has_constants) return;
+    not_a_model(path_, has_code ? "is a TorchScript model, not inputs saved with torch.save"
+                                : "is a zip archive but not tensors saved with torch.save (no data.pkl)");
   }
   if (has_code && has_constants && has_data) return;
   if (has_data && !has_code) {

@@ -27,6 +27,11 @@
 
 namespace bertq {
 
+// What an archive must hold: a TorchScript model (torch.jit.save: code/,
+// constants.pkl, data.pkl), or tensors saved with torch.save (data.pkl and
+// its records only: `--inputs` files).
+enum class ArchiveContents { Model, SavedTensors };
+
 class ArchiveFile {
  public:
   // The most that a model's deflated records (code, debug info) may inflate
@@ -34,8 +39,9 @@ class ArchiveFile {
   static constexpr uint64_t kMaxInflatedBytes = 256ull << 20;
 
   // Opens `path` and runs every check; throws Error(Model) saying what the
-  // file is or what is wrong with it.
-  explicit ArchiveFile(const std::string& path);
+  // file is or what is wrong with it (Error(Usage) for SavedTensors, which
+  // are the user's data rather than a model).
+  explicit ArchiveFile(const std::string& path, ArchiveContents contents = ArchiveContents::Model);
   ~ArchiveFile();
   ArchiveFile(const ArchiveFile&) = delete;
   ArchiveFile& operator=(const ArchiveFile&) = delete;
@@ -68,6 +74,7 @@ class ArchiveFile {
   void check_pickles();
 
   std::string path_;
+  ArchiveContents contents_ = ArchiveContents::Model;
   int fd_ = -1;
   struct stat opened_ {};
   ZipIndex index_;

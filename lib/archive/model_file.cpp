@@ -3,13 +3,17 @@
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <caffe2/serialize/versions.h>
 #include <fcntl.h>
-#include <sys/wait.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <torch/script.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "base/error.h"
@@ -93,13 +97,129 @@ torch::jit::Module load_model(const std::string& path, const std::string& extra_
 
 namespace {
 
-// Writes the archive to `file` in a forked child. LibTorch's writer aborts
-// the process when a write fails (a full disk, a file size limit): its
-// destructor throws while the first exception unwinds. In a child, the parent
-// sees an exit status, never an abort. The child shares the model's memory
-// copy-on-write and only reads it.
-void save_in_child(const torch::jit::Module& model, const std::string& file, const std::string& shown,
-                   const std::map<std::string, std::string>& extra_files) {
+// LibTorch's writer cannot report a failed write: when one fails (a full
+// disk, a file size limit) it throws, and its destructor throws again while
+// that exception unwinds, which aborts the process. So LibTorch never writes
+// the file itself. It writes into a FIFO named like the output (the archive's
+// root folder is named after that file name, as torch.jit.save names it), and
+// a thread of ours moves the bytes from the FIFO to the real file. A write to
+// the FIFO cannot fail while the thread drains it; a failed write to the file
+// is recorded and the rest is drained and dropped, so LibTorch finishes
+// normally and the failure becomes an Error here.
+//
+// No fork: a forked child of a process whose OpenMP or LibTorch thread pools
+// have started inherits none of their threads, and the first parallel region
+// in the child (packed embedding rows unpack in parallel while saving) waits
+// forever for them.
+class FifoSink {
+ public:
+  // `file` is created (it must not exist); the FIFO gets the same file name.
+  FifoSink(const std::string& file, const std::string& shown) : shown_(shown) {
+    fifo_dir_ = make_fifo(file);
+    out_fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (out_fd_ < 0) throw Error(ErrorKind::Io, "cannot write " + shown + ": " + errno_message());
+    // The read end first (non-blocking, so that opening it does not wait for
+    // a writer), then a write end of our own: the reader sees end-of-file
+    // only once LibTorch's stream and this one are both closed.
+    read_fd_ = ::open(fifo_dir_->file().c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (read_fd_ >= 0) keep_fd_ = ::open(fifo_dir_->file().c_str(), O_WRONLY | O_CLOEXEC);
+    if (read_fd_ < 0 || keep_fd_ < 0) {
+      const std::string why = errno_message();
+      close_all();
+      throw Error(ErrorKind::Io, "cannot write " + shown + ": cannot open a pipe for LibTorch's writer: " + why);
+    }
+    ::fcntl(read_fd_, F_SETFL, ::fcntl(read_fd_, F_GETFL) & ~O_NONBLOCK);
+    mover_ = std::thread([this] { move_bytes(); });
+  }
+
+  ~FifoSink() {
+    if (mover_.joinable()) finish();
+    close_all();
+  }
+
+  // Where LibTorch writes.
+  const std::string& path() const { return fifo_dir_->file(); }
+
+  // Waits for every byte to reach the file and closes it; throws Error(Io)
+  // for the first write that failed.
+  void finish() {
+    if (keep_fd_ >= 0) ::close(keep_fd_);
+    keep_fd_ = -1;
+    mover_.join();
+    if (write_errno_ == 0 && ::close(out_fd_) != 0) write_errno_ = errno;
+    out_fd_ = -1;
+    if (write_errno_ != 0)
+      throw Error(ErrorKind::Io, "cannot write " + shown_ + ": " + std::strerror(write_errno_),
+                  write_errno_ == ENOSPC || write_errno_ == EFBIG || write_errno_ == EDQUOT
+                      ? "free some space (or raise the file size limit) and run again; nothing was written"
+                      : "");
+  }
+
+ private:
+  // A private folder for the FIFO: the system's temporary folder, else the
+  // folder `file`'s own temporary folder is in (a .bertq-tmp-* folder either
+  // way, removed on a signal). Some file systems (vfat, some FUSE) have no
+  // FIFOs.
+  static std::unique_ptr<TempDir> make_fifo(const std::string& file) {
+    const fs::path f(file);
+    std::string last_error;
+    for (const fs::path& dir : {fs::temp_directory_path(), f.parent_path().parent_path()}) {
+      try {
+        auto d = std::make_unique<TempDir>((dir / f.filename()).string());
+        if (::mkfifo(d->file().c_str(), 0600) == 0) return d;
+        last_error = errno_message();
+      } catch (const Error& e) {
+        last_error = e.what();
+      }
+    }
+    throw Error(ErrorKind::Io, "cannot make a pipe for LibTorch's writer: " + last_error);
+  }
+
+  void move_bytes() {
+    // A file size limit raises SIGXFSZ in the writing thread; blocked here,
+    // the write fails with EFBIG instead of killing the process.
+    sigset_t xfsz;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, nullptr);
+    std::vector<char> buf(1 << 20);
+    while (true) {
+      const ssize_t n = ::read(read_fd_, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n < 0 && write_errno_ == 0) write_errno_ = errno;
+        return;
+      }
+      for (size_t done = 0; write_errno_ == 0 && done < static_cast<size_t>(n);) {
+        const ssize_t w = ::write(out_fd_, buf.data() + done, static_cast<size_t>(n) - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          write_errno_ = w < 0 ? errno : EIO;
+          break;
+        }
+        done += static_cast<size_t>(w);
+      }
+    }
+  }
+
+  void close_all() {
+    for (int* fd : {&read_fd_, &keep_fd_, &out_fd_})
+      if (*fd >= 0) {
+        ::close(*fd);
+        *fd = -1;
+      }
+  }
+
+  std::string shown_;
+  std::unique_ptr<TempDir> fifo_dir_;
+  int out_fd_ = -1, read_fd_ = -1, keep_fd_ = -1;
+  int write_errno_ = 0;  // written by the mover, read after it is joined
+  std::thread mover_;
+};
+
+// Writes `model` to the new file `file`; see FifoSink for why not directly.
+void save_to_file(const torch::jit::Module& model, const std::string& file, const std::string& shown,
+                  const std::map<std::string, std::string>& extra_files) {
   // The pickler memoizes an object only if something else also holds it. In
   // Python every submodule is held by its RecursiveScriptModule wrapper, so
   // torch.jit.save memoizes them all; holding them here too makes the
@@ -107,48 +227,22 @@ void save_in_child(const torch::jit::Module& model, const std::string& file, con
   // submodules (debug and prepared models).
   std::vector<torch::jit::Module> held;
   for (const auto& child : model.named_modules()) held.push_back(child.value);
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorKind::Io, "cannot write " + shown + ": " + errno_message());
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(pipefd[0]);
-    // When LibTorch aborts, its terminate message is noise: the parent says
-    // what failed.
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) ::dup2(devnull, STDERR_FILENO);
-    std::string error;
-    try {
-      torch::jit::ExtraFilesMap extra(extra_files.begin(), extra_files.end());
-      model.save(file, extra);
-      ::_exit(0);
-    } catch (const c10::Error& e) {
-      error = e.what_without_backtrace();
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-    ssize_t ignored = ::write(pipefd[1], error.data(), error.size());
-    (void)ignored;
-    ::_exit(1);
+  FifoSink sink(file, shown);
+  std::string error;
+  try {
+    torch::jit::ExtraFilesMap extra(extra_files.begin(), extra_files.end());
+    model.save(sink.path(), extra);
+  } catch (const c10::Error& e) {
+    error = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    error = e.what();
   }
-  ::close(pipefd[1]);
-  std::string child_error;
-  char buf[512];
-  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    child_error.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  pid_t waited = -1;
-  while (pid > 0 && (waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
-  }
-  if (waited != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string why = !child_error.empty() ? child_error
-                            : pid < 0            ? "cannot start the writer: " + errno_message()
-                                      : "LibTorch's writer failed (is the disk full, or a file size limit set?)";
-    throw Error(ErrorKind::Io, "cannot write " + shown + ": " + printable(why));
-  }
+  sink.finish();  // a failed write is the real reason, if there was one
+  // Otherwise LibTorch refused to serialize the model, as Python's
+  // torch.jit.save would (a debug model of fork/wait: "Schema not found").
+  if (!error.empty())
+    throw Error(ErrorKind::Unsupported, "LibTorch cannot save " + shown + ": " + printable(first_line(error)),
+                "PyTorch's torch.jit.save fails on this model the same way; try without --debug, or another qconfig");
 }
 
 }  // namespace
@@ -159,13 +253,13 @@ void save_model_atomic(const torch::jit::Module& model, const OutputPath& out,
   // the output's own file name (torch.jit.save names the archive's root
   // folder after it), then renamed into place in one step.
   TempDir tmp(out.target);
-  save_in_child(model, tmp.file(), out.path, extra_files);
+  save_to_file(model, tmp.file(), out.path, extra_files);
   tmp.commit(out.target);
 }
 
 void save_model_to(const torch::jit::Module& model, const std::string& file, const std::string& shown,
                    const std::map<std::string, std::string>& extra_files) {
-  save_in_child(model, file, shown, extra_files);
+  save_to_file(model, file, shown, extra_files);
 }
 
 }  // namespace bertq

@@ -275,10 +275,12 @@ int remove_stale_temporaries(const std::string& dir) {
   for (const auto& name : stale) {
     const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
     std::error_code ec;
-    // Only what bertq puts there: a folder holding one file, or a file.
+    // Only what bertq puts there: a folder holding one file (or the FIFO
+    // LibTorch's writer writes into), or a file.
     if (fs::is_directory(fs::symlink_status(p, ec))) {
       for (const auto& f : fs::directory_iterator(p, ec))
-        if (fs::is_regular_file(fs::symlink_status(f.path(), ec))) fs::remove(f.path(), ec);
+        if (const auto st = fs::symlink_status(f.path(), ec); fs::is_regular_file(st) || fs::is_fifo(st))
+          fs::remove(f.path(), ec);
     }
     if (fs::remove(p, ec)) ++removed;
   }

@@ -178,8 +178,11 @@ std::string quoted_value(std::string_view value, size_t max_bytes) {
 }
 
 std::string first_line(const std::string& text) {
-  const auto nl = text.find('\n');
-  return nl == std::string::npos ? text : text.substr(0, nl);
+  // LibTorch's messages may start with a newline ("\nSchema not found ...").
+  const auto start = text.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) return "";
+  const auto nl = text.find('\n', start);
+  return nl == std::string::npos ? text.substr(start) : text.substr(start, nl - start);
 }
 
 std::string format_g17(double v) { return fmt::format("{}", v); }

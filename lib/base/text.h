@@ -41,7 +41,8 @@ std::string printable(std::string_view text);
 // `max_bytes` with the full length noted, so a 10 MB name stays one line.
 std::string quoted_value(std::string_view value, size_t max_bytes = 200);
 
-// The first line of a message (LibTorch's errors go on with C++ backtraces).
+// The first non-blank line of a message (LibTorch's errors may start with a
+// newline and go on with C++ backtraces).
 std::string first_line(const std::string& text);
 
 // A double written so that reading it back gives the same value.

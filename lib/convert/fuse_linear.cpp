@@ -86,25 +86,44 @@ FusionResult fuse_sibling_linears(torch::jit::Module& m) {
   // Siblings: same input value, same reduce_range, same block, in graph order.
   using Key = std::tuple<torch::jit::Block*, torch::jit::Value*, bool>;
   std::map<Key, std::vector<torch::jit::Node*>> groups;
+  // Siblings that cannot take part, with the first reason, per group.
+  std::map<Key, std::pair<std::vector<std::string>, std::string>> held_back;
   std::vector<Key> order;
   static const c10::Symbol linear_dynamic = c10::Symbol::fromQualString("quantized::linear_dynamic");
   for_each_node(graph->block(), [&](torch::jit::Node* n) {
     if (n->kind() != linear_dynamic || n->inputs().size() != 3) return;
-    torch::jit::Node* get = n->input(1)->node();
-    if (get->kind() != c10::prim::GetAttr || get->input(0) != self || n->input(1)->uses().size() != 1) return;
-    const std::string attr = get->s(c10::attr::name);
-    if (reads[attr] != 1 || elsewhere.count(attr) || !is_packed_linear(m.attr(attr))) return;
     const auto reduce_range = torch::jit::toIValue(n->input(2));
     if (!reduce_range || !reduce_range->isBool()) return;
     const Key key{n->owningBlock(), n->input(0), reduce_range->toBool()};
     auto [it, fresh] = groups.try_emplace(key);
     if (fresh) order.push_back(key);
-    it->second.push_back(n);
+    torch::jit::Node* get = n->input(1)->node();
+    std::string why;
+    std::string name = "a packed weight held as a graph constant";
+    if (get->kind() != c10::prim::GetAttr || get->input(0) != self) {
+      why = "a frozen graph holds their packed weights as constants (a scripted model with loops)";
+    } else {
+      name = get->s(c10::attr::name);
+      if (n->input(1)->uses().size() != 1 || reads[name] != 1 || elsewhere.count(name))
+        why = "their packed weights are also used by other calls (a module called from several places)";
+      else if (!is_packed_linear(m.attr(name)))
+        why = name + " is not a packed Linear weight";
+    }
+    if (why.empty()) {
+      it->second.push_back(n);
+    } else {
+      auto& [names, reason] = held_back[key];
+      names.push_back(name);
+      if (reason.empty()) reason = why;
+    }
   });
 
   std::vector<std::string> gone;
   for (const Key& key : order) {
     std::vector<torch::jit::Node*> nodes = groups[key];
+    // Siblings that could not take part are said, not silently skipped.
+    if (auto h = held_back.find(key); h != held_back.end() && nodes.size() + h->second.first.size() >= 2)
+      result.skipped.push_back({h->second.first, h->second.second});
     if (nodes.size() < 2) continue;
     std::sort(nodes.begin(), nodes.end(), [](torch::jit::Node* a, torch::jit::Node* b) { return a->isBefore(b); });
     std::vector<Member> members;

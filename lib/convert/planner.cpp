@@ -1,6 +1,7 @@
 #include "convert/planner.h"
 
 #include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/fuse_linear.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
@@ -11,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/text.h"
+#include "convert/call_sites.h"
 #include "convert/quantize.h"
 
 namespace bertq {
@@ -68,7 +70,8 @@ void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit
 // What the module's own forward does with its `weight` attribute.
 struct WeightUsage {
   WeightUse use = WeightUse::Other;
-  std::string embedding_blocker;  // see ModulePlan::embedding_blocker
+  std::string embedding_blocker;       // see ModulePlan::embedding_blocker
+  std::vector<std::string> other_ops;  // ops other than linear/embedding that take the weight
 };
 
 // The int value of a constant input, if it is one (None reads as nullopt).
@@ -102,12 +105,12 @@ std::string bag_blocker(torch::jit::Node* bag) {
   return "";
 }
 
-WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph) {
+WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph, const std::string& weight_attr) {
   torch::jit::Value* self = graph->inputs()[0];
   WeightUsage out;
-  std::vector<std::string> others;
+  std::vector<std::string>& others = out.other_ops;
   for_each_node(graph->block(), [&](torch::jit::Node* n) {
-    if (n->kind() != c10::prim::GetAttr || n->input(0) != self || n->s(c10::attr::name) != "weight") return;
+    if (n->kind() != c10::prim::GetAttr || n->input(0) != self || n->s(c10::attr::name) != weight_attr) return;
     for (const torch::jit::Use& u : n->output()->uses()) {
       const auto kind = u.user->kind();
       if (kind == c10::aten::linear && u.offset == 1) {
@@ -115,8 +118,13 @@ WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph) {
       } else if ((kind == c10::aten::embedding_bag || kind == c10::aten::embedding) && u.offset == 0) {
         out.use = kind == c10::aten::embedding ? WeightUse::Embedding : WeightUse::EmbeddingBag;
         if (out.embedding_blocker.empty()) out.embedding_blocker = embedding_blocker(u.user);
-      } else {
-        others.push_back(u.user->kind().toQualString());
+      } else if (std::find(others.begin(), others.end(), u.user->kind().toQualString()) == others.end()) {
+        // A list of weights (aten::lstm takes one) counts as its consumer.
+        torch::jit::Node* user = u.user;
+        if (user->kind() == c10::prim::ListConstruct && user->output()->uses().size() == 1)
+          user = user->output()->uses()[0].user;
+        const std::string kind = user->kind().toQualString();
+        if (std::find(others.begin(), others.end(), kind) == others.end()) others.push_back(kind);
       }
     }
   });
@@ -144,23 +152,37 @@ WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph) {
   return out;
 }
 
-WeightUsage weight_usage(const torch::jit::Module& m) {
+WeightUsage weight_usage(const torch::jit::Module& m, const std::string& weight_attr) {
   auto method = m.find_method("forward");
   if (!method) return {};
-  auto graph = method->graph();
-  // Scripted nn.Embedding calls F.embedding, whose body (with the module's
-  // constants folded in) is what runs: look at that.
+  // What InsertObservers sees: its preprocessing turns addmm / matmul + add
+  // on a transposed weight into aten::linear (FuseLinear), and scripted
+  // nn.Embedding / F.linear calls are functions whose bodies (with the
+  // module's constants folded in) are what runs.
+  auto graph = method->graph()->copy();
   bool calls = false;
   for_each_node(graph->block(), [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
-  if (!calls) return weight_usage_in(graph);
-  auto copy = graph->copy();
-  torch::jit::Inline(*copy);
-  torch::jit::ConstantPropagation(copy);
-  return weight_usage_in(copy);
+  if (calls) {
+    torch::jit::Inline(*graph);
+    torch::jit::ConstantPropagation(graph);
+  }
+  torch::jit::FuseLinear(graph);
+  return weight_usage_in(graph, weight_attr);
 }
+
+// PyTorch's own words when a loop keeps a module float (insert_observers.cpp).
+constexpr const char* kLoopWarning = "\"prim::Loop is not yet supported in quantization\"";
 
 std::string unsupported_reason(const ModulePlan& mp) {
   const std::string& type_name = mp.type_name;
+  if (mp.calls == 0 && mp.calls_in_loops == 0)
+    return mp.called_as.empty() ? "forward never calls it, so graph-mode quantization never sees it"
+                                : "forward never calls it; its weight is also " + mp.called_as +
+                                      "'s, which forward calls (the report counts shared bytes once)";
+  if (mp.use == WeightUse::Linear && mp.calls == 0)
+    return "called only inside a loop (" + std::to_string(mp.calls_in_loops) +
+           (mp.calls_in_loops == 1 ? " call" : " calls") +
+           "), where graph-mode quantization inserts no observers: PyTorch says " + kLoopWarning;
   if (type_name == "LayerNorm" || type_name == "BatchNorm1d" || type_name == "BatchNorm2d")
     return type_name + " is not quantized by dynamic quantization";
   if (mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag) {
@@ -174,6 +196,18 @@ std::string unsupported_reason(const ModulePlan& mp) {
     return "its forward does not look its weight up with aten::embedding or aten::embedding_bag";
   if (type_name == "Conv1d" || type_name == "Conv2d" || type_name == "Conv3d")
     return type_name + " is not quantized by dynamic quantization (static quantization only)";
+  if (mp.weight_ops.find("aten::addmm") != std::string::npos)
+    return "its weight goes to aten::addmm as stored ([in, out], as in GPT-2's Conv1D): PyTorch's FuseLinear turns "
+           "addmm into aten::linear only for a transposed weight, and graph mode quantizes only aten::linear";
+  if (mp.weight_ops.find("aten::lstm") != std::string::npos || mp.weight_ops.find("aten::gru") != std::string::npos ||
+      mp.weight_ops.find("aten::rnn_") != std::string::npos)
+    return "its weights go to " + mp.weight_ops +
+           ", which graph-mode dynamic quantization does not quantize (eager quantize_dynamic does; graph mode "
+           "quantizes only aten::linear)";
+  if (!mp.weight_ops.empty())
+    return "its weight goes to " + mp.weight_ops +
+           ", not aten::linear: graph-mode dynamic quantization quantizes "
+           "aten::linear only";
   return "its op is not supported by graph-mode dynamic quantization";
 }
 
@@ -181,10 +215,43 @@ std::string shown(const std::string& path) { return path.empty() ? "<root>" : pa
 
 // The op the module's qconfig makes of it, unless its lookup cannot be
 // quantized exactly (then it stays float, and float_reason says why).
+// PyTorch's passes observe only what forward reaches outside loops; bertq's
+// embedding pass rewrites every lookup left in the frozen graph, in loops too.
 std::string planned_op(const ModulePlan& mp) {
   if (!mp.qconfig) return "";
   const std::string op = predicted_op(*mp.qconfig, mp.use);
-  return is_embedding_op(op) && !mp.embedding_blocker.empty() ? "" : op;
+  if (is_embedding_op(op)) return mp.embedding_blocker.empty() && mp.calls + mp.calls_in_loops > 0 ? op : "";
+  return mp.calls > 0 ? op : "";
+}
+
+void record_calls(ModulePlan& mp, const std::map<std::string, CallCount>& calls) {
+  if (auto c = calls.find(mp.path); c != calls.end()) {
+    mp.calls = c->second.outside_loops;
+    mp.calls_in_loops = c->second.in_loops;
+  }
+}
+
+// One weight held by modules under several names (a module registered
+// twice, or T5's `shared` and `encoder.embed_tokens` holding one tensor):
+// the names forward never calls point at one it does.
+void note_aliases(const torch::jit::Module& model, std::vector<ModulePlan>& modules) {
+  std::map<const void*, std::vector<std::string>> paths;
+  for (const auto& child : model.named_modules())
+    if (const auto w = own_weight_name(child.value))
+      paths[child.value.attr(*w).toTensor().storage().unsafeGetStorageImpl()].push_back(child.name);
+  std::map<std::string, const ModulePlan*> by_path;
+  for (const auto& mp : modules) by_path[mp.path] = &mp;
+  for (const auto& [object, names] : paths) {
+    if (names.size() < 2) continue;
+    std::string called;
+    for (const auto& n : names)
+      if (auto it = by_path.find(n); it != by_path.end() && it->second->calls + it->second->calls_in_loops > 0)
+        called = n;
+    if (called.empty()) continue;
+    for (auto& mp : modules)
+      if (std::find(names.begin(), names.end(), mp.path) != names.end() && mp.calls + mp.calls_in_loops == 0)
+        mp.called_as = called;
+  }
 }
 
 }  // namespace
@@ -193,10 +260,19 @@ std::string embedding_blocker(torch::jit::Node* n) {
   return n->kind() == c10::aten::embedding_bag ? bag_blocker(n) : "";
 }
 
+std::optional<std::string> own_weight_name(const torch::jit::Module& m) {
+  std::optional<std::string> first;
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) {
+    if (p.name == "weight") return p.name;
+    if (!first && p.name.rfind("weight", 0) == 0) first = p.name;
+  }
+  return first;
+}
+
 std::optional<std::vector<int64_t>> own_weight_shape(const torch::jit::Module& m) {
-  for (const auto& p : m.named_parameters(/*recurse=*/false))
-    if (p.name == "weight") return p.value.sizes().vec();
-  return std::nullopt;
+  const auto name = own_weight_name(m);
+  if (!name) return std::nullopt;
+  return m.attr(*name).toTensor().sizes().vec();
 }
 
 std::string short_type_name(const std::string& qualified_name) {
@@ -212,12 +288,14 @@ std::optional<ModulePlan> weight_bearing(const std::string& path, const torch::j
   const auto shape = own_weight_shape(m);
   if (!shape) return std::nullopt;
   ModulePlan mp;
+  mp.weight_attr = *own_weight_name(m);
   mp.weight_shape = *shape;
   mp.path = path;
   mp.type_name = short_type_name(m.type()->name()->qualifiedName());
-  const WeightUsage usage = weight_usage(m);
+  const WeightUsage usage = weight_usage(m, mp.weight_attr);
   mp.use = usage.use;
   mp.embedding_blocker = usage.embedding_blocker;
+  mp.weight_ops = join(usage.other_ops, ", ");
   const bool embedding = mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag;
   if (embedding && mp.embedding_blocker.empty() && (shape->size() != 2 || (*shape)[0] == 0 || (*shape)[1] == 0))
     mp.embedding_blocker = "its weight is not a non-empty 2-D table of rows";
@@ -368,10 +446,12 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
                             "--allow-missing)");
 
   std::vector<std::string> bad_affine, bad_weight_only;
+  const auto calls = count_calls(model);
   for (const auto& child : model.named_modules()) {
     std::optional<ModulePlan> found = weight_bearing(child.name, child.value);
     if (!found) continue;
     ModulePlan& mp = *found;
+    record_calls(mp, calls);
     const QConfigEntry* entry = nullptr;
     mp.rule = resolve(mp.path, dict, &entry);
     if (entry) mp.qconfig = entry->qconfig;
@@ -384,6 +464,7 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
     }
     plan.modules.push_back(std::move(mp));
   }
+  note_aliases(model, plan.modules);
   auto listed = [](const std::vector<std::string>& v) {
     std::vector<std::string> head(v.begin(), v.begin() + std::min<size_t>(v.size(), 5));
     return join(head, ", ") + (v.size() > 5 ? ", ... (" + std::to_string(v.size()) + " in all)" : "");
@@ -446,8 +527,13 @@ void record_prepared(Plan& plan, const torch::jit::Module& prepared) {
 
 Plan plan_from_prepared(const torch::jit::Module& prepared) {
   Plan plan;
+  const auto calls = count_calls(prepared);
   for (const auto& child : prepared.named_modules())
-    if (auto mp = weight_bearing(child.name, child.value)) plan.modules.push_back(std::move(*mp));
+    if (auto mp = weight_bearing(child.name, child.value)) {
+      record_calls(*mp, calls);
+      plan.modules.push_back(std::move(*mp));
+    }
+  note_aliases(prepared, plan.modules);
   record_prepared(plan, prepared);
   for (auto& mp : plan.modules) {
     mp.expected_op = mp.quantized ? mp.op : "";  // nothing to predict: the observers are the plan

@@ -72,8 +72,11 @@ size_t keep_embeddings_float(Plan& plan, const std::string& why);
 // infinity, with the count: its scale would be NaN or infinite.
 void check_finite_weights(const torch::jit::Module& prepared);
 
-// The shape of the module's own `weight` parameter; nullopt if it has none.
+// The module's own weight parameter: `weight`, else the first whose name
+// starts with "weight" (an LSTM's weight_ih_l0); nullopt if it has none.
 // Weight-bearing modules are those the plan, the report and inspect list.
+std::optional<std::string> own_weight_name(const torch::jit::Module& model);
+// The shape of that parameter.
 std::optional<std::vector<int64_t>> own_weight_shape(const torch::jit::Module& model);
 
 // "Linear" from "__torch__.torch.nn.modules.linear.___torch_mangle_3.Linear".

@@ -154,7 +154,7 @@ Inspection inspect_model(const InspectOptions& o) {
              manifest->schema >= 2 ? mm.rule.describe() : "", mm.float_reason, mm.packed_attr, mm.fused_rows});
     } else {
       for (const auto& attr : packed_weight_attrs(m)) {
-        const bool rows = m.attr(attr).type()->str().find("EmbeddingPackedParamsBase") != std::string::npos;
+        const bool rows = !is_packed_linear(*packed_value(m, attr));
         ins.modules.push_back({attr, rows ? "EmbeddingPackedParamsBase" : "LinearPackedParamsBase",
                                rows ? "embedding rows" : "linear_dynamic", "", "", attr, std::nullopt});
       }
@@ -202,7 +202,7 @@ Inspection inspect_model(const InspectOptions& o) {
       d.source = "not stored: frozen into the graph as a float constant";
     } else {
       const torch::jit::Module& mod = by_path.at(path);
-      const at::Tensor w = mod.attr("weight").toTensor();
+      const at::Tensor w = mod.attr(own_weight_name(mod).value_or("weight")).toTensor();
       if (mod.hasattr("bias") && mod.attr("bias").isTensor()) d.bias = summarize(mod.attr("bias").toTensor(), true);
       if (auto q = find_debug_qparams(mod)) {
         d.source = "debug attributes (float weight quantized with the stored scales)";

@@ -173,9 +173,53 @@ at::Tensor quantize_with(const at::Tensor& float_weight, const DebugQParams& q) 
   return at::quantize_per_tensor(float_weight, q.scale.toDouble(), q.zero_point.toInt(), q.dtype);
 }
 
+namespace {
+
+constexpr const char* kConstantPrefix = "<constant ";
+
+// Packed params a frozen graph holds as constants, in order of first use in
+// forward (nested blocks included): the order survives saving and loading,
+// since the saved code keeps the ops' order.
+std::vector<c10::IValue> packed_constants(const torch::jit::Module& model) {
+  std::vector<c10::IValue> out;
+  auto method = model.find_method("forward");
+  if (!method) return out;
+  std::set<const void*> seen;
+  for_each_node(method->graph()->block(), [&](torch::jit::Node* n) {
+    for (torch::jit::Value* in : n->inputs()) {
+      if (in->node()->kind() != c10::prim::Constant) continue;
+      const auto v = torch::jit::toIValue(in);
+      if (v && (is_packed_linear(*v) || is_packed_embedding(*v)) && seen.insert(v->internalToPointer()).second)
+        out.push_back(*v);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+std::optional<c10::IValue> packed_value(const torch::jit::Module& model, const std::string& name) {
+  if (name.rfind(kConstantPrefix, 0) == 0 && name.size() > std::strlen(kConstantPrefix) + 1 && name.back() == '>') {
+    const std::string digits =
+        name.substr(std::strlen(kConstantPrefix), name.size() - std::strlen(kConstantPrefix) - 1);
+    if (digits.empty() || digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    const auto constants = packed_constants(model);
+    const size_t k = std::stoul(digits);
+    if (k < constants.size()) return constants[k];
+    return std::nullopt;
+  }
+  if (!model.hasattr(name)) return std::nullopt;
+  c10::IValue v = model.attr(name);
+  if (!is_packed_linear(v) && !is_packed_embedding(v)) return std::nullopt;
+  return v;
+}
+
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit::Module& model,
                                                                const std::string& attr) {
-  const c10::IValue v = model.attr(attr);
+  const auto found = packed_value(model, attr);
+  if (!found) throw Error(ErrorKind::Internal, "no packed weight " + printable(attr) + " in the model");
+  const c10::IValue v = *found;
   if (is_packed_embedding(v)) {
     // Through the registered op, as Python's nnq.Embedding does.
     static const auto unpack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_unpack", "");
@@ -221,12 +265,13 @@ std::pair<at::Tensor, std::optional<at::Tensor>> member_rows(
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_module(
     const torch::jit::Module& model, const std::string& model_path, const std::string& module_path,
     const std::string& attr, const std::optional<std::pair<int64_t, int64_t>>& fused_rows) {
-  if (!model.hasattr(attr))
+  const auto packed = packed_value(model, attr);
+  if (!packed)
     throw Error(ErrorKind::Model, model_path + ": its bertq manifest names packed params " + printable(attr) +
                                       " that the model does not hold");
   if (!fused_rows) return unpack_packed(model, attr);
   const auto [begin, end] = *fused_rows;
-  const bool linear = is_packed_linear(model.attr(attr));
+  const bool linear = is_packed_linear(*packed);
   const auto unpacked = linear ? unpack_packed(model, attr) : std::pair<at::Tensor, std::optional<at::Tensor>>{};
   if (!linear || end > unpacked.first.size(0))
     throw Error(ErrorKind::Model, model_path + ": its bertq manifest gives " + module_path + " rows " +
@@ -242,6 +287,8 @@ std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model) {
   for (size_t i = 0; i < type->numAttributes(); ++i)
     if (is_packed_linear(model._ivalue()->getSlot(i)) || is_packed_embedding(model._ivalue()->getSlot(i)))
       attrs.push_back(type->getAttributeName(i));
+  const size_t constants = packed_constants(model).size();
+  for (size_t k = 0; k < constants; ++k) attrs.push_back(kConstantPrefix + std::to_string(k) + ">");
   return attrs;
 }
 

@@ -93,8 +93,14 @@ QParams qparams_of(const at::Tensor& quantized);
 // dtype names as Python prints them: "qint8", "quint8", "float32", "float16".
 std::string dtype_name(at::ScalarType type);
 
-// Names of the root attributes holding packed Linear params or packed
-// embedding rows, in creation order.
+// Names of a final model's packed Linear params and packed embedding rows:
+// the root attributes holding them, in creation order, then those a frozen
+// graph holds as constants (freezing a scripted model with loops leaves them
+// there), named "<constant K>" by first use in forward.
 std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model);
+
+// The packed params a name from packed_weight_attrs stands for; nullopt if
+// the model holds none under that name.
+std::optional<c10::IValue> packed_value(const torch::jit::Module& model, const std::string& name);
 
 }  // namespace bertq

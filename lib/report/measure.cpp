@@ -13,6 +13,7 @@
 
 #include "archive/zip_index.h"
 #include "base/error.h"
+#include "convert/graph_walk.h"
 #include "convert/planner.h"
 
 namespace bertq {
@@ -96,15 +97,45 @@ bool describe_debug(ModuleReport& r, const torch::jit::Module& m, const at::Tens
   return true;
 }
 
-// Matches each packed-params attribute of a final model to the module it
-// replaced: same shape and bias, and the float weight requantizes to the same
-// int8 values (checked on the first row, then on all of it).
-// Returns module path -> attribute. Holds no unpacked weight (onednn's unpack
-// may copy), so memory stays flat.
-std::map<std::string, std::string> map_packed_params(const torch::jit::Module& converted,
-                                                     const std::vector<ModuleReport>& modules,
-                                                     const FloatTensors& floats) {
-  std::map<std::string, std::string> by_module;
+// True if `qweight` is `float_weight` quantized: every dequantized value
+// within half a quantization step of the float one (0.51: float32 rounding
+// can push an exact half step a hair over). Rows are checked a block at a
+// time, so memory stays flat.
+bool requantizes_to(const at::Tensor& qweight, const at::Tensor& float_weight) {
+  const bool per_channel = is_per_channel(qweight);
+  if (per_channel && qweight.q_per_channel_axis() != 0) return true;  // nothing finer to tell them apart by
+  const at::Tensor q = int_values(qweight);
+  const at::Tensor fw = float_weight.to(at::kFloat);
+  const int64_t rows = q.size(0), block = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, q.size(1)));
+  for (int64_t i = 0; i < rows; i += block) {
+    const int64_t n = std::min(block, rows - i);
+    at::Tensor scale, zp;
+    if (per_channel) {
+      scale = qweight.q_per_channel_scales().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
+      zp = qweight.q_per_channel_zero_points().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
+    } else {
+      scale = at::full({1, 1}, qweight.q_scale(), at::kFloat);
+      zp = at::full({1, 1}, static_cast<double>(qweight.q_zero_point()), at::kFloat);
+    }
+    const at::Tensor err = (fw.narrow(0, i, n) - (q.narrow(0, i, n).to(at::kFloat) - zp) * scale).abs();
+    if ((err > scale * 0.51).any().item<bool>()) return false;
+  }
+  return true;
+}
+
+// Which modules each packed-params attribute of a final model holds: same
+// shape and bias, and the float weight requantizes to its int8 values. Not
+// one to one: a module called k times is packed k times, and modules with
+// equal weights and bias reading one input end up as one op (constant
+// pooling and CSE), so one packed weight can stand for several modules.
+struct PackedOwners {
+  std::map<std::string, std::vector<std::string>> attrs_of;  // module path -> attributes, in graph order
+  std::vector<std::string> unattributed;                     // attributes matching no module
+};
+
+PackedOwners map_packed_params(const torch::jit::Module& converted, const std::vector<ModuleReport>& modules,
+                               const FloatTensors& floats) {
+  PackedOwners out;
   std::set<std::string> claimed;  // embedding rows: the embedding pass recorded their owner
   for (const auto& m : modules)
     if (!m.plan.packed_attr.empty()) claimed.insert(m.plan.packed_attr);
@@ -112,29 +143,34 @@ std::map<std::string, std::string> map_packed_params(const torch::jit::Module& c
     if (claimed.count(attr)) continue;
     auto [qweight, bias] = unpack_packed(converted, attr);
     if (!qweight.is_quantized() || qweight.dim() != 2) continue;
-    // The first row, dequantized by hand: enough to tell the candidates apart.
+    // The first row, dequantized by hand: enough to rule out most candidates.
     const bool per_channel = is_per_channel(qweight);
     const double scale0 = per_channel ? qweight.q_per_channel_scales()[0].item<double>() : qweight.q_scale();
     const int64_t zp0 = per_channel ? qweight.q_per_channel_zero_points()[0].item<int64_t>() : qweight.q_zero_point();
     const at::Tensor row0 = (int_values(qweight)[0].to(at::kFloat) - static_cast<double>(zp0)) * scale0;
-    std::optional<std::string> best;  // "" is the root module
+    std::vector<std::string> owners;
     for (const auto& m : modules) {
-      if (!m.plan.quantized || by_module.count(m.plan.path)) continue;
+      if (!m.plan.quantized) continue;
       auto it = floats.by_path.find(m.plan.path);
       if (it == floats.by_path.end()) continue;
       const at::Tensor& fw = it->second.weight;
       if (fw.sizes() != qweight.sizes()) continue;
       const auto& fb = it->second.bias;
       if (bias.has_value() != fb.has_value() || (bias && !at::equal(*bias, *fb))) continue;
-      // Within half a quantization step: the module this row came from.
-      // (0.51: float32 rounding can push an exact half step a hair over.)
       if ((row0 - fw[0]).abs().max().item<double>() > scale0 * 0.51) continue;
-      best = m.plan.path;
-      break;
+      owners.push_back(m.plan.path);
     }
-    if (best) by_module[*best] = attr;
+    // Only when the first row leaves a choice: the whole weight decides.
+    if (owners.size() > 1) {
+      std::vector<std::string> exact;
+      for (const auto& path : owners)
+        if (requantizes_to(qweight, floats.by_path.at(path).weight)) exact.push_back(path);
+      if (!exact.empty()) owners = std::move(exact);
+    }
+    if (owners.empty()) out.unattributed.push_back(attr);
+    for (const auto& path : owners) out.attrs_of[path].push_back(attr);
   }
-  return by_module;
+  return out;
 }
 
 uint64_t fast_hash(const uint8_t* p, size_t n) {
@@ -163,20 +199,38 @@ void capture_functional_weights(const torch::jit::Module& prepared, const Plan& 
     const std::string path = w.constant_index >= 0 ? (w.module_path.empty() ? "" : w.module_path + ".") + "<constant " +
                                                          std::to_string(w.constant_index) + ">"
                                                    : (w.module_path.empty() ? w.attr : w.module_path + "." + w.attr);
+    const bool stored = floats.input_storages.count(w.value.storage().unsafeGetStorageImpl()) > 0;
     for (const auto& mp : plan.modules)
-      if (mp.functional && mp.path == path) floats.by_path.emplace(path, FloatTensors::Entry{w.value, w.bias});
+      if (mp.functional && mp.path == path)
+        floats.by_path.emplace(path, FloatTensors::Entry{w.value, w.bias, {}, stored});
   }
 }
 
 FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& plan) {
   FloatTensors out;
+  auto note = [&](const c10::IValue& v) {
+    if (v.isTensor() && v.toTensor().defined())
+      out.input_storages.insert(v.toTensor().storage().unsafeGetStorageImpl());
+  };
+  for (const auto& child : model.named_modules()) {
+    const auto& type = child.value.type();
+    for (size_t i = 0; i < type->numAttributes(); ++i) note(child.value._ivalue()->getSlot(i));
+    for (const auto& method : child.value.get_methods())
+      for_each_node(method.graph()->block(), [&](torch::jit::Node* n) {
+        if (n->kind() == c10::prim::Constant)
+          if (auto v = torch::jit::toIValue(n->output())) note(*v);
+      });
+  }
   const auto by_path = modules_by_path(model);
   for (const auto& mp : plan.modules) {
     auto it = by_path.find(mp.path);
-    if (it == by_path.end() || !it->second.hasattr("weight")) continue;
+    if (it == by_path.end() || !it->second.hasattr(mp.weight_attr) || !it->second.attr(mp.weight_attr).isTensor())
+      continue;
     FloatTensors::Entry e;
-    e.weight = it->second.attr("weight").toTensor();
+    e.weight = it->second.attr(mp.weight_attr).toTensor();
     if (it->second.hasattr("bias") && it->second.attr("bias").isTensor()) e.bias = it->second.attr("bias").toTensor();
+    for (const auto& p : it->second.named_parameters(/*recurse=*/false))
+      if (p.name != mp.weight_attr && p.name != "bias") e.extra.push_back(p.value);
     out.by_path.emplace(mp.path, e);
   }
   return out;
@@ -184,19 +238,26 @@ FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& 
 
 namespace {
 
-// Fills each module's report from the converted model.
-void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted) {
+// Fills each module's report from the converted model; returns the packed
+// weights that match no module.
+std::vector<std::string> fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats,
+                                      const torch::jit::Module& converted) {
   const auto by_path = modules_by_path(converted);
-  const auto packed = map_packed_params(converted, modules, floats);
+  PackedOwners packed = map_packed_params(converted, modules, floats);
   for (auto& r : modules) {
     auto f = floats.by_path.find(r.plan.path);
     if (f == floats.by_path.end()) continue;
     const at::Tensor& fw = f->second.weight;
     r.dtype = dtype_name(fw.scalar_type());
     if (f->second.bias) r.bias_shape = f->second.bias->sizes().vec();
-    auto p = packed.find(r.plan.path);
-    if (!r.plan.packed_attr.empty() || p != packed.end()) {
-      r.packed_attr = r.plan.packed_attr.empty() ? p->second : r.plan.packed_attr;
+    auto p = packed.attrs_of.find(r.plan.path);
+    if (!r.plan.packed_attr.empty() || p != packed.attrs_of.end()) {
+      if (r.plan.packed_attr.empty()) {
+        r.packed_attr = p->second.front();
+        r.extra_packed_attrs.assign(p->second.begin() + 1, p->second.end());
+      } else {
+        r.packed_attr = r.plan.packed_attr;
+      }
       describe_quantized(r, unpack_packed(converted, r.packed_attr).first, fw);
       // The float weight is not in the output: free it now, which leaves
       // room for the next module's temporaries.
@@ -212,6 +273,7 @@ void fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats, cons
       r.sqnr_db = sqnr;
     }
   }
+  return std::move(packed.unattributed);
 }
 
 using Print = FloatFingerprints::Print;
@@ -234,13 +296,18 @@ std::map<std::string, std::vector<Print>> owned_prints(const std::vector<ModuleR
     auto& prints = owned[r.plan.path];
     if (r.fused_rows) continue;  // the group's records are shared out in measure_output
     if (!r.packed_attr.empty()) {
-      auto [q, bias] = unpack_packed(converted, r.packed_attr);
-      prints.push_back(print_of(q));
-      if (is_per_channel(q)) {
-        prints.push_back(print_of(q.q_per_channel_scales()));
-        prints.push_back(print_of(q.q_per_channel_zero_points()));
+      // Every copy (one per call of a module called several times).
+      std::vector<std::string> attrs{r.packed_attr};
+      attrs.insert(attrs.end(), r.extra_packed_attrs.begin(), r.extra_packed_attrs.end());
+      for (const auto& attr : attrs) {
+        auto [q, bias] = unpack_packed(converted, attr);
+        prints.push_back(print_of(q));
+        if (is_per_channel(q)) {
+          prints.push_back(print_of(q.q_per_channel_scales()));
+          prints.push_back(print_of(q.q_per_channel_zero_points()));
+        }
+        if (bias) prints.push_back(print_of(*bias));
       }
-      if (bias) prints.push_back(print_of(*bias));
       continue;
     }
     if (auto f = floats.by_path.find(r.plan.path); f != floats.by_path.end())
@@ -266,12 +333,14 @@ FloatFingerprints fingerprint(const FloatTensors& floats) {
     auto& v = out.by_path[path];
     v.push_back(print_of(e.weight));
     if (e.bias) v.push_back(print_of(*e.bias));
+    for (const auto& t : e.extra) v.push_back(print_of(t));
   }
   return out;
 }
 
-void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted) {
-  fill_details(modules, floats, converted);
+std::vector<std::string> describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
+                                          const torch::jit::Module& converted) {
+  return fill_details(modules, floats, converted);
 }
 
 SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modules, const FloatTensors& floats) {
@@ -290,12 +359,14 @@ SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modu
     auto f = floats.by_path.find(r.plan.path);
     if (f == floats.by_path.end()) continue;
     r.bytes_before = 0;
+    if (!f->second.in_input) continue;
     // A storage shared by several modules (tied weights) counts once.
     auto count = [&](const at::Tensor& t) {
       if (counted.insert(t.storage().unsafeGetStorageImpl()).second) r.bytes_before += t.storage().nbytes();
     };
     count(f->second.weight);
     if (f->second.bias) count(*f->second.bias);
+    for (const auto& t : f->second.extra) count(t);
     b.modules += r.bytes_before;
   }
   if (b.modules > tensor_records || all_records > b.total)
@@ -368,9 +439,15 @@ SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>&
     for (const auto& print : prints) bytes += claim(print, shared);
     const auto rows = static_cast<uint64_t>(q.size(0));
     uint64_t given = 0;
+    std::set<std::pair<int64_t, int64_t>> counted;  // equal modules share their rows: counted at the first
     for (ModuleReport* r : members) {
-      r->bytes_after = bytes * static_cast<uint64_t>(r->fused_rows->second - r->fused_rows->first) / rows;
-      given += r->bytes_after;
+      const uint64_t share = bytes * static_cast<uint64_t>(r->fused_rows->second - r->fused_rows->first) / rows;
+      if (counted.insert(*r->fused_rows).second) {
+        r->bytes_after = share;
+        given += share;
+      } else {
+        r->bytes_shared += share;
+      }
     }
     members.front()->bytes_after += bytes - given;
     members.front()->bytes_shared += shared;

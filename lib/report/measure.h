@@ -9,6 +9,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,18 @@ struct FloatTensors {
   struct Entry {
     at::Tensor weight;
     std::optional<at::Tensor> bias;
+    // The module's other own parameters (an LSTM's further weights and
+    // biases): its bytes, never quantized.
+    std::vector<at::Tensor> extra;
+    // False for a functional weight the passes computed (a traced
+    // torch.ones(...) that constant propagation folded): no input record
+    // holds it.
+    bool in_input = true;
   };
   std::map<std::string, Entry> by_path;
+  // The storages of every tensor the loaded input holds (attributes and
+  // graph constants), recorded before the passes run.
+  std::set<const void*> input_storages;
 };
 
 FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& plan);
@@ -52,9 +63,12 @@ struct FloatFingerprints {
 FloatFingerprints fingerprint(const FloatTensors& floats);
 
 // Fills each module's report from the converted model in memory (final,
-// debug or prepared); sets packed_attr for final models. Drops from `floats`
-// the weights of packed modules once described: nothing needs them after.
-void describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats, const torch::jit::Module& converted);
+// debug or prepared); sets packed_attr (and extra_packed_attrs) for final
+// models. Drops from `floats` the weights of packed modules once described:
+// nothing needs them after. Returns the packed-params attributes that match
+// no module of the report.
+std::vector<std::string> describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
+                                          const torch::jit::Module& converted);
 
 // The input file's breakdown and each module's bytes_before. An input loaded
 // by torch::jit::load has one storage per tensor record, so distinct storages

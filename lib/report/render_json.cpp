@@ -78,6 +78,8 @@ void print_json(const Report& r, std::ostream& out) {
     mj["op"] = m.plan.quantized ? json(m.plan.op) : json();
     mj["float_reason"] = m.plan.quantized ? json() : json(m.plan.float_reason);
     mj["rule"] = to_json(m.plan.rule);
+    mj["calls"] = m.plan.calls;
+    mj["calls_in_loops"] = m.plan.calls_in_loops;
     mj["weight_shape"] = m.plan.weight_shape;
     mj["bias_shape"] = m.bias_shape.empty() ? json() : json(m.bias_shape);
     mj["dtype"] = m.dtype;
@@ -93,6 +95,7 @@ void print_json(const Report& r, std::ostream& out) {
     mj["max_abs_error"] = number_or_null(m.max_abs_error);
     mj["sqnr_db"] = number_or_null(m.sqnr_db);
     mj["packed_attr"] = m.packed_attr.empty() ? json() : json(m.packed_attr);
+    mj["extra_packed_attrs"] = m.extra_packed_attrs;
     mj["fused_rows"] = m.fused_rows ? json{m.fused_rows->first, m.fused_rows->second} : json();
     modules.push_back(mj);
   }

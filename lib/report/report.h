@@ -39,6 +39,9 @@ struct ModuleReport {
   std::optional<double> max_abs_error;  // of the dequantized weight vs the float one
   std::optional<double> sqnr_db;        // 10 log10(sum w^2 / sum (w - dq(w))^2)
   std::string packed_attr;              // final model: the packed-params attribute that replaced it
+  // Further packed-params attributes holding the same weight: PyTorch packs
+  // the weight of a module called several times once per call.
+  std::vector<std::string> extra_packed_attrs;
   // --fuse-qkv: this module's output rows [first, second) of the packed
   // weight `packed_attr`, which it shares with its siblings. Its bytes_after
   // is its share of that weight's records, by rows (each record is rows

@@ -16,6 +16,7 @@
 #include "base/text.h"
 #include "convert/quantize.h"
 #include "inspect/inspect.h"
+#include "run/given_inputs.h"
 #include "run/model_inputs.h"
 
 namespace bertq {
@@ -80,7 +81,18 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
                   "benchmark models of the same network");
     models.push_back(m);
   }
-  const auto inputs = dummy_inputs(result.inputs, o.batch, o.seq, o.vocab, o.seed);
+  std::vector<c10::IValue> inputs;
+  if (!o.inputs_file.empty()) {
+    const GivenInputs given = read_given_inputs(o.inputs_file);
+    // Every model must take them (else the error names the argument).
+    for (size_t k = 1; k < models.size(); ++k) BoundInputs(given, models[k]);
+    const BoundInputs bound(given, models.front());
+    result.options.batch = std::min<int64_t>(o.batch, given.rows);
+    inputs = bound.rows(0, result.options.batch);
+    result.inputs_described = bound.describe(result.options.batch);
+  } else {
+    inputs = dummy_inputs(result.inputs, o.batch, o.seq, o.vocab, o.seed);
+  }
   const int total = static_cast<int>(models.size()) * (o.iters + o.warmup);
   int done = 0;
   torch::NoGradGuard no_grad;
@@ -95,10 +107,16 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
     } catch (const std::exception& e) {
       // The interpreter's exceptions carry a TorchScript traceback; the
       // last line says what went wrong.
+      if (!o.inputs_file.empty())
+        throw Error(ErrorKind::Model,
+                    o.models[k] + ": forward failed on the rows of " + o.inputs_file + " (" + result.inputs_described +
+                        "): " + last_line(e.what()),
+                    "check the inputs' shapes and dtypes against what the model was traced with");
       throw Error(ErrorKind::Model,
                   o.models[k] + ": forward failed on the dummy inputs (batch " + std::to_string(o.batch) + " x seq " +
                       std::to_string(o.seq) + "): " + last_line(e.what()),
-                  "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings)");
+                  "check --batch/--seq-length/--vocab against the model (e.g. its max_position_embeddings), or give "
+                  "the model's own inputs with --inputs FILE");
     }
     if (progress) progress(++done, total, o.models[k]);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -131,9 +149,12 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
 }
 
 void print_bench(const BenchResult& r, std::ostream& out) {
-  out << fmt::format("batch {} x seq {}, {} thread{}, engine {}, {} iterations after {} warm-up\n", r.options.batch,
-                     r.options.seq, r.runtime.threads, r.runtime.threads == 1 ? "" : "s", r.runtime.engine,
-                     r.options.iters, r.options.warmup);
+  const std::string shape =
+      r.options.inputs_file.empty()
+          ? fmt::format("batch {} x seq {}", r.options.batch, r.options.seq)
+          : fmt::format("{} rows of {} ({})", r.options.batch, printable(r.options.inputs_file), r.inputs_described);
+  out << fmt::format("{}, {} thread{}, engine {}, {} iterations after {} warm-up\n", shape, r.runtime.threads,
+                     r.runtime.threads == 1 ? "" : "s", r.runtime.engine, r.options.iters, r.options.warmup);
   out << (r.runtime.allocator_tuned ? "runtime tuned (allocator, BLAS threads)" : "runtime: LibTorch defaults")
       << "; BLAS: " << r.runtime.blas
       << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype) << "\n";
@@ -156,7 +177,9 @@ void print_bench(const BenchResult& r, std::ostream& out) {
 void print_bench_json(const BenchResult& r, std::ostream& out) {
   nlohmann::ordered_json j;
   j["batch"] = r.options.batch;
-  j["seq"] = r.options.seq;
+  j["seq"] = r.options.inputs_file.empty() ? nlohmann::ordered_json(r.options.seq) : nlohmann::ordered_json();
+  j["inputs_file"] =
+      r.options.inputs_file.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.options.inputs_file);
   j["threads"] = r.runtime.threads;
   j["engine"] = r.runtime.engine;
   j["iters"] = r.options.iters;

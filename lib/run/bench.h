@@ -18,6 +18,7 @@ enum class Engine;
 
 struct BenchOptions {
   std::vector<std::string> models;
+  std::string inputs_file;  // --inputs: the model's own inputs (its first `batch` rows), instead of dummy ids
   int64_t batch = 8;
   int64_t seq = 128;
   int64_t vocab = 2;  // input ids are drawn from [0, vocab), as the tutorial's ids_tensor(…, 2)
@@ -42,6 +43,7 @@ struct BenchResult {
   BenchOptions options;
   RuntimeInfo runtime;
   std::vector<std::string> inputs;  // forward's argument names, in order
+  std::string inputs_described;     // --inputs: "x: Float [8, 16]" for each argument
   std::vector<ModelTiming> models;
   std::vector<ModelProfile> profiles;  // with --profile, one per model
 };

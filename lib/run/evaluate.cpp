@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/text.h"
 #include "convert/quantize.h"
+#include "run/given_inputs.h"
 #include "run/model_inputs.h"
 #include "run/runtime.h"
 #include "text/glue.h"
@@ -37,6 +38,8 @@ std::vector<Example> dummy_rows(const DataOptions& o) {
 
 }  // namespace
 
+namespace {
+
 // The model's forward takes the three BERT inputs in some order; match them by
 // name (Hugging Face's names), else take them in the tutorial's order.
 std::vector<int> forward_input_order(const torch::jit::Module& m) {
@@ -53,11 +56,54 @@ std::vector<int> forward_input_order(const torch::jit::Module& m) {
     else
       order.push_back(static_cast<int>(i - 1));
   }
-  if (order.size() != 3)
+  if (order.size() != 3) {
+    std::vector<std::string> names;
+    for (size_t i = 1; i < args.size(); ++i) names.push_back(args[i].name());
     throw Error(ErrorKind::Model,
-                "the model's forward takes " + std::to_string(order.size()) +
-                    " inputs; eval and compare expect BERT's three (input_ids, attention_mask, token_type_ids)");
+                "the model's forward(" + join(names, ", ") + ") takes " + std::to_string(order.size()) +
+                    " inputs, not BERT's three (input_ids, attention_mask, token_type_ids)",
+                "give the model's own inputs with --inputs FILE: tensors saved with torch.save, or JSON Lines keyed "
+                "by forward's argument names (docs/evaluate.md)");
+  }
   return order;
+}
+
+// The BERT forward arguments for examples [begin, end), in `order`.
+std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end) {
+  std::array<at::Tensor, 3> fields;
+  for (int f = 0; f < 3; ++f) {
+    std::vector<at::Tensor> rows;
+    for (int64_t i = begin; i < end; ++i) {
+      const Example& e = data.examples[static_cast<size_t>(i)];
+      const auto& v = f == 0 ? e.input_ids : f == 1 ? e.attention_mask : e.token_type_ids;
+      rows.push_back(at::tensor(v, at::kLong));
+    }
+    fields[f] = at::stack(rows);
+  }
+  std::vector<c10::IValue> inputs;
+  for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
+  return inputs;
+}
+
+}  // namespace
+
+ForwardFeed::ForwardFeed(const torch::jit::Module& model, const Dataset& data) : data_(data) {
+  if (data.given)
+    bound_ = std::make_unique<BoundInputs>(*data.given, model);
+  else
+    order_ = forward_input_order(model);
+}
+
+ForwardFeed::~ForwardFeed() = default;
+
+std::string ForwardFeed::describe(int64_t n) const {
+  if (bound_) return bound_->describe(n);
+  return fmt::format("input_ids, attention_mask, token_type_ids: Long [{}, {}]", n,
+                     data_.examples.empty() ? 0 : data_.examples.front().input_ids.size());
+}
+
+std::vector<c10::IValue> ForwardFeed::rows(int64_t begin, int64_t end) const {
+  return bound_ ? bound_->rows(begin, end) : batch_inputs(order_, data_, begin, end);
 }
 
 namespace {
@@ -76,42 +122,29 @@ at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOpt
                       double* seconds) {
   torch::jit::Module m = load_model(path);
   m.eval();
-  const auto order = forward_input_order(m);
+  const ForwardFeed feed(m, data);
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> outs;
   const int64_t n = static_cast<int64_t>(data.examples.size());
   const auto start = std::chrono::steady_clock::now();
   for (int64_t begin = 0; begin < n; begin += run.batch) {
     const int64_t end = std::min(n, begin + run.batch);
-    std::vector<c10::IValue> inputs = batch_inputs(order, data, begin, end);
+    std::vector<c10::IValue> inputs = feed.rows(begin, end);
     try {
-      outs.push_back(first_tensor(m.forward(inputs)).to(at::kFloat));
+      // One row of numbers per example, whatever the output's shape.
+      const at::Tensor out = first_tensor(m.forward(inputs)).to(at::kFloat);
+      outs.push_back(out.dim() == 0 ? out.reshape({1, 1}) : out.reshape({out.size(0), -1}));
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
       throw Error(ErrorKind::Model, path + ": forward failed on rows " + std::to_string(begin) + "-" +
-                                        std::to_string(end - 1) + ": " + last_line(e.what()));
+                                        std::to_string(end - 1) + " (" + feed.describe(end - begin) +
+                                        "): " + last_line(e.what()));
     }
     if (progress) progress(end, n, path);
   }
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return outs.empty() ? at::empty({0, 0}) : at::cat(outs);
-}
-
-std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end) {
-  std::array<at::Tensor, 3> fields;
-  for (int f = 0; f < 3; ++f) {
-    std::vector<at::Tensor> rows;
-    for (int64_t i = begin; i < end; ++i) {
-      const Example& e = data.examples[static_cast<size_t>(i)];
-      const auto& v = f == 0 ? e.input_ids : f == 1 ? e.attention_mask : e.token_type_ids;
-      rows.push_back(at::tensor(v, at::kLong));
-    }
-    fields[f] = at::stack(rows);
-  }
-  std::vector<c10::IValue> inputs;
-  for (int k : order) inputs.emplace_back(fields[static_cast<size_t>(k)]);
-  return inputs;
 }
 
 double relative_l2(const at::Tensor& reference, const at::Tensor& other) {
@@ -147,7 +180,14 @@ double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>&
 Dataset load_dataset(const DataOptions& o) {
   Dataset d;
   if (o.max_seq_length < 2) throw Error(ErrorKind::Usage, "--seq-length must be at least 2");
-  if (!o.task.empty() || !o.data_dir.empty()) {
+  if (!o.inputs.empty()) {
+    if (!o.task.empty() || !o.data_dir.empty() || !o.tokenized.empty())
+      throw Error(ErrorKind::Usage, "give either --inputs or --task/--data/--vocab/--tokenized, not both");
+    auto given = std::make_shared<GivenInputs>(read_given_inputs(o.inputs));
+    for (const auto& label : given->labels) d.examples.push_back({{}, {}, {}, label});
+    d.source = o.inputs;
+    d.given = std::move(given);
+  } else if (!o.task.empty() || !o.data_dir.empty()) {
     if (!o.tokenized.empty())
       throw Error(ErrorKind::Usage, "give either --task/--data/--vocab or --tokenized, not both");
     if (o.task != "mrpc")

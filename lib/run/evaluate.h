@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,8 @@ struct Example {
 };
 
 struct DataOptions {
-  std::string task;  // "mrpc" (GLUE MRPC dev.tsv under data_dir)
+  std::string inputs;  // --inputs: the model's own inputs (run/given_inputs.h), any forward
+  std::string task;    // "mrpc" (GLUE MRPC dev.tsv under data_dir)
   std::string data_dir;
   std::string vocab;      // BERT vocab.txt (uncased WordPiece)
   std::string tokenized;  // or: JSON Lines of input_ids/attention_mask/token_type_ids[/label]
@@ -42,10 +44,15 @@ struct DataOptions {
   uint64_t seed = 0;
 };
 
+struct GivenInputs;
+
 // A description of where the examples came from, for the output.
 struct Dataset {
   std::string source;
+  // One per row. With `given`, the rows are the file's and an Example holds
+  // only the row's label.
   std::vector<Example> examples;
+  std::shared_ptr<const GivenInputs> given;  // --inputs
 };
 
 // Throws Error(Usage) for a bad combination of options or unreadable data,
@@ -87,11 +94,26 @@ double relative_l2(const at::Tensor& reference, const at::Tensor& other);
 // argmax of each row.
 std::vector<int64_t> argmax_rows(const at::Tensor& logits);
 
-// Which of (input_ids, attention_mask, token_type_ids) each forward argument
-// takes, by name (Throws Error(Model) unless forward takes three).
-std::vector<int> forward_input_order(const torch::jit::Module& m);
-// The forward arguments for examples [begin, end), in `order`.
-std::vector<c10::IValue> batch_inputs(const std::vector<int>& order, const Dataset& data, int64_t begin, int64_t end);
+class BoundInputs;
+
+// How a dataset's rows become one model's forward arguments: the rows of an
+// --inputs file bound to the forward's signature, else BERT's three token
+// tensors, matched to the forward's arguments by name (Error(Model), with a
+// hint at --inputs, unless forward takes three).
+class ForwardFeed {
+ public:
+  ForwardFeed(const torch::jit::Module& model, const Dataset& data);
+  ~ForwardFeed();
+  // The forward arguments for rows [begin, end).
+  std::vector<c10::IValue> rows(int64_t begin, int64_t end) const;
+  // "x: Float [8, 16]" per argument for `n` rows, for messages.
+  std::string describe(int64_t n) const;
+
+ private:
+  const Dataset& data_;
+  std::vector<int> order_;  // BERT: which of (input_ids, attention_mask, token_type_ids) each argument takes
+  std::unique_ptr<BoundInputs> bound_;
+};
 
 struct CompareResult {
   std::string float_model, quantized_model, source;

@@ -137,7 +137,7 @@ ModelProfile profile_forward(torch::jit::Module& model, const std::vector<c10::I
                              const std::map<std::string, std::string>& names) {
   Gathered state;
   for (const auto& [attr, module] : names)
-    if (model.hasattr(attr)) state.packed_names[model.attr(attr).internalToPointer()] = module;
+    if (auto v = packed_value(model, attr)) state.packed_names[v->internalToPointer()] = module;
   ModelProfile p;
   p.iterations = iterations;
   g_state = &state;

@@ -131,7 +131,7 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
     if (m.hasattr("bias") && m.attr("bias").isTensor()) bias = m.attr("bias").toTensor();
     weights.emplace(c.path, std::make_pair(m.attr("weight").toTensor(), bias));
   }
-  const auto order = forward_input_order(model);
+  const ForwardFeed feed(model, data);
   torch::jit::Module frozen = torch::jit::freeze_module(model);
   auto graph = frozen.get_method("forward").graph()->copy();
   torch::jit::Value* self = graph->inputs()[0];
@@ -193,7 +193,7 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
   for (int64_t begin = 0; begin < n; begin += batch) {
     const int64_t end = std::min(n, begin + batch);
     std::vector<c10::IValue> stack{frozen._ivalue()};
-    for (auto& v : batch_inputs(order, data, begin, end)) stack.push_back(std::move(v));
+    for (auto& v : feed.rows(begin, end)) stack.push_back(std::move(v));
     probe.run(stack);
     const auto out = stack.back().toTupleRef().elements();
     const auto values = out[1].toTensorList();
@@ -280,6 +280,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   if (o.report_path) outputs.push_back(check_output_path("--report", *o.report_path));
   if (o.html_path) outputs.push_back(check_output_path("--html", *o.html_path));
   if (!o.data.tokenized.empty()) inputs.push_back({"--tokenized", o.data.tokenized});
+  if (!o.data.inputs.empty()) inputs.push_back({"--inputs", o.data.inputs});
   check_distinct(inputs, outputs);
 
   const Dataset data = load_dataset(o.data);

@@ -745,6 +745,27 @@ TEST_CASE("the same input, qconfig and engine give byte-identical files whatever
   CHECK(slurp(s / "a/d.pt") == slurp(s / "b/d.pt"));
 }
 
+TEST_CASE("every pass finishes with the thread pools started: no work after fork", "[cli][convert][threads]") {
+  // LibTorch's OpenMP workers are started by the passes (4 of them here,
+  // whatever the machine); a forked child inherits none of them, and the
+  // first parallel region it meets (unpacking embedding rows while saving)
+  // waits forever. `timeout` turns a hang into exit 124 in a minute.
+  Scratch s;
+  fs::create_directories(s / "a");
+  fs::create_directories(s / "b");
+  for (const std::string threads : {"4", "1"}) {
+    const std::string dir = threads == "4" ? "a" : "b";
+    const int code =
+        shell("OMP_NUM_THREADS=" + threads + " timeout 60 " + quote(kBinary) + " convert " + quote(kModel) + " " +
+              quote(s / (dir + "/q.pt")) + " --embeddings 8bit --fuse-qkv --table none > " + quote(s / "log") + " 2>&1");
+    INFO(slurp(s / "log"));
+    REQUIRE(code == 0);
+  }
+  // And the pools do not change a byte.
+  CHECK(slurp(s / "a/q.pt") == slurp(s / "b/q.pt"));
+  CHECK(s.leftovers().empty());
+}
+
 TEST_CASE("hostile qconfig files get a clear error", "[cli][convert][errors]") {
   Scratch s;
   write_file(s / "deep.json", "{\"\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
