@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "batch/batch.h"
 #include "commands.h"
 #include "exit_codes.h"
@@ -37,14 +38,16 @@ void setup_batch(CLI::App& parent, Runner& runner) {
       ->required();
   cmd->add_option("-j,--jobs", f->options.jobs, "conversions at once (default 1)")->check(CLI::Range(1, 256));
   cmd->add_flag("--force", f->options.force, "redo jobs whose output is up to date");
-  cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
+  CLI::Option* shard =
+      cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
   cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file");
   cmd->footer(
       "exit codes: 0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage, "
       "128+N stopped by signal N");
-  cmd->callback([f, &runner] {
-    runner = [f] {
-      if (!f->shard.empty()) f->options.shard = parse_shard(f->shard);
+  cmd->callback([f, &runner, shard] {
+    runner = [f, shard] {
+      // Given, even empty: `--shard ""` must not mean "every job on every runner".
+      if (shard->count() > 0) f->options.shard = parse_shard(f->shard);
       f->options.self = self_executable();
       f->options.libtorch_version = BERTQ_LIBTORCH_VERSION;
       // The summary may not be the manifest, nor any job's input or output.
@@ -69,10 +72,10 @@ void setup_batch(CLI::App& parent, Runner& runner) {
         std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count << ": " << jobs.size()
                   << " of " << all.size() << " jobs\n";
       BatchResult r = run_batch(f->options, jobs, [](const JobResult& j, size_t done, size_t total) {
-        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  " << j.job.options.input << " -> "
-                  << j.job.options.output;
-        if (!j.message.empty()) std::cout << ": " << j.message;
-        if (!j.hint.empty()) std::cout << " (hint: " << j.hint << ")";
+        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  "
+                  << printable_line(j.job.options.input) << " -> " << printable_line(j.job.options.output);
+        if (!j.message.empty()) std::cout << ": " << printable_line(j.message);
+        if (!j.hint.empty()) std::cout << " (hint: " << printable_line(j.hint) << ")";
         std::cout << std::endl;  // as it happens, also into a pipe
       });
       r.total_in_manifest = all.size();

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "commands.h"
 #include "convert/quantize.h"
 #include "exit_codes.h"
@@ -54,7 +55,7 @@ void setup_bench(CLI::App& parent, Runner& runner) {
       if (f->options.inputs_file.empty()) {
         std::string note;
         f->options.seq = choose_seq_length(f->seq, 128, f->options.models, &note);
-        if (!note.empty()) spdlog::info("{}", note);
+        if (!note.empty()) spdlog::info("{}", printable_line(note));
       }
       ProgressBar bar;
       const BenchResult r = run_bench(

@@ -15,10 +15,12 @@
 
 #include "base/error.h"
 #include "base/files.h"
+#include "base/text.h"
 #include "commands.h"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
 #include "exit_codes.h"
+#include "validators.h"
 
 namespace bertq::app {
 namespace {
@@ -53,6 +55,7 @@ void add_schema_options(CLI::App& cmd, ConvertFlags& f, bool prepare) {
                           [&](std::optional<double> O::*field) {
                             cmd.add_option_function<double>(
                                    s.flag, [&o, field](double v) { o.*field = v; }, s.help)
+                                ->check(finite_number())
                                 ->check(CLI::Range(0.0, 1.0));
                           },
                           [&](std::optional<int> O::*field) {
@@ -136,8 +139,8 @@ int run(ConvertFlags& f, const std::string& command_line) {
   try {
     if (!f.engine.empty()) f.options.engine = parse_engine(f.engine);
     const Report report = run_convert(f.options, command_line);
-    for (const auto& w : report.warnings) spdlog::warn("{}", w);
-    for (const auto& n : report.notes) spdlog::info("{}", n);
+    for (const auto& w : report.warnings) spdlog::warn("{}", printable_line(w));
+    for (const auto& n : report.notes) spdlog::info("{}", printable_line(n));
     if (f.format == "json") {
       print_json(report, std::cout);
     } else {

@@ -7,12 +7,14 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "commands.h"
 #include "convert/quantize.h"
 #include "exit_codes.h"
 #include "progress.h"
 #include "run/evaluate.h"
 #include "run/model_inputs.h"
+#include "validators.h"
 
 namespace bertq::app {
 namespace {
@@ -49,7 +51,7 @@ void finish_flags(DataFlags& f, const std::vector<std::string>& models) {
   if (f.data.inputs.empty()) {
     std::string note;
     f.data.max_seq_length = choose_seq_length(f.seq, 128, models, &note);
-    if (!note.empty()) spdlog::info("{}", note);
+    if (!note.empty()) spdlog::info("{}", printable_line(note));
   } else if (f.seq) {
     throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length pads tokenized text", "drop one of the two");
   }
@@ -102,9 +104,10 @@ void setup_compare(CLI::App& parent, Runner& runner) {
   cmd->add_option("float", f->float_model, "the float model")->required();
   cmd->add_option("quantized", f->quantized_model, "the quantized model")->required();
   add_data_options(*cmd, *f);
-  cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)");
+  cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)")->check(CLI::PositiveNumber);
   cmd->add_option("--max-disagreement", f->max_disagreement,
                   "exit 7 if more than this fraction of rows change their predicted class")
+      ->check(finite_number())
       ->check(CLI::Range(0.0, 1.0));
   cmd->callback([f, &runner] {
     runner = [f] {

@@ -6,12 +6,14 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "commands.h"
 #include "convert/quantize.h"
 #include "exit_codes.h"
 #include "progress.h"
 #include "run/model_inputs.h"
 #include "tune/tune.h"
+#include "validators.h"
 
 namespace bertq::app {
 
@@ -28,7 +30,10 @@ void setup_tune(CLI::App& parent, Runner& runner) {
       "tune", "quantize as much as possible while the model's error stays within a tolerance (docs/tune.md)");
   cmd->add_option("input", f->o.input, "float TorchScript model")->required();
   cmd->add_option("output", f->o.output, "the tuned quantized model")->required();
-  cmd->add_option("--tolerance", f->o.tolerance, "the largest error allowed, in the metric's unit")->required();
+  cmd->add_option("--tolerance", f->o.tolerance, "the largest error allowed, in the metric's unit")
+      ->required()
+      ->check(finite_number())
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--metric", f->metric,
                   "rel_l2 (default: relative L2 of the logits against float), max_abs, disagreement (argmax "
                   "changes), f1_drop or accuracy_drop (against the data's labels)");
@@ -70,7 +75,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
       if (f->o.data.inputs.empty()) {
         std::string note;
         f->o.data.max_seq_length = choose_seq_length(f->seq, 128, {f->o.input}, &note);
-        if (!note.empty()) spdlog::info("{}", note);
+        if (!note.empty()) spdlog::info("{}", printable_line(note));
       } else if (f->seq) {
         throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length pads tokenized text",
                     "drop one of the two");

@@ -1,15 +1,17 @@
 // bertq: graph-mode dynamic quantization of TorchScript models, without Python.
 // Parse, run, print, exit code; the work is in lib/.
 #include <c10/util/Exception.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <streambuf>
 
 #include "base/files.h"
 #include "base/text.h"
@@ -30,6 +32,41 @@ const std::string& command_line() { return g_command_line; }
 }  // namespace bertq::app
 
 namespace {
+
+// stdout and stderr carry paths, module names and qconfig keys from the
+// user's files; a name like "evil\e]0;PWNED\a.pt" must not retitle or clear
+// the terminal. Every byte written through std::cout and std::cerr (spdlog
+// too) passes append_terminal_safe, the one escaper for streams; messages
+// escape their values with printable() as well, newlines included.
+class TerminalSafeBuf : public std::streambuf {
+ public:
+  explicit TerminalSafeBuf(std::streambuf* out) : out_(out) {}
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    pending_.push_back(traits_type::to_char_type(c));
+    if (c == '\n' && !pass(false)) return traits_type::eof();
+    return c;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    pending_.append(s, static_cast<size_t>(n));
+    if ((pending_.size() > (1 << 16) || std::memchr(s, '\n', static_cast<size_t>(n))) && !pass(false)) return 0;
+    return n;
+  }
+  int sync() override { return pass(true) && out_->pubsync() == 0 ? 0 : -1; }
+
+ private:
+  bool pass(bool final) {
+    std::string safe;
+    const size_t taken = bertq::append_terminal_safe(safe, pending_, final);
+    pending_.erase(0, taken);
+    return out_->sputn(safe.data(), static_cast<std::streamsize>(safe.size())) ==
+           static_cast<std::streamsize>(safe.size());
+  }
+  std::streambuf* out_;
+  std::string pending_;
+};
 
 // PyTorch's TORCH_WARN (e.g. "debug option for add_scalar and mul_scalar is
 // not supported") would go to glog with its own prefix; route it through
@@ -99,8 +136,13 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace bertq::app;
   for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + shell_quoted(argv[i]);
-  // Logs go to stderr; stdout carries results.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("bertq"));
+  // Both streams escape what a terminal would obey; logs go to stderr through
+  // std::cerr (so through the same escaper), stdout carries results.
+  static TerminalSafeBuf safe_out(std::cout.rdbuf()), safe_err(std::cerr.rdbuf());
+  std::cout.rdbuf(&safe_out);
+  std::cerr.rdbuf(&safe_err);
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("bertq", std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cerr, true)));
   spdlog::set_pattern("bertq: %l: %v");
   // A conversion stopped by a signal deletes its temporary output and ends
   // with status 128 + the signal number; a full disk (or a file size limit)

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <string>
 
+#include "base/text.h"
+
 namespace bertq::app {
 
 class ProgressBar {
@@ -16,8 +18,9 @@ class ProgressBar {
   void update(int done, int total, const std::string& label) {
     if (!enabled_ || total <= 0) return;
     const int width = 30, filled = done * width / total;
+    // The label is a path or a module name: escaped like every other text.
     std::fprintf(stderr, "\r[%s%s] %d/%d %s\x1b[K", std::string(filled, '#').c_str(),
-                 std::string(width - filled, ' ').c_str(), done, total, label.c_str());
+                 std::string(width - filled, ' ').c_str(), done, total, printable(label).c_str());
     std::fflush(stderr);
     drawn_ = true;
   }

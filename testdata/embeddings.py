@@ -59,6 +59,22 @@ class EmbRows(nn.Module):
                 self.tied_a(ids % 30), self.tied_b(ids.flip([1]) % 30))
 
 
+class EmbOdd(nn.Module):
+    """The lookups bertq rewrites, alone (no bag that stays float, whose float op crashes on
+    some inputs by itself): for checking that quantized lookups fail where float fails and
+    answer where float answers, on empty and malformed inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.word = nn.Embedding(50, 12)
+        self.bag = nn.EmbeddingBag(40, 12, mode="sum")
+        self.bag_last = nn.EmbeddingBag(40, 12, mode="sum", include_last_offset=True)
+
+    def forward(self, ids, bag_ids, offsets, offsets_last, psw):
+        return (self.word(ids), self.bag(bag_ids, offsets, per_sample_weights=psw),
+                self.bag_last(bag_ids, offsets_last))
+
+
 QUANTIZED = ["word", "pos", "bag", "bag_last", "tied_a", "tied_b"]
 LEFT_FLOAT = ["mean_bag", "pad_bag"]
 
@@ -181,6 +197,9 @@ def main(here, goldir, torch_2):
     model_path = os.path.join(here, "models", "embedding_rows.pt")
     if not torch_2:
         torch.jit.save(build_model()[1], model_path)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            torch.jit.save(torch.jit.trace(EmbOdd().eval(), inputs()), os.path.join(here, "models", "embedding_odd.pt"))
         for dtype, name in (("quint8", "8bit"), ("quint4x2", "4bit")):
             with open(os.path.join(here, "qconfigs", "embedding_rows_%s.json" % name), "w") as f:
                 json.dump(qconfig_json(dtype), f, indent=2)

@@ -32,6 +32,24 @@ HOSTILE = {
     "newline_flood.pt": "code/__torch__/testmodels.py",
     "memo_jump.pt": "skips memo ids",
     "encrypted.pt": "is encrypted",
+    # What bertq checks must be what LibTorch reads: one folder, one record per name (LibTorch
+    # looks names up without regard to case), one central directory.
+    "dup_record.pt": "it holds two records named data/1",
+    "case_twin.pt": "which LibTorch's lookup (without regard to case) cannot tell apart",
+    "other_root.pt": "entry big/data/0 is outside the archive's folder submodules",
+    "decoy_root.pt": "entry submodules/data/0 is outside the archive's folder x",
+    "code_upper_flood.pt": "its code record CODE/__torch__/testmodels.py holds more than 4096 blank lines",
+    "zip64_disagree.pt": "its zip64 end record and its end record describe different central directories",
+    "nested_tuples.pt": "nests values more than 1000 deep",
+    "self_holding.pt": "builds a value that holds itself",
+    # A bertq manifest of 200,000 nested arrays (nlohmann's recursive copy overflowed).
+    "manifest_nested.pt": "nested more than 16 levels deep",
+}
+# Refused when the model is loaded or its manifest read, after the archive checks passed.
+AFTER_ARCHIVE_CHECK = ["manifest_nested.pt", "version_new.pt"]
+# Needs a quantized model (build's `quantized` argument).
+HOSTILE_QUANTIZED = {
+    "short_scales.pt": "is quantized per channel with 32 channels, but holds 16 scales and 16 zero points",
 }
 
 
@@ -81,7 +99,30 @@ def _variant(out, recs, replace=None, drop=(), method=None, add=()):
     _write(out, rs)
 
 
-def build(outdir, src):
+def _zip64_disagree(out, src):
+    """A clean archive whose zip64 end record (reached through a locator, as LibTorch's reader
+    follows it) points to a second central directory, while the classic end record points to
+    the first: one directory for a checker that reads the classic record, another for LibTorch."""
+    with open(src, "rb") as f:
+        buf = f.read()
+    eocd = buf.rfind(b"PK\x05\x06")
+    count, cd_size, cd_off = struct.unpack_from("<HII", buf, eocd + 10)
+    cd = buf[cd_off:cd_off + cd_size]
+    body = buf[:eocd]
+    second = len(body)
+    rec_pos = second + len(cd)
+    rec = struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, count, count, len(cd), second)
+    loc = struct.pack("<IIQI", 0x07064b50, 0, rec_pos, 1)
+    with open(out, "wb") as f:
+        f.write(body + cd + rec + loc + buf[eocd:])
+
+
+def _nested_pickle(depth):
+    """A pickle of `depth` nested 1-tuples around None: tiny once deflated."""
+    return b"\x80\x02N" + b"\x85" * depth + b"."
+
+
+def build(outdir, src, quantized=None):
     os.makedirs(outdir, exist_ok=True)
     for f in os.listdir(outdir):
         os.remove(os.path.join(outdir, f))
@@ -177,8 +218,46 @@ def build(outdir, src):
         struct.pack_into("<H", buf, central + 8, 1)
     _patch(path("encrypted.pt"), encrypt)
 
-    for name in HOSTILE:
+    # Duplicate names, a case twin, a record outside the folder, a decoy folder first.
+    _variant(path("dup_record.pt"), recs, add=[(d1, bytes(len(orig[d1])), zipfile.ZIP_STORED)])
+    _variant(path("case_twin.pt"), recs, add=[(PFX + "DATA/0", orig[d0][:4], zipfile.ZIP_STORED)])
+    _variant(path("other_root.pt"), recs, add=[("big/data/0", orig[d0][:4], zipfile.ZIP_STORED)])
+    _write(path("decoy_root.pt"), [("x/data.pkl", orig[pkl], zipfile.ZIP_STORED)] + recs)
+    # The code record under another case (LibTorch still finds it), holding a blank-line flood.
+    _variant(path("code_upper_flood.pt"), recs, drop=(code,),
+             add=[(PFX + "CODE/__torch__/testmodels.py", orig[code] + b"\n" * 40000, zipfile.ZIP_DEFLATED)])
+    _zip64_disagree(path("zip64_disagree.pt"), src)
+    # data.pkl nesting 200,000 tuples (LibTorch's recursive destruction overflows its stack),
+    # and one holding itself (a list appended to itself through the memo).
+    _variant(path("nested_tuples.pt"), recs, replace={pkl: _nested_pickle(200000)},
+             method=lambda n, m: zipfile.ZIP_DEFLATED if n == pkl else m)
+    _variant(path("self_holding.pt"), recs, replace={pkl: b"\x80\x02]q\x00h\x00a."})
+    _variant(path("manifest_nested.pt"), recs,
+             add=[(PFX + "extra/bertq_manifest.json", b"[" * 200000 + b"]" * 200000, zipfile.ZIP_DEFLATED)])
+
+    # A quantized Linear whose per-channel scales and zero points are half as long as its
+    # channels: the pickle's tensors fit their storages, but a prepack reads 32 of each.
+    if quantized is not None:
+        qrecs = _records(quantized)
+        qpfx = qrecs[0][0].split("/")[0] + "/"
+        qpkl = dict((n, d) for n, d, _ in qrecs)[qpfx + "data.pkl"]
+        # The first per-channel scales: _rebuild_tensor_v2(storage, 0, (32,), (1,), ...) of a
+        # DoubleStorage; its size tuple is MARK, BININT1 32, TUPLE. Halve it, and the zero points'
+        # (a LongStorage). The storages keep their 32 elements: every extent check passes.
+        patched = bytearray(qpkl)
+        for storage in (b"DoubleStorage", b"LongStorage"):
+            i = patched.index(storage)
+            j = patched.index(b"(K\x20t", i)
+            patched[j + 2] = 16
+        _variant(path("short_scales.pt"), qrecs, replace={qpfx + "data.pkl": bytes(patched)})
+
+    for name in list(HOSTILE) + (list(HOSTILE_QUANTIZED) if quantized else []):
         assert os.path.exists(path(name)), name
+    # The table the C++ tests read (tests/archive/test_archive.cpp, tests/cli/test_archive.cpp).
+    with open(path("expected.json"), "w") as f:
+        json.dump({"cases": dict(HOSTILE, **(HOSTILE_QUANTIZED if quantized else {})),
+                   "refused_after_archive_check": AFTER_ARCHIVE_CHECK}, f, indent=1, sort_keys=True)
+        f.write("\n")
 
     # Models that say bertq wrote them with another LibTorch (the pipeline's
     # provenance check, after the archive checks): one from a newer LibTorch,

@@ -111,3 +111,15 @@ class NoForward(nn.Module):
     @torch.jit.export
     def run(self, x):
         return self.fc(x)
+
+
+class EmptyLinear(nn.Module):
+    """A Linear with no output features beside an ordinary one."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 0)
+        self.out = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.out(x), self.fc(x)

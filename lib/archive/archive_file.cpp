@@ -104,9 +104,10 @@ ArchiveFile::~ArchiveFile() {
 void ArchiveFile::classify_zip() {
   bool has_code = false, has_constants = false, has_data = false;
   for (const auto& e : index_.entries) {
-    if (e.name.rfind("code/", 0) == 0) has_code = true;
-    if (e.name == "constants.pkl") has_constants = true;
-    if (e.name == "data.pkl") has_data = true;
+    // Compared as LibTorch's lookup compares names: without regard to case.
+    if (starts_with_folded(e.name, "code/")) has_code = true;
+    if (fold_case(e.name) == "constants.pkl") has_constants = true;
+    if (fold_case(e.name) == "data.pkl") has_data = true;
   }
   if (contents_ == ArchiveContents::SavedTensors) {
     if (has_data && !has_code && !has_constants) return;
@@ -181,7 +182,9 @@ void ArchiveFile::check_code() {
   constexpr size_t kMaxBlankRun = 4096;
   constexpr int kMaxNesting = 256;
   for (const auto& e : index_.entries) {
-    if (e.name.rfind("code/", 0) != 0 || e.name.size() < 3 || e.name.compare(e.name.size() - 3, 3, ".py") != 0)
+    // Every record LibTorch may parse as code: its lookup ignores case.
+    const std::string folded = fold_case(e.name);
+    if (!starts_with_folded(folded, "code/") || folded.size() < 3 || folded.compare(folded.size() - 3, 3, ".py") != 0)
       continue;
     const std::string text = read_zip_record(fd_, path_, e);
     size_t run = 0;
@@ -241,6 +244,28 @@ void ArchiveFile::check_pickles() {
                         " bytes, but its storage needs " +
                         std::to_string(static_cast<uint64_t>(std::min<unsigned __int128>(need, UINT64_MAX))) + " (" +
                         std::to_string(s.numel) + " x " + s.dtype + ")",
+                    "the file was damaged or was not written by torch.jit.save; get a fresh copy");
+    }
+    // A tensor quantized per channel carries a scale and a zero point for
+    // every channel along its axis; a packed weight's prepack (and
+    // dequantize) read that many, whatever the pickle holds.
+    auto numel = [](const PickledTensor& t) {
+      unsigned __int128 n = 1;
+      for (int64_t d : t.sizes) n = std::min<unsigned __int128>(n * static_cast<uint64_t>(d), UINT64_MAX);
+      return static_cast<uint64_t>(n);
+    };
+    for (const auto& q : scan.per_channel) {
+      const PickledTensor& t = scan.tensors[q.tensor];
+      if (q.axis < 0 || static_cast<size_t>(q.axis) >= t.sizes.size())
+        not_a_model(path_, "is corrupted: a tensor in " + source + " is quantized per channel along axis " +
+                               std::to_string(q.axis) + ", which it does not have");
+      const uint64_t channels = static_cast<uint64_t>(t.sizes[static_cast<size_t>(q.axis)]);
+      const uint64_t scales = numel(scan.tensors[q.scales]), zero_points = numel(scan.tensors[q.zero_points]);
+      if (scales != channels || zero_points != channels)
+        not_a_model(path_,
+                    "is corrupted: a tensor in " + source + " is quantized per channel with " +
+                        std::to_string(channels) + " channels, but holds " + std::to_string(scales) + " scales and " +
+                        std::to_string(zero_points) + " zero points",
                     "the file was damaged or was not written by torch.jit.save; get a fresh copy");
     }
     for (const auto& t : scan.tensors) {

@@ -47,8 +47,8 @@ struct Manifest {
 std::string manifest_json(const Report& report);
 
 // Parses a manifest; nullopt if `text` is empty, throws Error(Model) if it is
-// not a bertq manifest.
-std::optional<Manifest> parse_manifest(const std::string& text);
+// not a bertq manifest (naming `model_path`, the file it came from, if given).
+std::optional<Manifest> parse_manifest(const std::string& text, const std::string& model_path = "");
 
 // The manifest stored in the archive at `path`, read from the zip without
 // LibTorch; nullopt if it has none. Throws Error(Model) if the archive or

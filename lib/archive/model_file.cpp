@@ -12,8 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
@@ -217,6 +219,59 @@ class FifoSink {
   std::thread mover_;
 };
 
+// LibTorch 2.x's writer takes a record whose data pointer is null (an empty
+// tensor: observers start with empty min_val/max_val) for metadata only and
+// seeks past it, which fails on the FIFO and leaves the stream failed for
+// every later record. An empty storage given a non-null pointer to no bytes
+// is written as the same empty record. Storages shared by several tensors
+// stay shared, so the archive's records are the same as Python's.
+void give_empty_storages_a_pointer(const torch::jit::Module& model) {
+  static char no_bytes;
+  std::unordered_map<const c10::StorageImpl*, c10::Storage> replaced;
+  auto patch = [&](const c10::IValue& v) {
+    if (!v.isTensor()) return;
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined() || !t.has_storage() || t.device().type() != c10::DeviceType::CPU || t.storage().nbytes() != 0 ||
+        t.storage().data() != nullptr)
+      return;
+    auto [it, fresh] = replaced.try_emplace(t.storage().unsafeGetStorageImpl());
+    if (fresh)
+      it->second = c10::Storage(c10::Storage::use_byte_size_t(), 0,
+                                c10::DataPtr(
+                                    &no_bytes, &no_bytes, [](void*) {}, c10::Device(c10::DeviceType::CPU)),
+                                nullptr, false);
+    t.unsafeGetTensorImpl()->set_storage_keep_dtype(it->second);
+  };
+  // Attributes (and tensors in their lists, tuples and dicts), then the
+  // constants of every method's graph (constants.pkl).
+  std::function<void(const c10::IValue&, int)> visit = [&](const c10::IValue& v, int depth) {
+    if (depth > 64) return;
+    if (v.isTensor()) {
+      patch(v);
+    } else if (v.isList()) {
+      for (const c10::IValue& e : v.toListRef()) visit(e, depth + 1);
+    } else if (v.isTuple()) {
+      for (const c10::IValue& e : v.toTupleRef().elements()) visit(e, depth + 1);
+    } else if (v.isGenericDict()) {
+      for (const auto& e : v.toGenericDict()) visit(e.value(), depth + 1);
+    }
+  };
+  for (const auto& child : model.named_modules()) {
+    const auto& object = child.value._ivalue();
+    for (size_t i = 0; i < object->slots().size(); ++i) visit(object->getSlot(i), 0);
+    for (const auto& method : child.value.get_methods()) {
+      std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* b) {
+        for (torch::jit::Node* n : b->nodes()) {
+          if (n->kind() == c10::prim::Constant)
+            if (auto v = torch::jit::toIValue(n->output())) visit(*v, 0);
+          for (torch::jit::Block* sub : n->blocks()) walk(sub);
+        }
+      };
+      walk(method.graph()->block());
+    }
+  }
+}
+
 // Writes `model` to the new file `file`; see FifoSink for why not directly.
 void save_to_file(const torch::jit::Module& model, const std::string& file, const std::string& shown,
                   const std::map<std::string, std::string>& extra_files) {
@@ -227,6 +282,7 @@ void save_to_file(const torch::jit::Module& model, const std::string& file, cons
   // submodules (debug and prepared models).
   std::vector<torch::jit::Module> held;
   for (const auto& child : model.named_modules()) held.push_back(child.value);
+  give_empty_storages_a_pointer(model);
   FifoSink sink(file, shown);
   std::string error;
   try {

@@ -1,7 +1,7 @@
 #include "archive/pickle_scan.h"
 
 #include <cstring>
-#include <memory>
+#include <limits>
 
 #include "base/error.h"
 #include "base/text.h"
@@ -22,10 +22,11 @@ constexpr StorageType kStorageTypes[] = {
 };
 
 // What the scan needs to know of a value; everything else is Other. Values
-// are shared, never copied: a hostile pickle can fetch a large value from the
-// memo many times, and each fetch must cost O(1).
-struct Node;
-using Val = std::shared_ptr<const Node>;
+// live in one arena and refer to each other by index: a hostile pickle can
+// fetch a large value from the memo many times (each fetch costs O(1)), and
+// nest values 200,000 deep (nothing here recurses over that nesting, not even
+// the destructor).
+using Val = uint32_t;
 struct Node {
   enum Kind {
     Other,
@@ -41,22 +42,12 @@ struct Node {
   } kind = Other;
   int64_t i = 0;           // Int value; StorageClass itemsize; Storage/Tensor index
   std::string s;           // Str; StorageClass dtype name
-  std::vector<Val> items;  // Tuple
+  std::vector<Val> items;  // Tuple: its items; Other: what it holds (list items, dict entries, state)
 };
-
-Val make(Node::Kind k, int64_t i = 0, std::string s = {}) {
-  auto n = std::make_shared<Node>();
-  n->kind = k;
-  n->i = i;
-  n->s = std::move(s);
-  return n;
-}
 
 class Scanner {
  public:
-  Scanner(std::string_view bytes, const std::string& source) : p_(bytes), source_(source) {
-    other_ = make(Node::Other);
-  }
+  Scanner(std::string_view bytes, const std::string& source) : p_(bytes), source_(source) {}
 
   PickleScan run() {
     if (take<uint8_t>() != 0x80) fail("does not start with a pickle PROTO opcode");
@@ -69,6 +60,10 @@ class Scanner {
       step(op, at);
     }
     if (stack_.size() != 1) fail("leaves " + std::to_string(stack_.size()) + " values on the stack");
+    // The result and everything the memo still holds: LibTorch destroys both.
+    std::vector<Val> roots{stack_.back()};
+    roots.insert(roots.end(), memo_.begin(), memo_.end());
+    check_depth(roots);
     return std::move(out_);
   }
 
@@ -104,18 +99,24 @@ class Scanner {
     return s;
   }
 
+  Val make(Node::Kind k, int64_t i = 0, std::string s = {}, std::vector<Val> items = {}) {
+    // Each opcode makes at most one node, so the arena is bounded by the
+    // pickle's length.
+    nodes_.push_back(Node{k, i, std::move(s), std::move(items)});
+    return static_cast<Val>(nodes_.size() - 1);
+  }
+  const Node& node(Val v) const { return nodes_[v]; }
+
   Val pop() {
     if (stack_.empty()) fail("pops an empty stack");
-    Val v = std::move(stack_.back());
+    const Val v = stack_.back();
     stack_.pop_back();
     return v;
   }
 
   void push(Val v) {
-    // Each opcode pushes at most one value, so the stack is bounded by the
-    // pickle's length; this cap only keeps a corrupt one from costing memory.
     if (stack_.size() > (1u << 24)) fail("grows its stack past 16M values");
-    stack_.push_back(std::move(v));
+    stack_.push_back(v);
   }
 
   size_t pop_mark() {
@@ -124,6 +125,28 @@ class Scanner {
     marks_.pop_back();
     if (m > stack_.size()) fail("pops below its MARK");
     return m;
+  }
+
+  // The values from `m` to the top, removed from the stack.
+  std::vector<Val> take_from(size_t m) {
+    std::vector<Val> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
+    stack_.resize(m);
+    return items;
+  }
+
+  // Puts `items` into the container on top of the stack (APPEND, SETITEM,
+  // BUILD): a list, dict or object that now holds them, and every handle to
+  // it (the memo's too) sees that.
+  void put_into_top(std::vector<Val> items, const char* what, size_t at) {
+    if (stack_.empty()) fail(what, at);
+    Node& c = nodes_[stack_.back()];
+    if (c.kind != Node::Other) {
+      // Only containers take items; anything else becomes an opaque value
+      // that still holds them (LibTorch would refuse or ignore it).
+      stack_.back() = make(Node::Other, 0, {}, {stack_.back()});
+    }
+    auto& held = nodes_[stack_.back()].items;
+    held.insert(held.end(), items.begin(), items.end());
   }
 
   void memo_put(uint64_t id) {
@@ -143,52 +166,99 @@ class Scanner {
     return memo_[id];
   }
 
-  Val tuple_of(std::vector<Val> items) {
-    auto n = std::make_shared<Node>();
-    n->kind = Node::Tuple;
-    n->items = std::move(items);
-    return n;
-  }
+  bool is_int(Val v) const { return node(v).kind == Node::Int; }
 
-  static bool is_int(const Val& v) { return v->kind == Node::Int; }
-
-  std::vector<int64_t> int_tuple(const Val& v, const char* what, size_t at) {
-    if (v->kind != Node::Tuple) fail(std::string("gives a tensor ") + what + " that is not a tuple", at);
+  std::vector<int64_t> int_tuple(Val v, const char* what, size_t at) {
+    if (node(v).kind != Node::Tuple) fail(std::string("gives a tensor ") + what + " that is not a tuple", at);
     std::vector<int64_t> out;
-    for (const auto& e : v->items) {
+    for (Val e : node(v).items) {
       if (!is_int(e)) fail(std::string("gives a tensor ") + what + " that is not all integers", at);
-      if (e->i < 0) fail(std::string("gives a tensor a negative ") + what, at);
-      out.push_back(e->i);
+      if (node(e).i < 0) fail(std::string("gives a tensor a negative ") + what, at);
+      out.push_back(node(e).i);
     }
     return out;
   }
 
   // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...) and
   // _rebuild_qtensor(storage, offset, size, stride, qparams, ...).
-  Val rebuild_tensor(const Val& args, size_t at) {
-    if (args->kind != Node::Tuple || args->items.size() < 4) fail("rebuilds a tensor from too few arguments", at);
-    const Val& storage = args->items[0];
-    if (storage->kind != Node::Storage) fail("rebuilds a tensor from something that is not a storage", at);
-    if (!is_int(args->items[1]) || args->items[1]->i < 0) fail("gives a tensor a bad storage offset", at);
+  Val rebuild_tensor(Val args_v, size_t at) {
+    const Node& args = node(args_v);
+    if (args.kind != Node::Tuple || args.items.size() < 4) fail("rebuilds a tensor from too few arguments", at);
+    const Node& storage = node(args.items[0]);
+    if (storage.kind != Node::Storage) fail("rebuilds a tensor from something that is not a storage", at);
+    if (!is_int(args.items[1]) || node(args.items[1]).i < 0) fail("gives a tensor a bad storage offset", at);
     PickledTensor t;
-    t.storage = static_cast<size_t>(storage->i);
-    t.offset = args->items[1]->i;
-    t.sizes = int_tuple(args->items[2], "size", at);
-    t.strides = int_tuple(args->items[3], "stride", at);
+    t.storage = static_cast<size_t>(storage.i);
+    t.offset = node(args.items[1]).i;
+    t.sizes = int_tuple(args.items[2], "size", at);
+    t.strides = int_tuple(args.items[3], "stride", at);
     if (t.sizes.size() != t.strides.size()) fail("gives a tensor sizes and strides of different lengths", at);
     if (storage_extent(t) < 0) fail("gives a tensor sizes and strides whose extent overflows", at);
     out_.tensors.push_back(std::move(t));
-    return make(Node::Tensor, static_cast<int64_t>(out_.tensors.size() - 1));
+    const size_t index = out_.tensors.size() - 1;
+    // _rebuild_qtensor's quantizer parameters: (qscheme, scale, zero_point)
+    // per tensor, (qscheme, scales, zero_points, axis) per channel, where
+    // scales and zero points are tensors with one value per channel along
+    // `axis`; LibTorch (and a packed weight's prepack) reads that many.
+    if (args.items.size() >= 5 && node(args.items[4]).kind == Node::Tuple) {
+      const auto& q = node(args.items[4]).items;
+      if (q.size() == 4 && node(q[1]).kind == Node::Tensor && node(q[2]).kind == Node::Tensor && is_int(q[3]))
+        out_.per_channel.push_back(
+            {index, static_cast<size_t>(node(q[1]).i), static_cast<size_t>(node(q[2]).i), node(q[3]).i});
+    }
+    return make(Node::Tensor, static_cast<int64_t>(index), {}, {args_v});
+  }
+
+  // The deepest chain of values the pickle builds, without recursion: LibTorch
+  // builds and later destroys them recursively, so a hostile pickle of 200,000
+  // nested 1-tuples (2.2 KB) would overflow its stack. A value that holds
+  // itself (a list appended to itself) is refused as well.
+  void check_depth(const std::vector<Val>& roots) {
+    constexpr uint32_t kMaxDepth = 1000;
+    enum : uint8_t { Unseen, Open, Done };
+    std::vector<uint8_t> state(nodes_.size(), Unseen);
+    std::vector<uint32_t> depth(nodes_.size(), 0);
+    struct Frame {
+      Val v;
+      size_t next;
+    };
+    const std::string too_deep =
+        "nests values more than " + std::to_string(kMaxDepth) + " deep (TorchScript nests a few levels)";
+    for (Val root : roots) {
+      if (state[root] != Unseen) continue;
+      std::vector<Frame> path{{root, 0}};
+      state[root] = Open;
+      while (!path.empty()) {
+        const Val v = path.back().v;
+        const auto& items = nodes_[v].items;
+        if (path.back().next < items.size()) {
+          const Val c = items[path.back().next++];
+          if (state[c] == Open) fail("builds a value that holds itself");
+          if (state[c] == Unseen) {
+            if (path.size() >= kMaxDepth) fail(too_deep);
+            state[c] = Open;
+            path.push_back({c, 0});
+          }
+          continue;
+        }
+        uint32_t d = 0;
+        for (Val c : items) d = std::max(d, depth[c] + 1);
+        if (d >= kMaxDepth) fail(too_deep);
+        depth[v] = d;
+        state[v] = Done;
+        path.pop_back();
+      }
+    }
   }
 
   void step(uint8_t op, size_t at) {
     switch (op) {
       case ']':  // EMPTY_LIST
       case '}':  // EMPTY_DICT
-        push(other_);
+        push(make(Node::Other));
         break;
       case ')':  // EMPTY_TUPLE
-        push(tuple_of({}));
+        push(make(Node::Tuple));
         break;
       case 'q':  // BINPUT
         memo_put(take<uint8_t>());
@@ -209,7 +279,7 @@ class Scanner {
       case 0x88:  // NEWTRUE
       case 0x89:  // NEWFALSE
       case 'N':   // NONE
-        push(other_);
+        push(make(Node::Other));
         break;
       case 'K':  // BININT1
         push(make(Node::Int, take<uint8_t>()));
@@ -236,25 +306,24 @@ class Scanner {
         push(make(Node::Str, 0, take_bytes(n)));
         break;
       }
-      case 'a':  // APPEND (2.x): value -> into the list below it
-        pop();
-        if (stack_.empty()) fail("appends to nothing", at);
+      case 'a': {  // APPEND (2.x): value -> into the list below it
+        const Val v = pop();
+        put_into_top({v}, "appends to nothing", at);
         break;
-      case 's':  // SETITEM (2.x): key, value -> into the dict below them
-        pop();
-        pop();
-        if (stack_.empty()) fail("sets an item of nothing", at);
+      }
+      case 's': {  // SETITEM (2.x): key, value -> into the dict below them
+        const Val v = pop();
+        const Val k = pop();
+        put_into_top({k, v}, "sets an item of nothing", at);
         break;
+      }
       case 'G':  // BINFLOAT
         take<double>();
-        push(other_);
+        push(make(Node::Other));
         break;
       case 't': {  // TUPLE
         const size_t m = pop_mark();
-        std::vector<Val> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(m)),
-                               std::make_move_iterator(stack_.end()));
-        stack_.resize(m);
-        push(tuple_of(std::move(items)));
+        push(make(Node::Tuple, 0, {}, take_from(m)));
         break;
       }
       case 0x85:    // TUPLE1
@@ -263,31 +332,31 @@ class Scanner {
         const size_t n = op - 0x84u;
         std::vector<Val> items(n);
         for (size_t k = n; k-- > 0;) items[k] = pop();
-        push(tuple_of(std::move(items)));
+        push(make(Node::Tuple, 0, {}, std::move(items)));
         break;
       }
       case 'e': {  // APPENDS: items after the mark go into the list below it
         const size_t m = pop_mark();
         if (m == 0) fail("appends to nothing", at);
-        stack_.resize(m);
+        put_into_top(take_from(m), "appends to nothing", at);
         break;
       }
-      case 'l':  // LIST
-        stack_.resize(pop_mark());
-        push(other_);
+      case 'l': {  // LIST
+        const size_t m = pop_mark();
+        push(make(Node::Other, 0, {}, take_from(m)));
         break;
+      }
       case 'd': {  // DICT
         const size_t m = pop_mark();
         if ((stack_.size() - m) % 2) fail("builds a dict from an odd number of values", at);
-        stack_.resize(m);
-        push(other_);
+        push(make(Node::Other, 0, {}, take_from(m)));
         break;
       }
       case 'u': {  // SETITEMS
         const size_t m = pop_mark();
         if (m == 0) fail("sets items of nothing", at);
         if ((stack_.size() - m) % 2) fail("sets items from an odd number of values", at);
-        stack_.resize(m);
+        put_into_top(take_from(m), "sets items of nothing", at);
         break;
       }
       case 'c': {  // GLOBAL
@@ -310,32 +379,39 @@ class Scanner {
         }
         break;
       }
-      case 0x81:  // NEWOBJ: class, args -> object
+      case 0x81: {  // NEWOBJ: class, args -> object
+        const Val args = pop();
         pop();
-        pop();
-        push(other_);
+        push(make(Node::Other, 0, {}, {args}));
         break;
-      case 'b':    // BUILD: object, state -> object
+      }
+      case 'b': {  // BUILD: object, state -> object
+        const Val state = pop();
+        put_into_top({state}, "builds nothing", at);
+        break;
+      }
       case 'R': {  // REDUCE: callable, args -> result
         const Val arg = pop();
         const Val fn = pop();
-        if (op == 'R' && fn->kind == Node::RebuildTensor)
+        if (node(fn).kind == Node::RebuildTensor)
           push(rebuild_tensor(arg, at));
         else
-          push(other_);
+          push(make(Node::Other, 0, {}, {arg}));  // the result may be (or hold) its arguments
         break;
       }
       case 'Q': {  // BINPERSID: ('storage', dtype, key, location, numel)
-        const Val t = pop();
-        if (t->kind != Node::Tuple || t->items.size() != 5 || t->items[0]->kind != Node::Str ||
-            t->items[0]->s != "storage")
+        const Val tv = pop();
+        const Node& t = node(tv);
+        if (t.kind != Node::Tuple || t.items.size() != 5 || node(t.items[0]).kind != Node::Str ||
+            node(t.items[0]).s != "storage")
           fail("holds a persistent id that is not a storage", at);
-        const auto& e = t->items;
-        if (e[1]->kind != Node::StorageClass) fail("gives a storage no dtype", at);
-        if (e[2]->kind != Node::Str || e[2]->s.empty()) fail("gives a storage no record name", at);
-        if (e[3]->kind != Node::Str) fail("gives a storage no device", at);
-        if (!is_int(e[4]) || e[4]->i < 0) fail("gives a storage a negative element count", at);
-        out_.storages.push_back({e[2]->s, e[4]->i, e[1]->i, e[1]->s});
+        const Node& dtype = node(t.items[1]);
+        const Node& key = node(t.items[2]);
+        if (dtype.kind != Node::StorageClass) fail("gives a storage no dtype", at);
+        if (key.kind != Node::Str || key.s.empty()) fail("gives a storage no record name", at);
+        if (node(t.items[3]).kind != Node::Str) fail("gives a storage no device", at);
+        if (!is_int(t.items[4]) || node(t.items[4]).i < 0) fail("gives a storage a negative element count", at);
+        out_.storages.push_back({key.s, node(t.items[4]).i, dtype.i, dtype.s});
         push(make(Node::Storage, static_cast<int64_t>(out_.storages.size() - 1)));
         break;
       }
@@ -352,10 +428,10 @@ class Scanner {
   std::string_view p_;
   size_t pos_ = 0;
   const std::string& source_;
+  std::vector<Node> nodes_;
   std::vector<Val> stack_;
   std::vector<size_t> marks_;
   std::vector<Val> memo_;
-  Val other_;
   PickleScan out_;
 };
 

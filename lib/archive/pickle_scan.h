@@ -27,9 +27,19 @@ struct PickledTensor {
   std::vector<int64_t> sizes, strides;
 };
 
+// A tensor quantized per channel: its scales and zero points are tensors of
+// their own, with one value per channel along `axis`.
+struct PickledPerChannel {
+  size_t tensor = 0;  // indices into PickleScan::tensors
+  size_t scales = 0;
+  size_t zero_points = 0;
+  int64_t axis = 0;
+};
+
 struct PickleScan {
   std::vector<PickledStorage> storages;
   std::vector<PickledTensor> tensors;
+  std::vector<PickledPerChannel> per_channel;
   bool has_sparse = false;  // torch._utils._rebuild_sparse_tensor appears
 };
 
@@ -37,7 +47,9 @@ struct PickleScan {
 // and the byte offset, for anything LibTorch's Unpickler would misread or
 // crash on: truncated data, unknown opcodes, stack or memo misuse, a storage
 // tuple of the wrong shape, an unknown storage dtype, a tensor whose sizes or
-// strides are negative or do not fit in 64 bits.
+// strides are negative or do not fit in 64 bits, values nested more than
+// 1000 deep (LibTorch builds and destroys them recursively) or holding
+// themselves. Nothing in the scan recurses over the input's nesting.
 PickleScan scan_pickle(std::string_view bytes, const std::string& source);
 
 // The number of elements a tensor reaches into its storage (offset + the

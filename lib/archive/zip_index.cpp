@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <unordered_map>
 
 #include "base/error.h"
 #include "base/text.h"
@@ -116,14 +117,27 @@ void stream_record(int fd, const std::string& path, const ZipEntry& e,
 
 }  // namespace
 
+std::string fold_case(std::string_view name) {
+  // miniz's MZ_TOLOWER: ASCII only.
+  std::string out(name);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool starts_with_folded(std::string_view name, std::string_view prefix) {
+  return name.size() >= prefix.size() && fold_case(name.substr(0, prefix.size())) == prefix;
+}
+
 const ZipEntry* ZipIndex::find(const std::string& name) const {
-  for (const auto& e : entries)
-    if (e.name == name) return &e;
-  return nullptr;
+  // As LibTorch looks records up: without regard to case (read_zip_index
+  // made sure one name reaches at most one record).
+  auto it = by_folded_name.find(fold_case(name));
+  return it == by_folded_name.end() ? nullptr : &entries[it->second];
 }
 
 bool is_tensor_record(const std::string& name) {
-  return name.rfind("data/", 0) == 0 || name.rfind("constants/", 0) == 0;
+  return starts_with_folded(name, "data/") || starts_with_folded(name, "constants/");
 }
 
 std::string read_zip_record(int fd, const std::string& path, const ZipEntry& e) {
@@ -164,24 +178,45 @@ ZipIndex read_zip_index(int fd, const std::string& path) {
       break;
     }
   if (eocd < 0) bad(path, "no end-of-central-directory record (truncated?)");
-  uint64_t count = u16(&tail[eocd + 10]);
-  uint64_t cd_size = u32(&tail[eocd + 12]);
-  uint64_t cd_offset = u32(&tail[eocd + 16]);
+  const uint8_t* end = &tail[eocd];
+  uint64_t count = u16(end + 10);
+  uint64_t on_this_disk = u16(end + 8);
+  uint64_t cd_size = u32(end + 12);
+  uint64_t cd_offset = u32(end + 16);
+  const bool disks = u16(end + 4) != 0 || u16(end + 6) != 0;
   const uint64_t eocd_pos = index.file_size - tail_len + static_cast<uint64_t>(eocd);
-  if (count == 0xFFFF || cd_offset == 0xFFFFFFFF || cd_size == 0xFFFFFFFF) {
-    // zip64: a locator just before the end record points to the zip64 end record.
-    if (eocd_pos < 20) bad(path, "zip64 locator missing");
+  // LibTorch's reader (miniz) takes the zip64 end record whenever a zip64
+  // locator sits just before the end record, whatever the classic record
+  // says; bertq reads the same one, and refuses a file whose two records
+  // describe different central directories (one for bertq's checks, another
+  // for LibTorch) or a locator that leads nowhere.
+  bool zip64_needed = count == 0xFFFF || on_this_disk == 0xFFFF || cd_offset == 0xFFFFFFFF || cd_size == 0xFFFFFFFF;
+  if (eocd_pos >= 20 + 56) {
     const auto loc = read_vec(fd, path, eocd_pos - 20, 20);
-    if (u32(loc.data()) != 0x07064b50) bad(path, "zip64 locator missing");
-    const uint64_t rec_pos = u64(&loc[8]);
-    if (rec_pos > index.file_size || index.file_size - rec_pos < 56)
-      bad(path, "zip64 end record beyond the end of the file");
-    const auto rec = read_vec(fd, path, rec_pos, 56);
-    if (u32(rec.data()) != 0x06064b50) bad(path, "zip64 end record missing");
-    count = u64(&rec[32]);
-    cd_size = u64(&rec[40]);
-    cd_offset = u64(&rec[48]);
+    if (u32(loc.data()) == 0x07064b50) {
+      const uint64_t rec_pos = u64(&loc[8]);
+      if (rec_pos > index.file_size - 56) bad(path, "zip64 end record beyond the end of the file");
+      const auto rec = read_vec(fd, path, rec_pos, 56);
+      if (u32(rec.data()) != 0x06064b50) bad(path, "its zip64 locator points to no zip64 end record");
+      if (u32(&loc[16]) != 1) bad(path, "it spans several disks");
+      if (u64(&rec[4]) < 44) bad(path, "its zip64 end record is too short");
+      const uint64_t count64 = u64(&rec[32]), disk64 = u64(&rec[24]), size64 = u64(&rec[40]), offset64 = u64(&rec[48]);
+      auto agrees = [](uint64_t classic, uint64_t marker, uint64_t wide) {
+        return classic == marker || classic == wide;
+      };
+      if (!agrees(count, 0xFFFF, count64) || !agrees(on_this_disk, 0xFFFF, disk64) ||
+          !agrees(cd_size, 0xFFFFFFFF, size64) || !agrees(cd_offset, 0xFFFFFFFF, offset64))
+        bad(path, "its zip64 end record and its end record describe different central directories");
+      if (u32(&rec[16]) != 0 || u32(&rec[20]) != 0) bad(path, "it spans several disks");
+      count = count64;
+      on_this_disk = disk64;
+      cd_size = size64;
+      cd_offset = offset64;
+      zip64_needed = false;
+    }
   }
+  if (zip64_needed) bad(path, "zip64 locator missing");
+  if (disks || on_this_disk != count) bad(path, "it spans several disks");
   // Compared by subtraction: 64-bit values from a zip64 record can wrap a sum.
   if (cd_size > index.file_size || cd_offset > index.file_size - cd_size)
     bad(path, "central directory beyond the end of the file");
@@ -242,10 +277,33 @@ ZipIndex read_zip_index(int fd, const std::string& path) {
     if (entry.data_offset > index.file_size || csize > index.file_size - entry.data_offset ||
         (method == 0 && usize != csize))
       bad(path, "entry " + shown + " ends beyond the end of the file");
+    // LibTorch names the archive's root folder after the first entry and
+    // looks every record up as ROOT/NAME: an entry outside that folder is
+    // one bertq would check and LibTorch would not read (or the reverse).
     const auto slash = name.find('/');
-    if (index.root.empty() && slash != std::string::npos) index.root = name.substr(0, slash);
-    entry.name = slash == std::string::npos ? name : name.substr(slash + 1);
+    if (i == 0) {
+      if (slash == std::string::npos || slash == 0)
+        bad(path, "its first entry " + shown + " is not in a folder (torch.jit.save puts every record in one)");
+      index.root = name.substr(0, slash);
+    }
+    if (name.compare(0, index.root.size() + 1, index.root + "/") != 0)
+      bad(path, "entry " + shown + " is outside the archive's folder " + printable(index.root) +
+                    " (torch.jit.save writes every record in one folder)");
+    entry.name = name.substr(index.root.size() + 1);
     index.entries.push_back(std::move(entry));
+  }
+  // LibTorch finds records by name without regard to case and, among equal
+  // names, takes whichever its sorted lookup meets: two records that one name
+  // can reach are two candidates for what LibTorch reads.
+  for (size_t k = 0; k < index.entries.size(); ++k) {
+    const ZipEntry& e = index.entries[k];
+    auto [it, fresh] = index.by_folded_name.emplace(fold_case(e.name), k);
+    if (!fresh) {
+      const std::string& other = index.entries[it->second].name;
+      bad(path, e.name == other ? "it holds two records named " + printable(e.name)
+                                : "it holds records " + printable(other) + " and " + printable(e.name) +
+                                      ", which LibTorch's lookup (without regard to case) cannot tell apart");
+    }
   }
   return index;
 }

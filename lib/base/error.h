@@ -21,24 +21,31 @@ enum class ErrorKind {
 };
 
 // Messages and hints hold values from the user's input (paths, keys, file
-// contents): the constructor escapes control characters and invalid UTF-8
-// (printable), so a message can neither drive the terminal nor be cut short
-// by a NUL byte.
+// contents): the constructor escapes control characters (a newline too: a
+// path must not forge another line of output) and invalid UTF-8
+// (printable_line), so a message can neither drive the terminal nor be cut
+// short by a NUL byte.
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message, const std::string& hint = {})
-      : std::runtime_error(clipped(printable(message))), kind_(kind), hint_(clipped(printable(hint))) {}
+      : std::runtime_error(clipped(printable_line(message))), kind_(kind), hint_(clipped(printable_line(hint))) {}
   ErrorKind kind() const { return kind_; }
   // An optional second line telling the user what to do next.
   const std::string& hint() const { return hint_; }
 
  private:
   // A safety net for values that reached a message unquoted: no message is
-  // longer than a screenful.
+  // longer than a screenful. The middle goes: a message ends with its reason
+  // ("...: File name too long"), which a long path before it must not push out.
   static std::string clipped(std::string s) {
-    constexpr size_t kMax = 4096;
-    if (s.size() > kMax) s = s.substr(0, kMax) + "... (message cut at " + std::to_string(kMax) + " bytes)";
-    return s;
+    constexpr size_t kMax = 4096, kKeep = 1800;
+    if (s.size() <= kMax) return s;
+    auto boundary = [&](size_t i) {  // back to the start of a UTF-8 character
+      while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80) --i;
+      return i;
+    };
+    const size_t head = boundary(kKeep), tail = boundary(s.size() - kKeep);
+    return s.substr(0, head) + " ... (" + std::to_string(tail - head) + " bytes cut) ... " + s.substr(tail);
   }
   ErrorKind kind_;
   std::string hint_;

@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -26,13 +28,15 @@ namespace {
 // Temporaries removed by the signal handler: plain buffers, because only
 // async-signal-safe calls (unlink, rmdir) may run there.
 
-constexpr int kSlots = 8;
+constexpr int kSlots = 32;
 struct Slot {
   char file[PATH_MAX];
   char dir[PATH_MAX];
   volatile sig_atomic_t used;
+  volatile sig_atomic_t order;  // when it was claimed: newer folders are removed first
 };
 Slot g_slots[kSlots];
+volatile sig_atomic_t g_next_order = 0;
 
 int claim_slot(const std::string& file, const std::string& dir) {
   if (file.size() >= PATH_MAX || dir.size() >= PATH_MAX) return -1;
@@ -40,6 +44,8 @@ int claim_slot(const std::string& file, const std::string& dir) {
     if (g_slots[i].used) continue;
     std::memcpy(g_slots[i].file, file.c_str(), file.size() + 1);
     std::memcpy(g_slots[i].dir, dir.c_str(), dir.size() + 1);
+    g_slots[i].order = g_next_order;
+    g_next_order = g_next_order + 1;
     g_slots[i].used = 1;
     return i;
   }
@@ -51,10 +57,17 @@ void release_slot(int i) {
 }
 
 void cleanup_and_reraise(int sig) {
-  for (auto& s : g_slots) {
-    if (!s.used) continue;
-    ::unlink(s.file);
-    if (s.dir[0]) ::rmdir(s.dir);
+  // Newest first: a temporary folder made inside another (a conversion
+  // writing into tune's candidate folder) must go before its parent.
+  bool done[kSlots] = {};
+  for (int round = 0; round < kSlots; ++round) {
+    int pick = -1;
+    for (int i = 0; i < kSlots; ++i)
+      if (g_slots[i].used && !done[i] && (pick < 0 || g_slots[i].order > g_slots[pick].order)) pick = i;
+    if (pick < 0) break;
+    done[pick] = true;
+    ::unlink(g_slots[pick].file);
+    if (g_slots[pick].dir[0]) ::rmdir(g_slots[pick].dir);
   }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
@@ -83,18 +96,26 @@ std::string temp_prefix() {
   return prefix;
 }
 
-// "PID-START-XXXXXX" -> is that process gone?
-bool owner_is_gone(const std::string& rest) {
+// "PID-START-XXXXXX": a name bertq gives its temporary folders.
+bool is_our_name(const std::string& rest) {
   const auto dash1 = rest.find('-');
   const auto dash2 = dash1 == std::string::npos ? std::string::npos : rest.find('-', dash1 + 1);
-  if (dash2 == std::string::npos) return false;  // not our naming: leave it alone
-  const std::string pid_text = rest.substr(0, dash1), start = rest.substr(dash1 + 1, dash2 - dash1 - 1);
-  if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-  struct stat st {};
-  if (::stat(("/proc/" + pid_text).c_str(), &st) != 0) return true;
-  return start_time(pid) != start;
+  if (dash2 == std::string::npos) return false;
+  const std::string pid_text = rest.substr(0, dash1);
+  return !pid_text.empty() && pid_text.size() <= 9 && pid_text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Locks a temporary folder for as long as `fd` stays open. The lock, not the
+// process id in its name, tells a live owner from a dead one: it holds across
+// PID namespaces (containers sharing a volume) and, on Linux, NFS.
+int lock_folder(const std::string& dir, bool wait) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 std::string parent_of(const std::string& path) {
@@ -163,11 +184,21 @@ std::string file_kind(const std::string& path) {
 OutputPath check_output_path(const std::string& role, const std::string& path) {
   if (path.empty()) throw Error(ErrorKind::Usage, role + ": an empty path is not a file name");
   OutputPath out{role, path, path};
+  // The file is written as FOLDER/.bertq-tmp-PID-START-XXXXXX/NAME first:
+  // that path must fit the system's limit too.
+  const auto too_long = [&](const std::string& p) { return p.size() + temp_prefix().size() + 8 >= PATH_MAX; };
   struct stat lst {};
   if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
     // Write through the link, as `cp` would, so the link stays a link.
     out.target = resolved(path);
   }
+  if (too_long(out.target))
+    throw Error(ErrorKind::Usage,
+                role + " " + path + " is " + std::to_string(out.target.size()) +
+                    " bytes long; bertq writes it under a temporary name beside it first, which would pass the "
+                    "system's limit of " +
+                    std::to_string(PATH_MAX - 1) + " bytes for a path",
+                "give a shorter path (a relative one from inside the folder works)");
   struct stat st {};
   if (::stat(out.target.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode))
@@ -177,8 +208,12 @@ OutputPath check_output_path(const std::string& role, const std::string& path) {
     return out;
   }
   if (errno != ENOENT) throw Error(ErrorKind::Io, "cannot write " + role + " " + path + ": " + errno_message());
-  if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode) && out.target == path)
-    throw Error(ErrorKind::Usage, role + " " + path + " is a symbolic link that cannot be followed");
+  // A dangling link (relative or absolute): the rename would replace the link
+  // itself with a file, which is not writing through it.
+  struct stat tst {};
+  if (::lstat(out.target.c_str(), &tst) == 0 && S_ISLNK(tst.st_mode))
+    throw Error(ErrorKind::Usage, role + " " + path + " is a symbolic link to nothing (its target does not exist)",
+                "point it at a file, or give another path");
   const std::string dir = parent_of(out.target);
   struct stat dst {};
   if (::stat(dir.c_str(), &dst) != 0 || !S_ISDIR(dst.st_mode))
@@ -215,6 +250,8 @@ TempDir::TempDir(const std::string& target) {
   if (!::mkdtemp(tmpl.data())) throw Error(ErrorKind::Io, "cannot write to " + dir + ": " + errno_message());
   path_ = tmpl;
   file_ = (fs::path(path_) / t.filename()).string();
+  // Held until the folder is gone: remove_stale_temporaries leaves it alone.
+  lock_fd_ = lock_folder(path_, /*wait=*/false);
   slot_ = claim_slot(file_, path_);
 }
 
@@ -222,6 +259,7 @@ TempDir::~TempDir() {
   release_slot(slot_);
   ::unlink(file_.c_str());
   ::rmdir(path_.c_str());
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void TempDir::commit(const std::string& target) {
@@ -241,9 +279,12 @@ void TempDir::commit(const std::string& target) {
     throw Error(ErrorKind::Io, "cannot write " + target + ": " + errno_message());
 }
 
-void write_file_atomic(const OutputPath& out, std::string_view contents) {
-  TempDir tmp(out.target);
-  const int fd = ::open(tmp.file().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+namespace {
+
+// Creates `file` (it must not exist) holding `contents`; throws Error(Io)
+// naming `out`.
+void write_new_file(const std::string& file, const OutputPath& out, std::string_view contents) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + errno_message());
   size_t done = 0;
   while (done < contents.size()) {
@@ -258,31 +299,90 @@ void write_file_atomic(const OutputPath& out, std::string_view contents) {
   }
   if (::close(fd) != 0)
     throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + errno_message());
+}
+
+}  // namespace
+
+void write_file_atomic(const OutputPath& out, std::string_view contents) {
+  TempDir tmp(out.target);
+  write_new_file(tmp.file(), out, contents);
   tmp.commit(out.target);
+}
+
+struct StagedOutputs::Staged {
+  OutputPath out;
+  TempDir dir;
+  explicit Staged(const OutputPath& o) : out(o), dir(o.target) {}
+};
+
+StagedOutputs::StagedOutputs() = default;
+StagedOutputs::~StagedOutputs() = default;
+
+void StagedOutputs::add(const OutputPath& out) { staged_.push_back(std::make_unique<Staged>(out)); }
+
+const StagedOutputs::Staged& StagedOutputs::find(const OutputPath& out) const {
+  for (const auto& s : staged_)
+    if (s->out.target == out.target && s->out.role == out.role) return *s;
+  throw Error(ErrorKind::Internal, "no staged output for " + out.role + " " + out.path);
+}
+
+const std::string& StagedOutputs::file(const OutputPath& out) const { return find(out).dir.file(); }
+
+void StagedOutputs::write(const OutputPath& out, std::string_view contents) {
+  write_new_file(file(out), out, contents);
+}
+
+void StagedOutputs::commit() {
+  std::vector<std::string> replaced;
+  for (size_t i = 0; i < staged_.size(); ++i) {
+    Staged& s = *staged_[i];
+    struct stat st {};
+    if (::lstat(s.dir.file().c_str(), &st) != 0) continue;  // never written
+    try {
+      s.dir.commit(s.out.target);
+    } catch (const Error& e) {
+      std::vector<std::string> left;
+      for (size_t j = i; j < staged_.size(); ++j)
+        if (::lstat(staged_[j]->dir.file().c_str(), &st) == 0) left.push_back(staged_[j]->out.path);
+      throw Error(e.kind(), std::string(e.what()) + "; " +
+                                (replaced.empty() ? std::string("nothing was replaced")
+                                                  : "already replaced: " + join(replaced, ", ")) +
+                                "; not written: " + join(left, ", "));
+    }
+    replaced.push_back(s.out.path);
+  }
 }
 
 int remove_stale_temporaries(const std::string& dir) {
   int removed = 0;
   DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
   if (!d) return 0;
-  std::vector<std::string> stale;
+  std::vector<std::string> candidates;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name.rfind(kTempPrefix, 0) != 0) continue;
-    if (owner_is_gone(name.substr(kTempPrefix.size()))) stale.push_back(name);
+    if (name.rfind(kTempPrefix, 0) == 0 && is_our_name(name.substr(kTempPrefix.size()))) candidates.push_back(name);
   }
   ::closedir(d);
-  for (const auto& name : stale) {
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& name : candidates) {
     const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
     std::error_code ec;
-    // Only what bertq puts there: a folder holding one file (or the FIFO
-    // LibTorch's writer writes into), or a file.
-    if (fs::is_directory(fs::symlink_status(p, ec))) {
-      for (const auto& f : fs::directory_iterator(p, ec))
-        if (const auto st = fs::symlink_status(f.path(), ec); fs::is_regular_file(st) || fs::is_fifo(st))
-          fs::remove(f.path(), ec);
-    }
+    const auto st = fs::symlink_status(p, ec);
+    if (ec || !fs::is_directory(st)) continue;
+    // A folder made in the last minute may not be locked yet by its maker.
+    const auto mtime = fs::last_write_time(p, ec);
+    if (ec || now - mtime < std::chrono::minutes(1)) continue;
+    // Its owner holds its lock while it lives, whatever its process id says
+    // here (another PID namespace, another NFS client).
+    const int fd = lock_folder(p.string(), /*wait=*/false);
+    if (fd < 0) continue;
+    // Only what bertq puts there: files, or the FIFO LibTorch's writer
+    // writes into.
+    for (const auto& f : fs::directory_iterator(p, ec))
+      if (const auto fst = fs::symlink_status(f.path(), ec); fs::is_regular_file(fst) || fs::is_fifo(fst))
+        fs::remove(f.path(), ec);
     if (fs::remove(p, ec)) ++removed;
+    ::close(fd);
   }
   return removed;
 }
@@ -290,7 +390,12 @@ int remove_stale_temporaries(const std::string& dir) {
 void install_cleanup_on_signals() {
   struct sigaction sa {};
   sa.sa_handler = cleanup_and_reraise;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    // A signal ignored when bertq started stays ignored (`nohup bertq ...`).
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    sigaction(sig, &sa, nullptr);
+  }
 }
 
 bool same_file(const std::string& a, const std::string& b) {

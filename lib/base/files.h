@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,9 +52,9 @@ void check_distinct(const std::vector<InputPath>& inputs, const std::vector<Outp
 void write_file_atomic(const OutputPath& out, std::string_view contents);
 
 // A private temporary folder beside `target` for writing it. Its name,
-// `.bertq-tmp-PID-START-XXXXXX`, records the owner process (its id and start
-// time), so that remove_stale_temporaries can tell a crashed run's leftovers
-// from a live run's. The folder is removed on SIGINT/SIGTERM/SIGHUP.
+// `.bertq-tmp-PID-START-XXXXXX`, names the owner process for a reader; the
+// owner holds a lock on it for its lifetime, which remove_stale_temporaries
+// respects. The folder is removed on SIGINT/SIGTERM/SIGHUP.
 class TempDir {
  public:
   explicit TempDir(const std::string& target);
@@ -71,12 +72,42 @@ class TempDir {
   std::string path_;
   std::string file_;
   int slot_ = -1;
+  int lock_fd_ = -1;
 };
 
-// Removes `.bertq-tmp-*` entries in `dir` whose owner process no longer
-// runs (a conversion killed by SIGKILL or a power cut leaves them behind).
-// Returns how many were removed. Entries of live processes, and names that
-// are not bertq's, are left alone.
+// The outputs of one command, committed together: each is written into a
+// temporary folder of its own beside its target, made when the output is
+// added (so an output that cannot be written fails the command before any
+// work), and commit() renames them into place at the end. A command that
+// fails before commit() leaves every target as it was.
+class StagedOutputs {
+ public:
+  StagedOutputs();
+  ~StagedOutputs();
+  StagedOutputs(const StagedOutputs&) = delete;
+  StagedOutputs& operator=(const StagedOutputs&) = delete;
+  // Makes `out`'s temporary folder now; throws Error(Io) if it cannot.
+  void add(const OutputPath& out);
+  // Where `out` is to be written: its target's file name, in its folder.
+  const std::string& file(const OutputPath& out) const;
+  // Writes `contents` as `out`, flushed to disk; throws Error(Io).
+  void write(const OutputPath& out, std::string_view contents);
+  // Renames every output written so far into place, in the order added (an
+  // output never written is left alone). If a rename fails, throws Error(Io)
+  // saying which outputs were replaced and which were not.
+  void commit();
+
+ private:
+  struct Staged;
+  std::vector<std::unique_ptr<Staged>> staged_;
+  const Staged& find(const OutputPath& out) const;
+};
+
+// Removes `.bertq-tmp-*` folders in `dir` whose owner no longer runs (a
+// conversion killed by SIGKILL or a power cut leaves them behind): a live
+// owner holds a lock (flock) on its folder, which also works across PID
+// namespaces and NFS; folders younger than a minute are left too. Returns
+// how many were removed. Names that are not bertq's are left alone.
 int remove_stale_temporaries(const std::string& dir);
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that delete the temporary files of

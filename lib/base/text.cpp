@@ -140,15 +140,20 @@ namespace {
 void escape_byte(std::string& out, unsigned char c) { out += fmt::format("\\x{:02x}", c); }
 
 // Appends `text`, escaping what printable() and quoted_value() escape.
+// C1 controls (U+0080..U+009F): some terminals obey them as escape sequences
+// (U+009B is CSI), like ESC itself.
+bool is_c1(int32_t code_point) { return code_point >= 0x80 && code_point <= 0x9f; }
+
 void append_escaped(std::string& out, std::string_view text, bool keep_newlines) {
   for (size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     const Utf8Step step = utf8_step(text, i);
     const size_t len = step.length;
     const bool control = len == 1 && (c < 0x20 || c == 0x7f) && !(keep_newlines && (c == '\n' || c == '\t'));
-    if (step.code_point < 0 || control) {
-      escape_byte(out, c);
-      ++i;
+    if (step.code_point < 0 || control || is_c1(step.code_point)) {
+      for (size_t k = 0; k < std::max<size_t>(1, step.code_point < 0 ? 1 : len); ++k)
+        escape_byte(out, static_cast<unsigned char>(text[i + k]));
+      i += step.code_point < 0 ? 1 : len;
     } else {
       out.append(text.data() + i, len);
       i += len;
@@ -162,6 +167,52 @@ std::string printable(std::string_view text) {
   std::string out;
   append_escaped(out, text, true);
   return out;
+}
+
+std::string clipped_value(std::string_view value, size_t max_bytes) {
+  const std::string q = quoted_value(value, max_bytes);
+  // quoted_value's text without its quotes: "..." or "...\" (N bytes in all)".
+  if (value.size() <= max_bytes) return q.substr(1, q.size() - 2);
+  const size_t close = q.rfind("...\"");
+  return q.substr(1, close - 1) + "..." + q.substr(close + 4);
+}
+
+std::string printable_line(std::string_view text) {
+  std::string out;
+  append_escaped(out, text, false);
+  return out;
+}
+
+size_t append_terminal_safe(std::string& out, std::string_view text, bool final) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+      escape_byte(out, c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence cut by the end of this chunk waits for the next.
+    const size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    if (!final && i + need > text.size()) break;
+    const Utf8Step step = utf8_step(text, i);
+    if (step.code_point >= 0 && is_c1(step.code_point)) {
+      // As JSON writes it, so that JSON stays JSON.
+      out += fmt::format("\\u{:04x}", step.code_point);
+      i += step.length;
+    } else {
+      // Other bytes (valid UTF-8 or not) are text to a terminal.
+      const size_t len = step.code_point < 0 ? 1 : step.length;
+      out.append(text.data() + i, len);
+      i += len;
+    }
+  }
+  return i;
 }
 
 std::string quoted_value(std::string_view value, size_t max_bytes) {

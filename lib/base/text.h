@@ -36,6 +36,21 @@ std::string html_escaped(std::string_view s);
 // escape sequence to a terminal or a log.
 std::string printable(std::string_view text);
 
+// What bertq writes to a terminal, with what a terminal would obey escaped:
+// C0 controls but newline, tab and carriage return as \xNN, C1 controls
+// (U+0080..U+009F) as \u00NN (a JSON escape: JSON output stays valid). Appends
+// to `out` and returns how much of `text` it took: unless `final`, a UTF-8
+// sequence cut at the end is left for the next call.
+size_t append_terminal_safe(std::string& out, std::string_view text, bool final);
+
+// A name from the user's input (a path, a module name) for one line of
+// output: every control character, newline too, escaped as by printable.
+std::string printable_line(std::string_view text);
+
+// A JSON value or number from the user's input as written, for a message:
+// escaped as by printable_line, cut to `max_bytes` with the length noted.
+std::string clipped_value(std::string_view value, size_t max_bytes = 200);
+
 // A value from the user's input, for a message: in double quotes, every
 // control character (newline too) escaped as by printable, and cut to
 // `max_bytes` with the full length noted, so a 10 MB name stays one line.

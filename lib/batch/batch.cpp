@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "archive/archive_file.h"
 #include "archive/manifest.h"
 #include "archive/sha256.h"
 #include "base/error.h"
@@ -59,6 +60,15 @@ std::string canonical_or_self(const std::string& p) {
   std::error_code ec;
   fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
   return ec ? fs::absolute(p).lexically_normal().string() : c.string();
+}
+
+// What a path names, for telling files apart: an existing file by its device
+// and inode (hard links and symbolic links name it alike), a new one by its
+// path with every link followed.
+std::string file_identity(const std::string& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0) return "inode " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  return canonical_or_self(p);
 }
 
 volatile sig_atomic_t g_stop_signal = 0;
@@ -175,17 +185,17 @@ std::vector<BatchJob> load_batch_manifest(const std::string& path) {
   std::map<std::string, size_t> written;    // canonical path -> job
   std::map<std::string, std::string> read;  // canonical path -> what reads it
   for (const auto& j : jobs) {
-    read.emplace(canonical_or_self(j.options.input), "the input of a job");
-    if (j.options.qconfig_path) read.emplace(canonical_or_self(*j.options.qconfig_path), "a job's qconfig");
+    read.emplace(file_identity(j.options.input), "the input of a job");
+    if (j.options.qconfig_path) read.emplace(file_identity(*j.options.qconfig_path), "a job's qconfig");
   }
-  if (path != "-") read.emplace(canonical_or_self(path), "the batch manifest");
+  if (path != "-") read.emplace(file_identity(path), "the batch manifest");
   for (size_t i = 0; i < jobs.size(); ++i) {
     const auto& o = jobs[i].options;
     std::vector<std::string> outs{o.output};
     if (o.report_path) outs.push_back(*o.report_path);
     if (o.html_path) outs.push_back(*o.html_path);
     for (const auto& out : outs) {
-      const std::string c = canonical_or_self(out);
+      const std::string c = file_identity(out);
       if (auto [it, fresh] = written.emplace(c, i); !fresh)
         bad_manifest(path, "jobs",
                      "two jobs write " + out + " (inputs " + jobs[it->second].options.input + " and " + o.input + ")");
@@ -220,9 +230,14 @@ std::string why_not_up_to_date(const BatchJob& job, const std::string& libtorch_
   if (::stat(o.output.c_str(), &st) != 0) return "no output yet";
   std::optional<Manifest> m;
   try {
-    m = read_manifest(o.output);
-  } catch (const Error&) {
-    return "the output is not a readable archive";
+    // Every record, not only the manifest: an output damaged since it was
+    // written (a flipped byte, zeroed tensors) fails its CRC-32s and is
+    // converted again.
+    const ArchiveFile file(o.output);
+    const std::string record = std::string("extra/") + kManifestName;
+    if (file.index().find(record)) m = parse_manifest(file.read_record(record), o.output);
+  } catch (const Error& e) {
+    return std::string("the output is damaged or not a model: ") + e.what();
   }
   if (!m) return "the output has no bertq manifest";
   if (m->bertq_version != BERTQ_VERSION) return "written by bertq " + m->bertq_version;
@@ -280,11 +295,20 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   result.shard = o.shard;
   result.jobs.resize(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) result.jobs[i].job = jobs[i];
-  struct sigaction sa {
-  }, old_int{}, old_term{};
+  // SIGINT, SIGTERM and SIGHUP stop the batch alike (children are sent
+  // SIGTERM, the summary is written), but a signal ignored when bertq started
+  // stays ignored (`nohup bertq batch ...`), in the children too.
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid returns EINTR
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old[3]{};
+  bool handled[3] = {false, false, false};
+  for (int k = 0; k < 3; ++k) {
+    sigaction(stop_signals[k], nullptr, &old[k]);
+    if (old[k].sa_handler == SIG_IGN) continue;
+    sigaction(stop_signals[k], &sa, nullptr);
+    handled[k] = true;
+  }
   g_stop_signal = 0;
 
   // Results and logs of the children, in a private folder that a later run
@@ -366,7 +390,9 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
     // last, after the model and the report files.
     std::optional<json> res;
     try {
-      res = json::parse(read_file_capped(run.result_path, 1 << 20, ErrorKind::Internal, "result"));
+      res = json(parse_json_strict(read_file_capped(run.result_path, 1 << 20, ErrorKind::Internal, "result"),
+                                   run.result_path, ErrorKind::Internal, 8)
+                     .doc);
     } catch (const std::exception&) {
     }
     if (res && res->is_object() && res->value("exit_code", -1) == 0) {
@@ -401,8 +427,8 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   if (g_stop_signal) result.signal = g_stop_signal;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(logs.path(), ec)) fs::remove_all(e.path(), ec);
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  for (int k = 0; k < 3; ++k)
+    if (handled[k]) sigaction(stop_signals[k], &old[k], nullptr);
   return result;
 }
 

@@ -27,26 +27,76 @@ std::optional<at::Tensor> constant_tensor(torch::jit::Value* v) {
 
 c10::Symbol quantized_op(const std::string& op) { return c10::Symbol::fromQualString("quantized::" + op); }
 
-// out = op(packed, ids.flatten()).reshape(ids.size() + rows.size()[1:]): the
-// quantized lookup takes 1-D or 2-D ids only, float embedding any shape; row
-// for row the result is the same. (No list constants: their IValues make
-// UBSan's vptr check reference a typeinfo LibTorch does not export.)
+// The quantized lookups check less than the float ones (offsets that do
+// not start at 0 or decrease, per-sample weights shorter than the ids), and
+// crash on empty ids or no bags where float returns an empty tensor. So each
+// rewritten lookup first runs the float op itself on a table with the same
+// rows and no columns (no memory, no arithmetic): every check float makes on
+// its inputs raises there, with float's message, and its output's shape is
+// the result's. Then the quantized op runs on inputs padded with one more
+// id (in one more bag), so it never sees an empty input, and the extra row
+// is cut off. Row for row the results are the quantized op's own.
+torch::jit::Node* insert_float_guard(torch::jit::Graph& g, torch::jit::Node* n, const at::Tensor& weight) {
+  torch::jit::Value* no_columns = g.insertConstant(at::empty({weight.size(0), 0}, weight.options()));
+  torch::jit::Node* guard = g.insertNode(g.createClone(n, [](torch::jit::Value* v) { return v; }));
+  guard->replaceInput(0, no_columns);
+  return guard;
+}
+
+// One zero of `like`'s dtype, [1]. (A list built by ListConstruct, not a
+// list constant: constant lists' IValues make UBSan's vptr check reference
+// a typeinfo LibTorch does not export.)
+torch::jit::Value* one_zero(torch::jit::Graph& g, torch::jit::Value* like) {
+  torch::jit::Value* shape = g.insertNode(g.createList(c10::IntType::get(), {g.insertConstant(int64_t{1})}))->output();
+  return g.insert(c10::Symbol::fromQualString("aten::new_zeros"), {like, shape});
+}
+
+torch::jit::Value* cat2(torch::jit::Graph& g, torch::jit::Value* a, torch::jit::Value* b) {
+  torch::jit::Value* list = g.insertNode(g.createList(c10::TensorType::get(), {a, b}))->output();
+  return g.insert(c10::aten::cat, {list, int64_t{0}});
+}
+
+// out = op(packed, [ids.flatten(), 0])[:numel(ids)].reshape(guard's shape
+// without its last dimension + rows' width): the quantized lookup takes 1-D
+// or 2-D ids only, float embedding any shape.
 torch::jit::Value* insert_lookup(torch::jit::Graph& g, torch::jit::Node* n, torch::jit::Value* packed,
-                                 const std::string& op) {
+                                 const std::string& op, const at::Tensor& weight) {
+  torch::jit::Node* guard = insert_float_guard(g, n, weight);
   torch::jit::Value* ids = n->input(1);
   torch::jit::Value* flat = g.insert(c10::aten::flatten, {ids});
-  torch::jit::Value* rows = g.insert(quantized_op(op), {packed, flat, false});
+  torch::jit::Value* rows = g.insert(quantized_op(op), {packed, cat2(g, flat, one_zero(g, flat)), false});
+  rows = g.insert(c10::aten::narrow,
+                  {rows, int64_t{0}, int64_t{0}, g.insert(c10::Symbol::fromQualString("aten::numel"), {ids})});
   torch::jit::Value* row_shape = g.insert(c10::aten::slice, {g.insert(c10::aten::size, {rows}), int64_t{1}});
-  torch::jit::Value* out_shape = g.insert(c10::aten::add, {g.insert(c10::aten::size, {ids}), row_shape});
-  return g.insert(c10::aten::reshape, {rows, out_shape});
+  torch::jit::Value* ids_shape =
+      g.insert(c10::aten::slice, {g.insert(c10::aten::size, {guard->output(0)}), int64_t{0}, int64_t{-1}});
+  return g.insert(c10::aten::reshape, {rows, g.insert(c10::aten::add, {ids_shape, row_shape})});
 }
 
 // quantized::embedding_bag_*(packed, indices, offsets, False, 0, False,
-// per_sample_weights, None, include_last_offset): nnq.EmbeddingBag's call.
+// per_sample_weights, None, include_last_offset): nnq.EmbeddingBag's call,
+// with one more bag (holding id 0, weight 0) after the others, cut off after.
 torch::jit::Value* insert_bag(torch::jit::Graph& g, torch::jit::Node* n, torch::jit::Value* packed,
-                              const std::string& op) {
-  return g.insert(quantized_op(op), {packed, n->input(1), n->input(2), false, int64_t{0}, false, n->input(6),
-                                     c10::IValue(), n->input(7)});
+                              const std::string& op, const at::Tensor& weight) {
+  torch::jit::Node* guard = insert_float_guard(g, n, weight);
+  torch::jit::Value* indices = n->input(1);
+  torch::jit::Value* offsets = n->input(2);
+  torch::jit::Value* weights = n->input(6);
+  torch::jit::Value* last_offset = n->input(7);
+  // The extra bag starts after the last id: offsets gain numel(indices) (and
+  // numel + 1, its end, where the last offset ends the last bag).
+  torch::jit::Value* start = g.insert(c10::Symbol::fromQualString("aten::numel"), {indices});
+  torch::jit::Value* extra =
+      g.insert(c10::aten::add, {start, g.insert(c10::Symbol::fromQualString("aten::Int"), {last_offset})});
+  torch::jit::Value* padded_offsets = cat2(g, offsets, g.insert(c10::aten::add, {one_zero(g, offsets), extra}));
+  torch::jit::Value* padded_indices = cat2(g, indices, one_zero(g, indices));
+  torch::jit::Value* padded_weights = weights;
+  if (!weights->type()->cast<c10::NoneType>() && weights->node()->kind() != c10::prim::Constant)
+    padded_weights = cat2(g, weights, one_zero(g, weights));
+  torch::jit::Value* rows = g.insert(quantized_op(op), {packed, padded_indices, padded_offsets, false, int64_t{0},
+                                                        false, padded_weights, c10::IValue(), last_offset});
+  torch::jit::Value* bags = g.insert(c10::aten::size, {guard->output(0), int64_t{0}});
+  return g.insert(c10::aten::narrow, {rows, int64_t{0}, int64_t{0}, bags});
 }
 
 }  // namespace
@@ -65,11 +115,32 @@ at::Tensor quantize_rows(const at::Tensor& float_weight, const QConfig& qconfig)
   return at::quantize_per_channel(w, scale, zero_point, qconfig.weight.ch_axis, dtype);
 }
 
-c10::IValue pack_embedding_rows(const at::Tensor& float_weight, const QConfig& qconfig) {
+namespace {
+
+c10::IValue prepack_rows(const at::Tensor& rows) {
   static const auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::embedding_bag_prepack", "");
-  torch::jit::Stack stack{quantize_rows(float_weight, qconfig)};
+  torch::jit::Stack stack{rows};
   prepack.callBoxed(&stack);
   return stack.at(0);
+}
+
+// Why 4-bit rows cannot hold `rows` (quantized to 4 bits), or "": they pack
+// two values to a byte (an odd width leaves the lookups' shapes wrong), and
+// store each row's scale and offset as float16.
+std::string why_not_4bit(const at::Tensor& rows) {
+  if (rows.size(1) % 2 != 0)
+    return "its rows have an odd width (" + std::to_string(rows.size(1)) +
+           "), and 4-bit rows pack two values to a byte";
+  const at::Tensor scales = rows.q_per_channel_scales(), offsets = rows.q_per_channel_zero_points();
+  if (!scales.to(at::kHalf).isfinite().all().item<bool>() || !offsets.to(at::kHalf).isfinite().all().item<bool>())
+    return "its values reach beyond float16's range (65504), in which 4-bit rows store each row's scale and offset";
+  return "";
+}
+
+}  // namespace
+
+c10::IValue pack_embedding_rows(const at::Tensor& float_weight, const QConfig& qconfig) {
+  return prepack_rows(quantize_rows(float_weight, qconfig));
 }
 
 std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
@@ -104,6 +175,7 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
   std::map<const torch::jit::Node*, std::string> rewritten_constants;  // constant -> row path
   std::map<std::string, torch::jit::Value*> unused;
   size_t next_attr = 0;
+  std::vector<std::string> fallbacks;
 
   for_each_node(graph->block(), [&](torch::jit::Node* n) {
     const bool is_bag = n->kind() == c10::aten::embedding_bag;
@@ -135,21 +207,43 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
     if (op.empty() || !embedding_blocker(n).empty()) return;
     ModulePlan* first = owners.front();
     if (weight->dim() != 2 || weight->numel() == 0) return;  // planned float (planner.cpp)
+    std::string op_here = op;
     if (first->packed_attr.empty()) {
       const std::string attr = "_bertq_packed_embedding_" + std::to_string(next_attr++);
-      const c10::IValue packed = pack_embedding_rows(*weight, *first->qconfig);
+      at::Tensor q = quantize_rows(*weight, *first->qconfig);
+      if (q.scalar_type() == at::kQUInt4x2) {
+        if (const std::string why = why_not_4bit(q); !why.empty()) {
+          // 8-bit rows instead, said as a warning: their scales and offsets
+          // are float32 and a byte holds one value.
+          QConfig byte = *first->qconfig;
+          byte.weight.dtype = DType::QUInt8;
+          q = quantize_rows(*weight, byte);
+          op_here = is_bag ? "embedding_bag_byte" : "embedding_byte";
+          std::vector<std::string> names;
+          for (ModulePlan* mp : owners) {
+            mp->qconfig = byte;
+            mp->expected_op = op_here;
+            names.push_back(shown(mp->path));
+          }
+          fallbacks.push_back(join(names, ", ") + " get 8-bit rows instead of 4-bit: " + why);
+        }
+      }
+      const c10::IValue packed = prepack_rows(q);
       m.register_attribute(attr, packed.type(), packed);
       for (ModulePlan* mp : owners) mp->packed_attr = attr;
+    } else {
+      op_here = first->op.empty() ? op : first->op;
     }
     torch::jit::WithInsertPoint guard(n);
     torch::jit::Value* packed = graph->insertGetAttr(self, first->packed_attr);
-    torch::jit::Value* out = is_bag ? insert_bag(*graph, n, packed, op) : insert_lookup(*graph, n, packed, op);
+    torch::jit::Value* out =
+        is_bag ? insert_bag(*graph, n, packed, op_here, *weight) : insert_lookup(*graph, n, packed, op_here, *weight);
     n->output(0)->replaceAllUsesWith(out);
     rewritten_constants.emplace(n->input(0)->node(), first->path);
     n->destroy();
     for (ModulePlan* mp : owners) {
       mp->quantized = true;
-      mp->op = op;
+      mp->op = op_here;
       mp->float_reason.clear();
     }
   });
@@ -157,7 +251,7 @@ std::vector<std::string> quantize_embeddings(torch::jit::Module& m, Plan& plan,
   torch::jit::EliminateDeadCode(graph);
   // A constant still alive after its lookups were rewritten has another use
   // (a tied output projection that stays float): its float copy stays.
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = fallbacks;
   std::set<const torch::jit::Node*> alive;
   for_each_node(graph->block(), [&](torch::jit::Node* n) { alive.insert(n); });
   for (const auto& [node, path] : rewritten_constants)

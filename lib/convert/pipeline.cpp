@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fnmatch.h>
 #include <spdlog/spdlog.h>
 #include <torch/script.h>
@@ -152,8 +153,11 @@ class Conversion {
       const std::string dir = std::filesystem::path(out.target).parent_path().string();
       if (const int n = remove_stale_temporaries(dir.empty() ? "." : dir))
         spdlog::info("removed {} temporary folder{} left by an interrupted bertq run in {}", n, n == 1 ? "" : "s",
-                     dir.empty() ? "." : dir);
+                     printable(dir.empty() ? "." : dir));
     }
+    // Every output's temporary folder now: one that cannot be written fails
+    // here, before any work, and all are renamed into place together.
+    for (const auto& out : outputs) staged_.add(out);
   }
 
   // The qconfig first: a typo there should not cost a model load.
@@ -193,7 +197,7 @@ class Conversion {
   void check_producer() {
     const std::string record = std::string("extra/") + kManifestName;
     if (!input_->index().find(record)) return;
-    const std::optional<Manifest> m = parse_manifest(input_->read_record(record));
+    const std::optional<Manifest> m = parse_manifest(input_->read_record(record), o_.input);
     if (!m) return;
     const std::string here = BERTQ_LIBTORCH_VERSION;
     const auto newer = compare_versions(m->libtorch_version, here);
@@ -461,9 +465,10 @@ class Conversion {
     for (const auto& g : r_.guards)
       if (!g.passed) failed.push_back(g.message);
     if (failed.empty()) return;
-    for (const auto& w : r_.warnings) spdlog::warn("{}", w);
+    for (const auto& w : r_.warnings) spdlog::warn("{}", printable_line(w));
     finish_input();
     write_report_files();
+    staged_.commit();  // the report files only: the model is not written
     for (const auto& g : r_.guards)
       if (!g.passed && g.name == "nothing quantized")
         hint =
@@ -477,6 +482,24 @@ class Conversion {
     if (o_.prepare_only || o_.debug) return;
     const auto prepacks = unfolded_prepacks(result_);
     if (prepacks.empty()) return;
+    // An int8 prepack left in the graph: freezing could not run it, which
+    // an empty weight does (Linear(8, 0)); Python's model fails the same way.
+    if (std::find(prepacks.begin(), prepacks.end(), "quantized::linear_prepack") != prepacks.end()) {
+      std::vector<std::string> empty;
+      for (const auto& mp : plan_.modules)
+        if (mp.quantized && std::find(mp.weight_shape.begin(), mp.weight_shape.end(), 0) != mp.weight_shape.end())
+          empty.push_back(fmt::format("{} ([{}])", shown_path(mp.path), fmt::join(mp.weight_shape, ", ")));
+      const std::string why =
+          "the converted model cannot run: quantized::linear_prepack could not pack " +
+          (empty.empty() ? std::string("a weight") : "the empty weight of " + join(empty, ", ")) +
+          ", so its first forward would fail (Python's quantize_dynamic_jit gives the same broken model)";
+      if (!o_.allow_unrunnable)
+        throw Error(ErrorKind::Unsupported, why,
+                    empty.empty() ? "run `bertq convert --dry-run` to see which modules are quantized"
+                                  : "opt the module out with null in the qconfig");
+      r_.warnings.push_back(why + "; written anyway (--allow-unrunnable)");
+      return;
+    }
     const std::string msg = "the converted model cannot run on this LibTorch: " + join(prepacks, ", ") +
                             " is not available for engine " + r_.engine +
                             " (fp16 dynamic quantization needs an fbgemm-enabled LibTorch)";
@@ -507,8 +530,8 @@ class Conversion {
       save_model_to(result_, dry->file(), "a dry run's copy in " + dry->path(), extra);
       written = dry->file();
     } else {
-      save_model_atomic(result_, model_out_, extra);
-      written = model_out_.target;
+      save_model_to(result_, staged_.file(model_out_), model_out_.path, extra);
+      written = staged_.file(model_out_);
     }
     timer_.done("save");
     r_.output.bytes = file_size(written);
@@ -524,14 +547,17 @@ class Conversion {
     if (report_out_) {
       std::ostringstream s;
       print_json(r_, s);
-      write_file_atomic(*report_out_, s.str());
+      staged_.write(*report_out_, s.str());
     }
     if (html_out_) {
       std::ostringstream s;
       print_html(r_, s);
-      write_file_atomic(*html_out_, s.str());
+      staged_.write(*html_out_, s.str());
     }
   }
+
+  // Every output into place together, once all are written.
+  void commit() { staged_.commit(); }
 
   Report take_report() { return std::move(r_); }
 
@@ -550,6 +576,7 @@ class Conversion {
   Engine engine_ = Engine::OneDNN;
   OutputPath model_out_;
   std::optional<OutputPath> report_out_, html_out_;
+  StagedOutputs staged_;
   std::unique_ptr<ArchiveFile> input_;
   std::future<std::string> input_sha_;
   torch::jit::Module model_, prepared_, result_;
@@ -616,6 +643,7 @@ Report run_convert(const ConvertOptions& o, const std::string& command_line) {
   c.check_runnable();
   c.save_and_measure();
   c.write_report_files();
+  c.commit();
   return c.take_report();
 }
 

@@ -32,7 +32,7 @@ struct Side {
 Side read_side(const std::string& path) {
   std::string text;
   torch::jit::Module m = load_model(path, kManifestName, &text);
-  const auto manifest = parse_manifest(text);
+  const auto manifest = parse_manifest(text, path);
   Side s;
   const auto attrs = packed_weight_attrs(m);
   if (!attrs.empty()) {

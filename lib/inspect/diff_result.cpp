@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "base/text.h"
+
 namespace bertq {
 
 namespace {
@@ -23,8 +25,8 @@ std::string line_of(const ModuleDiff& d, const DiffResult& r) {
 
 void print_diff(const DiffResult& r, std::ostream& out) {
   if (r.identical()) {
-    out << "identical: " << r.compared << " quantized modules compared by " << r.matched_by << " (" << r.path_a << ", "
-        << r.path_b << ")\n";
+    out << "identical: " << r.compared << " quantized modules compared by " << r.matched_by << " ("
+        << printable_line(r.path_a) << ", " << printable_line(r.path_b) << ")\n";
     return;
   }
   for (const auto& d : r.differences) out << line_of(d, r) << "\n";

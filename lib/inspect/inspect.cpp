@@ -93,9 +93,11 @@ void fill_quantized(ModuleDetail& d, const at::Tensor& q) {
   if (d.qscheme.empty()) d.qscheme = c10::toString(q.qscheme());
   d.weight = summarize(q, false);
   d.weight.dtype = dtype_name(q.scalar_type());
-  const at::Tensor ints = q.int_repr();
-  d.int_min = ints.min().item<int64_t>();
-  d.int_max = ints.max().item<int64_t>();
+  at::Tensor ints = q.int_repr();
+  // 4-bit rows: int_repr gives the packed bytes, two values to a byte.
+  if (q.scalar_type() == at::kQUInt4x2) ints = at::cat({at::bitwise_and(ints, 15), at::bitwise_right_shift(ints, 4)});
+  d.int_min = ints.numel() ? ints.min().item<int64_t>() : 0;
+  d.int_max = ints.numel() ? ints.max().item<int64_t>() : 0;
 }
 
 }  // namespace
@@ -131,7 +133,7 @@ Inspection inspect_model(const InspectOptions& o) {
   ins.path = o.path;
   std::string manifest_text;
   torch::jit::Module m = load_model(o.path, kManifestName, &manifest_text);
-  const auto manifest = parse_manifest(manifest_text);
+  const auto manifest = parse_manifest(manifest_text, o.path);
   ins.kind = model_kind(m);
   std::map<std::string, const ManifestModule*> from_manifest;
   if (manifest) {
@@ -231,7 +233,7 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
     out << ins.graph;
     return;
   }
-  out << ins.path << ": " << to_string(ins.kind) << " model";
+  out << printable_line(ins.path) << ": " << to_string(ins.kind) << " model";
   if (ins.has_manifest)
     out << ", written by bertq " << ins.bertq_version << ", LibTorch " << ins.libtorch_version << " (" << ins.mode
         << ", engine " << ins.engine << ", input sha256 " << ins.input_sha256.substr(0, 12) << ")";
@@ -240,7 +242,8 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
     const ModuleDetail& d = *ins.detail;
     auto list = [](const std::vector<double>& v) { return fmt::format("{:.6g}", fmt::join(v, ", ")); };
     const auto& shape = format_shape;
-    out << "module: " << (d.module.path.empty() ? "<root>" : d.module.path) << " (" << d.module.type_name << ")\n";
+    out << "module: " << printable_line(d.module.path.empty() ? "<root>" : d.module.path) << " ("
+        << printable_line(d.module.type_name) << ")\n";
     out << "state: " << d.module.state << "\n";
     if (!d.module.rule.empty()) out << "rule: " << d.module.rule << "\n";
     if (!d.module.float_reason.empty() && d.module.state == "float")

@@ -98,7 +98,7 @@ int64_t parse_int(const json& v, const std::string& source, const std::string& p
   if (!v.is_number_integer()) fail(source, path, "expected an integer, got " + describe(v));
   // nlohmann keeps integers above INT64_MAX unsigned; get<int64_t> would wrap.
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    fail(source, path, "the integer " + v.dump() + " is out of range");
+    fail(source, path, "the integer " + clipped_value(v.dump(), 40) + " is out of range");
   return v.get<int64_t>();
 }
 
@@ -580,8 +580,13 @@ std::string to_string(DType dtype) { return name_of(dtype_names(), dtype); }
 std::string to_string(QScheme qscheme) { return name_of(qscheme_names(), qscheme); }
 
 json to_json(const QConfigDict& dict) {
+  // The dict's keys are unique (the parser refused duplicates), so entries go
+  // straight onto the ordered object's list: j[key] would search it first,
+  // which makes 300,000 keys quadratic.
   json j = json::object();
-  for (const auto& e : dict.entries) j[e.key] = e.qconfig ? qconfig_to_json(*e.qconfig) : json();
+  auto& entries = j.get_ref<json::object_t&>();
+  entries.reserve(dict.entries.size());
+  for (const auto& e : dict.entries) entries.emplace_back(e.key, e.qconfig ? qconfig_to_json(*e.qconfig) : json());
   return j;
 }
 

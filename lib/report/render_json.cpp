@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "base/json_io.h"
 #include "report/report.h"
 
 namespace bertq {
@@ -55,8 +56,14 @@ void print_json(const Report& r, std::ostream& out) {
                  {"written", !r.dry_run}};
   j["compression_ratio"] =
       r.input.bytes ? static_cast<double>(r.output.bytes) / static_cast<double>(r.input.bytes) : 0.0;
+  // The qconfig as given, keys in the file's order (parsed in linear time).
   json given = nullptr;
-  if (!r.qconfig_text.empty()) given = json::parse(r.qconfig_text, nullptr, /*allow_exceptions=*/false);
+  if (!r.qconfig_text.empty()) {
+    try {
+      given = parse_json_ordered(r.qconfig_text, "qconfig", ErrorKind::Config, 64);
+    } catch (const Error&) {
+    }
+  }
   j["qconfig"] = {{"given", given}, {"resolved", r.mode == ConvertMode::ConvertPrepared ? json() : to_json(r.qconfig)}};
   j["options"] = result_key(r.options, j["qconfig"]["resolved"]);
   j["summary"] = {{"modules", r.modules.size()},

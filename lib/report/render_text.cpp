@@ -47,8 +47,9 @@ std::string elide(const std::string& s, size_t n) {
 }  // namespace
 
 void print_summary(const Report& r, std::ostream& out) {
-  out << "bertq " << r.mode_text() << ": " << r.input.path << " -> "
-      << (r.dry_run ? std::string("(nothing written)") : r.output.path) << " (engine " << r.engine << ")\n";
+  out << "bertq " << r.mode_text() << ": " << printable_line(r.input.path) << " -> "
+      << (r.dry_run ? std::string("(nothing written)") : printable_line(r.output.path)) << " (engine " << r.engine
+      << ")\n";
   out << "  size: " << format_mb(r.input.bytes) << " -> " << format_mb(r.output.bytes);
   if (r.input.bytes > 0)
     out << fmt::format(" ({:.1f}%)", 100.0 * static_cast<double>(r.output.bytes) / static_cast<double>(r.input.bytes));

@@ -68,7 +68,7 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
   for (const auto& path : o.models) {
     std::string manifest_text;
     torch::jit::Module m = load_model(path, kManifestName, &manifest_text);
-    packed_names.push_back(packed_module_names(parse_manifest(manifest_text)));
+    packed_names.push_back(packed_module_names(parse_manifest(manifest_text, path)));
     m.eval();
     if (!m.find_method("forward")) throw Error(ErrorKind::Model, path + ": the model has no forward method");
     const auto names = forward_arguments(m);
@@ -159,12 +159,12 @@ void print_bench(const BenchResult& r, std::ostream& out) {
       << "; BLAS: " << r.runtime.blas
       << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype) << "\n";
   size_t width = 5;
-  for (const auto& t : r.models) width = std::max(width, t.model.size());
+  for (const auto& t : r.models) width = std::max(width, printable_line(t.model).size());
   out << fmt::format("{:<{}}  {:<9}  {:>10}  {:>10}  {:>10}  {:>8}\n", "MODEL", width, "KIND", "mean ms", "median ms",
                      "p90 ms", "ratio");
   for (const auto& t : r.models)
-    out << fmt::format("{:<{}}  {:<9}  {:>10.1f}  {:>10.1f}  {:>10.1f}  {:>8.3f}\n", t.model, width, t.kind, t.mean,
-                       t.median, t.p90, t.ratio);
+    out << fmt::format("{:<{}}  {:<9}  {:>10.1f}  {:>10.1f}  {:>10.1f}  {:>8.3f}\n", printable_line(t.model), width,
+                       t.kind, t.mean, t.median, t.p90, t.ratio);
   for (size_t k = 0; k < r.profiles.size(); ++k) {
     print_profile(r.profiles[k], out);
     if (r.profiles[k].int8_bound_ms > 0)

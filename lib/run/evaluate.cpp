@@ -32,7 +32,8 @@ std::vector<Example> dummy_rows(const DataOptions& o) {
     const at::Tensor r = v.toTensor()[i].contiguous();
     return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
   };
-  for (int64_t i = 0; i < o.dummy_rows; ++i) out.push_back({row(t[0], i), row(t[1], i), row(t[2], i), std::nullopt});
+  for (int64_t i = 0; i < o.dummy_rows; ++i)
+    out.push_back({row(t[0], i), row(t[1], i), row(t[2], i), std::nullopt, ""});
   return out;
 }
 
@@ -177,6 +178,15 @@ double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>&
   return 2 * precision * recall / (precision + recall);
 }
 
+std::vector<InputPath> data_input_paths(const DataOptions& o) {
+  std::vector<InputPath> out;
+  if (!o.data_dir.empty()) out.push_back({"--data", (std::filesystem::path(o.data_dir) / "dev.tsv").string()});
+  if (!o.vocab.empty()) out.push_back({"--vocab", o.vocab});
+  if (!o.tokenized.empty()) out.push_back({"--tokenized", o.tokenized});
+  if (!o.inputs.empty()) out.push_back({"--inputs", o.inputs});
+  return out;
+}
+
 Dataset load_dataset(const DataOptions& o) {
   Dataset d;
   if (o.max_seq_length < 2) throw Error(ErrorKind::Usage, "--seq-length must be at least 2");
@@ -184,7 +194,8 @@ Dataset load_dataset(const DataOptions& o) {
     if (!o.task.empty() || !o.data_dir.empty() || !o.tokenized.empty())
       throw Error(ErrorKind::Usage, "give either --inputs or --task/--data/--vocab/--tokenized, not both");
     auto given = std::make_shared<GivenInputs>(read_given_inputs(o.inputs));
-    for (const auto& label : given->labels) d.examples.push_back({{}, {}, {}, label});
+    for (size_t i = 0; i < given->labels.size(); ++i)
+      d.examples.push_back({{}, {}, {}, given->labels[i], given->origins[i]});
     d.source = o.inputs;
     d.given = std::move(given);
   } else if (!o.task.empty() || !o.data_dir.empty()) {
@@ -197,14 +208,18 @@ Dataset load_dataset(const DataOptions& o) {
       throw Error(ErrorKind::Usage, "--task mrpc needs --data DIR (with dev.tsv) and --vocab vocab.txt");
     const std::string tsv = (std::filesystem::path(o.data_dir) / "dev.tsv").string();
     const WordPieceTokenizer tok = WordPieceTokenizer::from_file(o.vocab);
+    size_t line = 1;  // the header
     for (const auto& ex : read_mrpc_tsv(tsv)) {
       const Encoding enc = tok.encode_pair(ex.a, ex.b, static_cast<size_t>(o.max_seq_length));
-      d.examples.push_back({enc.input_ids, enc.attention_mask, enc.token_type_ids, ex.label});
+      d.examples.push_back(
+          {enc.input_ids, enc.attention_mask, enc.token_type_ids, ex.label, tsv + ":" + std::to_string(++line)});
     }
     d.source = tsv;
   } else if (!o.tokenized.empty()) {
+    size_t line = 0;  // one row a line (an empty line is an error but at the end)
     for (const auto& ex : read_tokenized_jsonl(o.tokenized))
-      d.examples.push_back({ex.input_ids, ex.attention_mask, ex.token_type_ids, ex.label});
+      d.examples.push_back(
+          {ex.input_ids, ex.attention_mask, ex.token_type_ids, ex.label, o.tokenized + ":" + std::to_string(++line)});
     d.source = o.tokenized;
   } else {
     d.examples = dummy_rows(o);
@@ -212,6 +227,17 @@ Dataset load_dataset(const DataOptions& o) {
   }
   if (d.examples.empty()) throw Error(ErrorKind::Usage, d.source + " has no examples");
   return d;
+}
+
+void check_labels(const at::Tensor& logits, const Dataset& data) {
+  const int64_t classes = logits.dim() == 2 ? logits.size(1) : 0;
+  for (const auto& e : data.examples)
+    if (e.label && (*e.label < 0 || *e.label >= classes))
+      throw Error(ErrorKind::Model,
+                  printable_line(e.origin.empty() ? data.source : e.origin) + ": label " + std::to_string(*e.label) +
+                      " is not one of the model's " + std::to_string(classes) + " classes (0 to " +
+                      std::to_string(classes - 1) + ")",
+                  "check that the data is this model's task");
 }
 
 EvalResult evaluate(const std::string& model, const Dataset& data, const RunOptions& run, const Progress& progress) {
@@ -222,6 +248,7 @@ EvalResult evaluate(const std::string& model, const Dataset& data, const RunOpti
   r.examples = static_cast<int64_t>(data.examples.size());
   r.batches = (r.examples + run.batch - 1) / run.batch;
   const at::Tensor logits = run_logits(model, data, run, progress, &r.seconds);
+  check_labels(logits, data);
   const auto preds = argmax_rows(logits);
   r.predictions = preds;
   std::vector<int64_t> labels, labelled_preds;
@@ -270,7 +297,7 @@ void print_eval(const EvalResult& r, std::ostream& out) {
   out << fmt::format(
       "{} on {}\n  examples: {} ({} batches)\n  accuracy: {:.4f}\n  f1: {:.4f}\n  eval time: {:.2f} s ({:.1f} ms "
       "per batch)\n",
-      r.model, r.source, r.examples, r.batches, r.accuracy, r.f1, r.seconds,
+      printable_line(r.model), printable_line(r.source), r.examples, r.batches, r.accuracy, r.f1, r.seconds,
       1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
 }
 
@@ -293,9 +320,9 @@ void print_compare(const CompareResult& r, std::ostream& out) {
       "  relative L2 logit error: {:.6g}\n"
       "  argmax agreement: {:.4f} ({} of {} disagree)\n  F1 of quantized vs float predictions: {:.4f}\n"
       "  time: float {:.2f} s, quantized {:.2f} s\n",
-      r.float_model, r.quantized_model, r.source, r.examples, r.max_abs_diff, r.mean_abs_diff, r.rel_l2, r.agreement,
-      std::llround((1 - r.agreement) * double(r.examples)), r.examples, r.f1_vs_float, r.float_seconds,
-      r.quantized_seconds);
+      printable_line(r.float_model), printable_line(r.quantized_model), printable_line(r.source), r.examples,
+      r.max_abs_diff, r.mean_abs_diff, r.rel_l2, r.agreement, std::llround((1 - r.agreement) * double(r.examples)),
+      r.examples, r.f1_vs_float, r.float_seconds, r.quantized_seconds);
 }
 
 void print_compare_json(const CompareResult& r, std::ostream& out) {

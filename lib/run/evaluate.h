@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
+
 namespace at {
 class Tensor;
 }
@@ -29,6 +31,7 @@ enum class Engine;
 struct Example {
   std::vector<int64_t> input_ids, attention_mask, token_type_ids;
   std::optional<int64_t> label;
+  std::string origin;  // where the row is, for messages: "dev.tsv:12", "rows.pt: row 3"
 };
 
 struct DataOptions {
@@ -59,6 +62,10 @@ struct Dataset {
 // naming the file and line of a malformed row.
 Dataset load_dataset(const DataOptions& options);
 
+// Every file `options` makes a command read (the task's dev.tsv under --data,
+// --vocab, --tokenized, --inputs): no output may land on one.
+std::vector<InputPath> data_input_paths(const DataOptions& options);
+
 struct RunOptions {
   int64_t batch = 8;
   int threads = 1;
@@ -66,6 +73,11 @@ struct RunOptions {
 };
 
 using Progress = std::function<void(int64_t done, int64_t total, const std::string& what)>;
+
+// Throws Error(Model), naming the row, for a label that is not one of the
+// classes of `logits` (rows x classes): an accuracy against labels the model
+// cannot predict would be a number with no meaning.
+void check_labels(const at::Tensor& logits, const Dataset& data);
 
 struct EvalResult {
   std::string model;

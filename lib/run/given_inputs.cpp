@@ -1,10 +1,10 @@
 #include "run/given_inputs.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/script.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -55,8 +55,8 @@ int64_t count_rows(const std::vector<std::pair<std::string, c10::IValue>>& value
       rows = t.size(0);
       first = name;
     } else if (t.size(0) != *rows) {
-      throw Error(ErrorKind::Usage, fmt::format("{}: {} has {} rows (dim 0) but {} has {}", path, name, t.size(0),
-                                                first, *rows));
+      throw Error(ErrorKind::Usage,
+                  fmt::format("{}: {} has {} rows (dim 0) but {} has {}", path, name, t.size(0), first, *rows));
     }
   }
   if (!rows) throw Error(ErrorKind::Usage, path + ": it holds no tensor, so no rows");
@@ -82,7 +82,8 @@ GivenInputs read_saved(const std::string& path) {
     // unpickler does not know (2.x does).
     if (what.find("Unknown opcode for unpickling") != std::string::npos && what.find(": 115") != std::string::npos)
       throw Error(ErrorKind::Usage,
-                  path + ": LibTorch " BERTQ_LIBTORCH_VERSION " cannot read it: Python pickles a dict of one entry "
+                  path + ": LibTorch " BERTQ_LIBTORCH_VERSION
+                         " cannot read it: Python pickles a dict of one entry "
                          "with an opcode (SETITEM) this LibTorch's reader lacks",
                   "save a tuple instead, torch.save((x,), path), or a dict of two or more entries (\"labels\" counts)");
     throw Error(ErrorKind::Usage, path + ": LibTorch could not read it: " + printable(what),
@@ -110,6 +111,7 @@ GivenInputs read_saved(const std::string& path) {
   }
   g.rows = count_rows(values, path);
   g.labels.assign(static_cast<size_t>(g.rows), std::nullopt);
+  for (int64_t i = 0; i < g.rows; ++i) g.origins.push_back(path + ": row " + std::to_string(i));
   if (v.isGenericDict() && v.toGenericDict().contains(kLabelsKey)) {
     const c10::IValue l = v.toGenericDict().at(kLabelsKey);
     if (!l.isTensor() || l.toTensor().dim() != 1 || at::isFloatingType(l.toTensor().scalar_type()))
@@ -137,8 +139,8 @@ GivenInputs read_lines(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     StrictJson parsed = parse_json_strict(line, path, ErrorKind::Usage, kMaxJsonDepth, number);
     if (!parsed.doc.is_object())
-      throw Error(ErrorKind::Usage, fmt::format("{}:{}: a row is a JSON object keyed by forward's argument names", path,
-                                                number));
+      throw Error(ErrorKind::Usage,
+                  fmt::format("{}:{}: a row is a JSON object keyed by forward's argument names", path, number));
     std::optional<int64_t> label;
     if (auto l = parsed.doc.find(kLabelField); l != parsed.doc.end()) {
       if (!l->is_number_integer())
@@ -147,6 +149,7 @@ GivenInputs read_lines(const std::string& path) {
       parsed.doc.erase(l);
     }
     g.labels.push_back(label);
+    g.origins.push_back(path + ":" + std::to_string(number));
     records->lines.push_back({number, std::move(parsed.doc)});
   }
   g.rows = static_cast<int64_t>(records->lines.size());
@@ -179,8 +182,8 @@ at::Tensor tensor_of(const json& value, const std::string& where) {
       continue;
     }
     if (depth != shape.size() || !(node->is_number() || node->is_boolean()))
-      throw Error(ErrorKind::Usage, where + ": expected numbers in nested arrays, got " +
-                                        quoted_value(node->dump(), 40));
+      throw Error(ErrorKind::Usage,
+                  where + ": expected numbers in nested arrays, got " + quoted_value(node->dump(), 40));
     all_int = all_int && node->is_number_integer();
     all_bool = all_bool && node->is_boolean();
     leaves.push_back(node);
@@ -234,7 +237,8 @@ c10::IValue scalar_of(const json& value, const c10::TypePtr& type, const std::st
 }
 
 bool is_tensor_type(const c10::TypePtr& t) {
-  if (t->kind() == c10::TypeKind::OptionalType) return is_tensor_type(t->castRaw<c10::OptionalType>()->getElementType());
+  if (t->kind() == c10::TypeKind::OptionalType)
+    return is_tensor_type(t->castRaw<c10::OptionalType>()->getElementType());
   return t->kind() == c10::TypeKind::TensorType;
 }
 
@@ -277,9 +281,8 @@ BoundInputs::BoundInputs(const GivenInputs& given, const torch::jit::Module& mod
     if (rec.saved->isTuple()) {
       const auto& elems = rec.saved->toTupleRef().elements();
       if (elems.size() > arg_names.size())
-        throw Error(ErrorKind::Usage,
-                    fmt::format("{}: it holds {} inputs, but the model's {} takes {}", given.path, elems.size(), sig,
-                                arg_names.size()));
+        throw Error(ErrorKind::Usage, fmt::format("{}: it holds {} inputs, but the model's {} takes {}", given.path,
+                                                  elems.size(), sig, arg_names.size()));
       for (size_t i = 0; i < elems.size(); ++i) by_name.emplace(arg_names[i], elems[i]);
     } else {
       for (const auto& e : rec.saved->toGenericDict()) {
@@ -298,8 +301,8 @@ BoundInputs::BoundInputs(const GivenInputs& given, const torch::jit::Module& mod
       names_.push_back(a.name());
       if (it == by_name.end()) {
         if (!a.default_value())
-          throw Error(ErrorKind::Usage, given.path + ": it gives no " + quoted_value(a.name()) +
-                                            ", which the model's " + sig + " needs");
+          throw Error(ErrorKind::Usage,
+                      given.path + ": it gives no " + quoted_value(a.name()) + ", which the model's " + sig + " needs");
         values_.push_back(*a.default_value());
         continue;
       }
@@ -331,8 +334,7 @@ BoundInputs::BoundInputs(const GivenInputs& given, const torch::jit::Module& mod
       const std::string where = fmt::format("{}:{}: {}", given.path, line.number, quoted_value(a.name()));
       auto f = line.row.find(a.name());
       if (f == line.row.end()) {
-        if (!a.default_value())
-          throw Error(ErrorKind::Usage, where + " is missing; the model's " + sig + " needs it");
+        if (!a.default_value()) throw Error(ErrorKind::Usage, where + " is missing; the model's " + sig + " needs it");
         if (!tensor) continue;
         throw Error(ErrorKind::Usage, where + " is missing; give it on every row or on none");
       }
@@ -343,9 +345,9 @@ BoundInputs::BoundInputs(const GivenInputs& given, const torch::jit::Module& mod
         }
         rows.push_back(tensor_of(*f, where));
         if (rows.size() > 1 && rows.back().sizes() != rows.front().sizes())
-          throw Error(ErrorKind::Usage, fmt::format("{} has shape {} but the first row's is {}; rows are stacked",
-                                                    where, fmt::join(rows.back().sizes(), "x"),
-                                                    fmt::join(rows.front().sizes(), "x")));
+          throw Error(ErrorKind::Usage,
+                      fmt::format("{} has shape {} but the first row's is {}; rows are stacked", where,
+                                  fmt::join(rows.back().sizes(), "x"), fmt::join(rows.front().sizes(), "x")));
         if (rows.size() > 1 && rows.back().scalar_type() != rows.front().scalar_type()) {
           // Integers on one row, decimals on another: all are numbers of one tensor.
           for (auto& r : rows) r = r.to(at::kFloat);
@@ -355,8 +357,9 @@ BoundInputs::BoundInputs(const GivenInputs& given, const torch::jit::Module& mod
           first = *f;
           scalar = scalar_of(*f, a.type(), where);
         } else if (*f != *first) {
-          throw Error(ErrorKind::Usage, where + " differs from the first row's; a non-tensor argument is one value "
-                                                "for the whole batch");
+          throw Error(ErrorKind::Usage, where +
+                                            " differs from the first row's; a non-tensor argument is one value "
+                                            "for the whole batch");
         }
       }
     }
@@ -390,8 +393,8 @@ std::string BoundInputs::describe(int64_t rows) const {
     if (v.isTensor()) shape = v.toTensor().sizes().vec();
     if (!shape.empty()) shape[0] = rows;
     if (v.isTensor())
-      parts.push_back(fmt::format("{}: {} [{}]", names_[i], c10::toString(v.toTensor().scalar_type()),
-                                  fmt::join(shape, ", ")));
+      parts.push_back(
+          fmt::format("{}: {} [{}]", names_[i], c10::toString(v.toTensor().scalar_type()), fmt::join(shape, ", ")));
     else
       parts.push_back(names_[i] + ": " + v.type()->str());
   }

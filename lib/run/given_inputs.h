@@ -34,6 +34,7 @@ struct GivenInputs {
   std::string path;
   int64_t rows = 0;
   std::vector<std::optional<int64_t>> labels;  // one per row
+  std::vector<std::string> origins;            // one per row: "rows.jsonl:7", "rows.pt: row 6"
   std::shared_ptr<const GivenRecords> records;
 };
 

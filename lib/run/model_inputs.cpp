@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "archive/manifest.h"
 #include "archive/model_file.h"
 #include "base/error.h"
 
@@ -28,7 +29,8 @@ std::vector<std::string> forward_arguments(const torch::jit::Module& m) {
   return names;
 }
 
-std::optional<int64_t> max_positions(const torch::jit::Module& m, const std::string& manifest_text) {
+std::optional<int64_t> max_positions(const torch::jit::Module& m, const std::string& manifest_text,
+                                     const std::string& model_path) {
   for (const auto& child : m.named_modules()) {
     if (ends_with(child.name, "position_embeddings") && child.value.hasattr("weight")) {
       const auto w = child.value.attr("weight");
@@ -38,11 +40,8 @@ std::optional<int64_t> max_positions(const torch::jit::Module& m, const std::str
   for (const auto& b : m.named_buffers())
     if (ends_with(b.name, "position_ids") && b.value.dim() >= 1) return b.value.size(-1);
   // bertq's manifest records it for frozen models, whose modules are gone.
-  if (!manifest_text.empty()) {
-    const auto j = nlohmann::json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("max_positions") && j["max_positions"].is_number_integer())
-      return j["max_positions"].get<int64_t>();
-  }
+  if (const auto manifest = parse_manifest(manifest_text, model_path); manifest && manifest->max_positions)
+    return manifest->max_positions;
   return std::nullopt;
 }
 
@@ -53,7 +52,7 @@ int64_t choose_seq_length(std::optional<int64_t> requested, int64_t default_leng
   for (const auto& path : model_paths) {
     std::string manifest;
     const torch::jit::Module m = load_model(path, "bertq_manifest.json", &manifest);
-    const auto n = max_positions(m, manifest);
+    const auto n = max_positions(m, manifest, path);
     if (n && (!limit || *n < *limit)) {
       limit = n;
       limiting = path;

@@ -23,7 +23,9 @@ std::vector<std::string> forward_arguments(const torch::jit::Module& model);
 // (a module named *position_embeddings, or a position_ids buffer), also in a
 // frozen model through bertq's manifest or the position_ids constant;
 // nullopt if the model does not say.
-std::optional<int64_t> max_positions(const torch::jit::Module& model, const std::string& manifest_text = "");
+// `model_path` names the file in messages about its manifest.
+std::optional<int64_t> max_positions(const torch::jit::Module& model, const std::string& manifest_text = "",
+                                     const std::string& model_path = "");
 
 // The sequence length to run with: `requested` if given (Error(Usage) if it
 // exceeds a model's positions), else `default_length`, lowered to the

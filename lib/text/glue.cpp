@@ -127,7 +127,7 @@ std::vector<int64_t> int_array(const json& v, const char* key, bool mask, const 
     const json& x = v[i];
     const std::string elem = std::string("\"") + key + "\"[" + std::to_string(i) + "] ";
     if (!is_int64(x)) {
-      throw Error(ErrorKind::Usage, where + elem + "is " + x.dump() + ", not an integer");
+      throw Error(ErrorKind::Usage, where + elem + "is " + clipped_value(x.dump(), 40) + ", not an integer");
     }
     const int64_t n = x.get<int64_t>();
     if (mask ? (n != 0 && n != 1) : n < 0) {
@@ -184,7 +184,8 @@ std::vector<TokenizedExample> parse_tokenized_jsonl(const std::string& text, con
     if (doc.contains("label")) {
       const json& l = doc["label"];
       if (!is_int64(l) || l.get<int64_t>() < 0) {
-        throw Error(ErrorKind::Usage, where + "\"label\" is " + l.dump() + ", not a non-negative integer");
+        throw Error(ErrorKind::Usage,
+                    where + "\"label\" is " + clipped_value(l.dump(), 40) + ", not a non-negative integer");
       }
       ex.label = l.get<int64_t>();
     }

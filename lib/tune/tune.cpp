@@ -277,11 +277,16 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     outputs.push_back(*(tune_report_out = check_output_path("--tune-report", *o.tune_report_path)));
   std::optional<OutputPath> tune_html_out;
   if (o.tune_html_path) outputs.push_back(*(tune_html_out = check_output_path("--tune-html", *o.tune_html_path)));
-  if (o.report_path) outputs.push_back(check_output_path("--report", *o.report_path));
-  if (o.html_path) outputs.push_back(check_output_path("--html", *o.html_path));
-  if (!o.data.tokenized.empty()) inputs.push_back({"--tokenized", o.data.tokenized});
-  if (!o.data.inputs.empty()) inputs.push_back({"--inputs", o.data.inputs});
+  std::optional<OutputPath> report_out, html_out;
+  if (o.report_path) outputs.push_back(*(report_out = check_output_path("--report", *o.report_path)));
+  if (o.html_path) outputs.push_back(*(html_out = check_output_path("--html", *o.html_path)));
+  for (auto& in : data_input_paths(o.data)) inputs.push_back(std::move(in));
   check_distinct(inputs, outputs);
+  // Every output is staged now (one that cannot be written fails before the
+  // search) and all are renamed into place together at the end: the model,
+  // qconfig and reports exist only if all of them were written.
+  StagedOutputs staged;
+  for (const auto& out : outputs) staged.add(out);
 
   const Dataset data = load_dataset(o.data);
   if (data.examples.empty()) throw Error(ErrorKind::Usage, "tune needs at least one example");
@@ -302,6 +307,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   r.tolerance = o.tolerance;
   double ignored = 0;
   const at::Tensor float_logits = run_logits(o.input, data, run, progress, &ignored);
+  check_labels(float_logits, data);
 
   // The candidates: every Linear the default qconfig quantizes, every
   // embedding bertq can quantize, in module order.
@@ -364,18 +370,12 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     return lv;
   };
 
-  // Candidates are written to a private folder; TempDir removes its own file
-  // and the folder, this the qconfig beside it, however the search ends.
+  // Candidates and their qconfigs are written to private folders, one file
+  // each, which go however the search ends (a signal too).
   TempDir scratch((std::filesystem::temp_directory_path() / "bertq-tune-candidate.pt").string());
-  const std::string qpath = scratch.path() + "/qconfig.json";
+  TempDir qscratch((std::filesystem::temp_directory_path() / "qconfig.json").string());
+  const std::string qpath = qscratch.file();
   const std::string mpath = scratch.file();
-  struct RemoveOnExit {
-    std::string path;
-    ~RemoveOnExit() {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-    }
-  } remove_qconfig{qpath};
   std::map<std::string, double> measured;  // qconfig text -> metric
   double trial_seconds = 0;
   auto try_levels = [&](const std::vector<size_t>& lv, const std::string& note, size_t k) {
@@ -447,25 +447,25 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   }
   level = levels_after(k, undone);
 
-  // The choice, converted by the real pipeline into OUTPUT; the qconfig is
-  // written after the model, so that both exist only if both succeeded.
+  // The choice, converted by the real pipeline into the staged OUTPUT (and
+  // its staged reports), measured there; the rest is staged beside it.
   const std::string text = qconfig_for(cands, level).dump(2) + "\n";
   write_file_atomic(check_output_path("tune qconfig", qpath), text);
   ConvertOptions co;
   co.input = o.input;
-  co.output = o.output;
+  co.output = staged.file(model_out);
   co.qconfig_path = qpath;
   co.engine = engine;
-  co.report_path = o.report_path;
-  co.html_path = o.html_path;
+  if (report_out) co.report_path = staged.file(*report_out);
+  if (html_out) co.html_path = staged.file(*html_out);
   const Report final_report = run_convert(co, command_line);
   ++r.conversions;
   double s = 0;
-  r.final_metric = measure(o.metric, float_logits, run_logits(o.output, data, run, {}, &s), data);
+  r.final_metric = measure(o.metric, float_logits, run_logits(co.output, data, run, {}, &s), data);
   if (r.final_metric > o.tolerance)
     throw Error(ErrorKind::Internal,
                 fmt::format("the tuned model measures {:.6g}, beyond the tolerance it met before", r.final_metric));
-  write_file_atomic(qconfig_out, text);
+  staged.write(qconfig_out, text);
   r.qconfig_json = text;
   r.input_bytes = final_report.input.bytes;
   r.output_bytes = final_report.output.bytes;
@@ -487,8 +487,9 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     r.modules.push_back(m);
   }
   r.seconds = seconds_since(start);
-  if (tune_report_out) write_file_atomic(*tune_report_out, tune_json(r));
-  if (tune_html_out) write_file_atomic(*tune_html_out, tune_html(r));
+  if (tune_report_out) staged.write(*tune_report_out, tune_json(r));
+  if (tune_html_out) staged.write(*tune_html_out, tune_html(r));
+  staged.commit();
   return r;
 }
 

@@ -2,6 +2,7 @@
 // is lost: only regular files, never an input, whole or not at all.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -102,23 +103,33 @@ TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary", "
   for (const auto& e : fs::directory_iterator(d.dir)) CHECK(e.path().filename() == "r.json");
 }
 
-TEST_CASE("stale temporaries of dead processes are removed, others kept", "[files]") {
+TEST_CASE("stale temporaries of dead owners are removed, live ones kept", "[files]") {
   Dir d;
-  // A dead owner (pid 999999 cannot run: pid_max is 4194304 at most, and
-  // even then the start time would differ).
+  const auto an_hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  // An owner gone (its folder unlocked), an hour ago.
   fs::create_directories(d / ".bertq-tmp-999999-1-abcdef");
   put(d / ".bertq-tmp-999999-1-abcdef/out.pt", "partial");
-  // This process, alive: its folder is made by TempDir.
-  TempDir mine(d / "out.pt");
+  fs::last_write_time(d / ".bertq-tmp-999999-1-abcdef", an_hour_ago);
+  // A live owner holds its folder's lock, whatever process id its name
+  // gives (another PID namespace, another NFS client): TempDir's own.
+  TempDir live(d / "out.pt");
+  fs::last_write_time(live.path(), an_hour_ago);
+  // A folder made this minute may not be locked yet by its maker.
+  fs::create_directories(d / ".bertq-tmp-999998-1-abcdef");
   // Not bertq's naming.
   fs::create_directories(d / ".bertq-tmp-xyz");
+  fs::last_write_time(d / ".bertq-tmp-xyz", an_hour_ago);
   CHECK(remove_stale_temporaries(d.dir.string()) == 1);
   CHECK_FALSE(fs::exists(d / ".bertq-tmp-999999-1-abcdef"));
-  CHECK(fs::exists(mine.path()));
+  CHECK(fs::exists(live.path()));
+  CHECK(fs::exists(d / ".bertq-tmp-999998-1-abcdef"));
   CHECK(fs::exists(d / ".bertq-tmp-xyz"));
-  // A live process with a start time other than recorded: the id was reused.
-  const std::string reused = d / (".bertq-tmp-" + std::to_string(::getpid()) + "-1-abcdef");
-  fs::create_directories(reused);
-  CHECK(remove_stale_temporaries(d.dir.string()) == 1);
-  CHECK_FALSE(fs::exists(reused));
+  // The lock is the folder's, not the process's: from another process (a
+  // child here), the live folder is still kept.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(remove_stale_temporaries(d.dir.string()) == 0 && fs::exists(live.path()) ? 0 : 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

@@ -7,32 +7,20 @@ using namespace cli;
 
 namespace {
 
-// File -> what the message must say (the same table as hostile.py's HOSTILE).
-const std::vector<std::pair<std::string, std::string>> kHostile = {
-    {"code_crc.pt", "record code/__torch__/testmodels.py is corrupted (its CRC-32 does not match)"},
-    {"code_bitflip.pt", "record code/__torch__/testmodels.py is corrupted"},
-    {"data_crc.pt", "record data/0 is corrupted (its CRC-32 does not match)"},
-    {"short_tensor.pt", "tensor record data/0 holds 2032 bytes, but its storage needs 2048"},
-    {"empty_tensor.pt", "tensor record data/0 holds 0 bytes, but its storage needs 2048"},
-    {"missing_tensor.pt", "refers to tensor record data/0, which the archive does not hold"},
-    {"numel_lie.pt", "tensor record data/0 holds 2048 bytes, but its storage needs 16384"},
-    {"offset_lie.pt", "reaches element 767 of storage 0, which has 512"},
-    {"version_huge.pt", "has a corrupted version record (\"99999999999999999999"},
-    {"version_text.pt", "has a corrupted version record (\"3x"},
-    {"version_new.pt", "file format version 99 is not one this LibTorch"},
-    {"all_deflated.pt", "tensor record data/0 is compressed"},
-    {"bomb_declared.pt", "would inflate to more than 256 MiB"},
-    {"bomb_lying.pt", "inflates to more than the 100 bytes it declares"},
-    {"newline_flood.pt", "holds more than 4096 blank lines in a row"},
-    {"memo_jump.pt", "skips memo ids"},
-    {"encrypted.pt", "is encrypted"},
-};
+// File -> what the message must say: testdata/hostile.py's table.
+std::vector<std::pair<std::string, std::string>> hostile_cases() {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto table = parse_json(slurp(kSource + "/testdata/bad/hostile/expected.json"));
+  for (const auto& [name, what] : table["cases"].items()) out.emplace_back(name, what.get<std::string>());
+  REQUIRE(out.size() >= 27);
+  return out;
+}
 
 }  // namespace
 
 TEST_CASE("damaged and hostile archives are refused by convert, inspect and diff", "[cli][archive][errors]") {
   const std::string golden = kSource + "/testdata/" BERTQ_GOLDEN_DIR "/submodules__per_channel__onednn.pt";
-  for (const auto& [name, what] : kHostile) {
+  for (const auto& [name, what] : hostile_cases()) {
     Scratch s;
     const std::string file = kSource + "/testdata/bad/hostile/" + name;
     INFO(file);

@@ -266,3 +266,87 @@ TEST_CASE("an interrupted batch says what finished and what is on disk", "[cli][
                  "batch: 1 converted, 0 up to date, 0 failed, 1 interrupted, 1 not run (stopped by "
                  "signal 15), 3 in all\n"));
 }
+
+TEST_CASE("batch converts again an output damaged since it was written", "[cli][batch]") {
+  // Up to date means every record of the output checks out, not only its
+  // manifest: one byte flipped in a tensor record, and the job runs again.
+  Scratch s;
+  fs::copy_file(kModel, s / "in.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in.pt", "output": "out.pt"}]})");
+  REQUIRE(run({"batch", s / "batch.json"}).code == 0);
+  REQUIRE(contains(run({"batch", s / "batch.json"}).out, "0 converted, 1 up to date"));
+  std::string bytes = slurp(s / "out.pt");
+  // The first tensor record's data: after the first "data/0" name in a local header.
+  const size_t name = bytes.find("/data/0");
+  REQUIRE(name != std::string::npos);
+  bytes[name + 200] ^= 0x40;
+  write_file(s / "out.pt", bytes);
+  const Result r = run({"batch", s / "batch.json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "1 converted, 0 up to date"));
+  CHECK(run({"inspect", s / "out.pt"}).code == 0);
+}
+
+TEST_CASE("batch manifests whose outputs are their inputs by another name are refused", "[cli][batch][errors]") {
+  Scratch s;
+  fs::copy_file(kModel, s / "in.pt");
+  fs::create_hard_link(s / "in.pt", s / "out.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in.pt", "output": "out.pt"}]})");
+  const Result r = run({"batch", s / "batch.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "out.pt is the input of a job"));
+  CHECK(slurp(s / "out.pt") == slurp(kModel));
+  // An empty --shard is not "no sharding".
+  CHECK(run({"batch", s / "batch.json", "--shard", ""}).code == 2);
+}
+
+TEST_CASE("batch stops on SIGHUP as on SIGTERM, unless SIGHUP was ignored at start", "[cli][batch]") {
+  // As in the interrupt test above: the second job blocks on a FIFO qconfig.
+  for (const bool ignored : {false, true}) {
+    INFO((ignored ? "nohup" : "plain"));
+    Scratch s;
+    fs::create_directories(s / "in");
+    for (int i = 0; i < 2; ++i) fs::copy_file(kModel, s / ("in/m" + std::to_string(i) + ".pt"));
+    REQUIRE(::mkfifo((s / "fifo.json").c_str(), 0600) == 0);
+    write_file(s / "batch.json", R"({"jobs": [
+      {"input": "in/m0.pt", "output": "out/m0.pt"},
+      {"input": "in/m1.pt", "output": "out/m1.pt", "qconfig": "fifo.json"}
+    ]})");
+    // Ignored: the HUP changes nothing, and the FIFO, written after it, lets
+    // the batch finish.
+    const std::string cmd =
+        std::string(ignored ? "trap '' HUP; " : "") + quote(kBinary) + " batch " + quote(s / "batch.json") +
+        " --summary " + quote(s / "summary.json") + " > " + quote(s / "log") + " 2>&1 & pid=$!; n=0; " +
+        "while ! grep -q '\\[1/2\\] ok' " + quote(s / "log") +
+        " && [ $n -lt 6000 ]; do sleep 0.1; n=$((n+1)); done; kill -HUP $pid; " +
+        (ignored ? "echo '{\"\": \"per_channel_dynamic\"}' > " + quote(s / "fifo.json") + "; " : std::string()) +
+        "wait $pid";
+    const int code = shell(cmd);
+    INFO(slurp(s / "log"));
+    const auto summary = parse_json(slurp(s / "summary.json"));
+    if (ignored) {
+      CHECK(code == 0);
+      CHECK(summary["counts"]["ok"] == 2);
+    } else {
+      CHECK(code == 129);
+      CHECK(summary["signal"] == 1);
+      CHECK(summary["counts"]["interrupted"] == 1);
+    }
+    CHECK(s.leftovers().empty());
+  }
+}
+
+TEST_CASE("batch reads an output's manifest within limits, whatever it holds", "[cli][batch][errors]") {
+  // An output whose manifest nests 200,000 arrays (nlohmann's recursive copy
+  // overflowed the stack): the job is converted again, the summary written.
+  Scratch s;
+  fs::copy_file(kSubmodules, s / "in.pt");
+  fs::copy_file(kSource + "/testdata/bad/hostile/manifest_nested.pt", s / "out.pt");
+  write_file(s / "batch.json", R"({"jobs": [{"input": "in.pt", "output": "out.pt"}]})");
+  const Result r = run({"batch", s / "batch.json", "--summary", s / "summary.json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "1 converted"));
+  CHECK(parse_json(slurp(s / "summary.json"))["counts"]["ok"] == 1);
+}

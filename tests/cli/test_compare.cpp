@@ -53,3 +53,17 @@ TEST_CASE("compare reports agreement and fails past --max-disagreement", "[cli][
   CHECK(r.code == 0);
   CHECK(contains(r.out, "on " + kSource + "/testdata/mrpc/dev.tsv\n  examples: 8\n"));
 }
+
+TEST_CASE("compare refuses gates and row counts that cannot mean anything", "[cli][compare][errors]") {
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--max-disagreement", "nan"},
+                                                {"--max-disagreement", ""},
+                                                {"--rows", "-5"},
+                                                {"--rows", "0"}}) {
+    INFO(extra[0] << " " << extra[1]);
+    std::vector<std::string> args{"compare", kMrpcModel, kMrpcModel, "--seq-length", "32"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Result r = run(args);
+    CHECK(r.code == 2);
+    CHECK_FALSE(contains(r.err, "internal error"));
+  }
+}

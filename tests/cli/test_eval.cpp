@@ -107,3 +107,24 @@ TEST_CASE("bench, eval and compare fit the model's positions, or say why not", "
                        " takes (64 positions)\nhint: use --seq-length 64 or less\n");
   }
 }
+
+TEST_CASE("a label the model cannot predict is bad input, with its line", "[cli][eval][errors]") {
+  Scratch s;
+  const std::string row =
+      "{\"input_ids\": [2, 10, 11, 3], \"attention_mask\": [1, 1, 1, 1], \"token_type_ids\": "
+      "[0, 0, 0, 0], \"label\": ";
+  write_file(s / "data.jsonl", row + "1}\n" + row + "7}\n");
+  Result r = run({"eval", kMrpcModel, "--tokenized", s / "data.jsonl"});
+  CHECK(r.code == 4);
+  CHECK(contains(r.err, s / "data.jsonl:2: label 7 is not one of the model's 2 classes (0 to 1)"));
+  // tune would otherwise "meet" an accuracy drop of 0 with every row wrong.
+  r = run({"tune", kMrpcModel, s / "t.pt", "--tokenized", s / "data.jsonl", "--metric", "accuracy_drop", "--tolerance",
+           "0", "--qconfig-out", s / "t.json"});
+  CHECK(r.code == 4);
+  CHECK_FALSE(fs::exists(s / "t.pt"));
+  // A value of 3000 digits is cut in the message.
+  write_file(s / "big.jsonl", row + std::string(3000, '9') + "}\n");
+  r = run({"eval", kMrpcModel, "--tokenized", s / "big.jsonl"});
+  CHECK(r.code == 2);
+  CHECK(r.err.size() < 1000);
+}

@@ -8,8 +8,7 @@ const std::string kInputs = kSource + "/testdata/inputs/";
 const std::string kModels = kSource + "/testdata/models/";
 }  // namespace
 
-TEST_CASE("an LSTM classifier and an MLP run through bench, eval, compare and tune with --inputs",
-          "[cli][inputs]") {
+TEST_CASE("an LSTM classifier and an MLP run through bench, eval, compare and tune with --inputs", "[cli][inputs]") {
   for (const std::string model : {"zoo_lstm", "zoo_mlp"}) {
     Scratch s;
     const std::string fp = kModels + model + ".pt";
@@ -18,8 +17,8 @@ TEST_CASE("an LSTM classifier and an MLP run through bench, eval, compare and tu
     for (const std::string format : {".jsonl", ".pt"}) {
       const std::string inputs = kInputs + model + format;
       INFO(model << " with " << inputs);
-      Result r = run({"bench", fp, s / "q.pt", "--inputs", inputs, "--iters", "2", "--warmup", "0", "--format",
-                      "json"});
+      Result r =
+          run({"bench", fp, s / "q.pt", "--inputs", inputs, "--iters", "2", "--warmup", "0", "--format", "json"});
       INFO(r.err);
       REQUIRE(r.code == 0);
       auto j = parse_json(r.out);

@@ -43,3 +43,58 @@ TEST_CASE("tune: a tolerance only float meets is exit 10, and nothing is written
   CHECK(r.code == 2);
   CHECK_FALSE(fs::exists(s / "t.pt"));
 }
+
+TEST_CASE("tune never writes over what it reads, and writes all its outputs or none", "[cli][tune][errors]") {
+  Scratch s;
+  fs::copy_file(kSource + "/testdata/tokenizer/vocab.txt", s / "vocab.txt");
+  fs::create_directories(s / "mrpc");
+  fs::copy_file(kSource + "/testdata/mrpc/dev.tsv", s / "mrpc/dev.tsv");
+  const std::string vocab = slurp(s / "vocab.txt"), dev = slurp(s / "mrpc/dev.tsv");
+  const std::vector<std::string> data{"--task", "mrpc", "--data", s / "mrpc", "--vocab", s / "vocab.txt"};
+  for (const std::vector<std::string>& outs : {std::vector<std::string>{"--qconfig-out", s / "vocab.txt"},
+                                               {"--qconfig-out", s / "q.json", "--tune-report", s / "mrpc/dev.tsv"},
+                                               {"--qconfig-out", s / "q.json", "--tune-html", s / "mrpc/dev.tsv"},
+                                               {"--qconfig-out", s / "q.json", "--report", s / "vocab.txt"},
+                                               {"--qconfig-out", s / "q.json", "--html", s / "mrpc/dev.tsv"}}) {
+    INFO(outs[0] << " " << outs[1] << " ...");
+    std::vector<std::string> args{"tune", kSource + "/testdata/models/tiny_bert_mrpc.pt", s / "t.pt", "--tolerance",
+                                  "0.5"};
+    args.insert(args.end(), data.begin(), data.end());
+    args.insert(args.end(), outs.begin(), outs.end());
+    const Result r = run(args);
+    CHECK(r.code == 2);
+    CHECK(contains(r.err, "bertq never overwrites"));
+  }
+  CHECK(slurp(s / "vocab.txt") == vocab);
+  CHECK(slurp(s / "mrpc/dev.tsv") == dev);
+  CHECK_FALSE(fs::exists(s / "t.pt"));
+}
+
+TEST_CASE("an interrupted tune leaves no temporary behind", "[cli][tune]") {
+  // Synchronised, not slept: the signal is sent once the candidate's
+  // temporary folder exists under TMPDIR (tune is then in its search), and
+  // every .bertq-tmp-* there must be gone when tune has exited.
+  Scratch s;
+  fs::create_directories(s / "tmp");
+  const std::string cmd = "TMPDIR=" + quote(s / "tmp") + " " + quote(kBinary) + " tune " + quote(kOutlier) + " " +
+                          quote(s / "t.pt") + " --tolerance 0.05 --qconfig-out " + quote(s / "t.json") +
+                          " --rows 64 --seq-length 16 > /dev/null 2>&1 & " + "pid=$!; n=0; while ! ls " +
+                          quote(s / "tmp") + "/.bertq-tmp-* > /dev/null 2>&1 && [ $n -lt 6000 ]; do " +
+                          "sleep 0.01; n=$((n+1)); done; kill -INT $pid; wait $pid";
+  const int code = shell(cmd);
+  // Interrupted (130), unless tune won the race and finished (0).
+  CHECK((code == 130 || code == 0));
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(s / "tmp")) left.push_back(e.path().filename());
+  CHECK(left.empty());
+  if (code == 130) CHECK_FALSE(fs::exists(s / "t.pt"));
+}
+
+TEST_CASE("tune refuses a tolerance that is not a number", "[cli][tune][errors]") {
+  Scratch s;
+  for (const std::string v : {"", "nan", "-1", "3x"}) {
+    INFO("--tolerance '" << v << "'");
+    const Result r = run({"tune", kOutlier, s / "t.pt", "--tolerance", v, "--qconfig-out", s / "t.json"});
+    CHECK(r.code == 2);
+  }
+}

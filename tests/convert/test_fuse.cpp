@@ -149,20 +149,26 @@ TEST_CASE("a manifest whose fused rows lie is bad input for inspect and diff", "
   torch::jit::Module m = torch::jit::load(s / "fused.pt", c10::nullopt, extra);
   const auto manifest = nlohmann::ordered_json::parse(extra[bertq::kManifestName]);
   const std::string key = "bert.encoder.layer.0.attention.self.key";
-  for (const auto& lie : {nlohmann::ordered_json{32, 6400}, nlohmann::ordered_json{64, 32}}) {
-    INFO(lie.dump());
+  const std::string unfused = "bert.encoder.layer.0.attention.output.dense";
+  // Rows beyond the weight, reversed, fractional (nlohmann would read 0.5 as
+  // 0), the whole fused weight (the module's weight_shape says 32 rows), and
+  // rows on a module that shares its packed weight with no other.
+  const std::vector<std::pair<std::string, nlohmann::ordered_json>> lies = {
+      {key, {32, 6400}}, {key, {64, 32}}, {key, {0.5, 10.7}}, {key, {0, 96}}, {unfused, {0, 32}}};
+  for (const auto& [module, lie] : lies) {
+    INFO(module << " " << lie.dump());
     auto hostile = manifest;
     bool found = false;
     for (auto& mm : hostile["modules"])
-      if (mm["path"] == key) {
-        CHECK(mm["fused_rows"] == nlohmann::ordered_json{32, 64});
+      if (mm["path"] == module) {
+        if (module == key) CHECK(mm["fused_rows"] == nlohmann::ordered_json{32, 64});
         mm["fused_rows"] = lie;
         found = true;
       }
     REQUIRE(found);
     m.save(s / "lying.pt", {{bertq::kManifestName, hostile.dump()}});
     try {
-      bertq::inspect_model({s / "lying.pt", key, false});
+      bertq::inspect_model({s / "lying.pt", module, false});
       FAIL("inspect accepted the lie");
     } catch (const bertq::Error& e) {
       CHECK(e.kind() == bertq::ErrorKind::Model);

@@ -10,8 +10,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/error.h"
 #include "catch.hpp"
@@ -347,6 +349,115 @@ TEST_CASE("golden: 8-bit embedding rows match eager quantize_dynamic", "[golden]
   check_embedding_rows("8bit");
 }
 TEST_CASE("golden: 4-bit embedding rows match PyTorch's ops", "[golden][embeddings]") { check_embedding_rows("4bit"); }
+
+// 4-bit rows pack two values to a byte and keep each row's scale and offset
+// in float16: rows of odd width, or values beyond float16's range, get 8-bit
+// rows instead, with a warning, and still look up what float does.
+TEST_CASE("embedding rows 4-bit rows cannot hold get 8-bit rows, with a warning", "[embeddings]") {
+  const bertq::testing::ScratchDir workdir("bertq-emb-4bit");
+  struct Case {
+    int64_t width;
+    double magnitude;
+    const char* why;
+  };
+  for (const Case c :
+       {Case{3, 1.0, "odd width (3)"}, Case{1, 1.0, "odd width (1)"}, Case{4, 1e6, "beyond float16's range (65504)"}}) {
+    INFO(c.why);
+    torch::jit::Module m("Lookup");
+    torch::manual_seed(3);
+    m.register_parameter("weight", torch::randn({10, c.width}) * c.magnitude, false);
+    m.define("def forward(self, ids):\n  return torch.embedding(self.weight, ids)\n");
+    const std::string in = workdir / "m.pt";
+    m.save(in);
+    bertq::ConvertOptions o;
+    o.input = in;
+    o.output = workdir / "q.pt";
+    o.embeddings = "4bit";
+    o.allow_nothing_quantized = true;
+    const bertq::Report r = bertq::run_convert(o);
+    REQUIRE(r.modules.size() == 1);
+    CHECK(r.modules[0].plan.op == "embedding_byte");
+    bool said = false;
+    for (const auto& w : r.warnings)
+      said = said || (w.find("8-bit rows instead of 4-bit") != std::string::npos && w.find(c.why) != std::string::npos);
+    CHECK(said);
+    const at::Tensor ids = torch::tensor({{0, 9, 4}, {3, 3, 1}}, torch::kLong);
+    const at::Tensor want = m.forward({ids}).toTensor();
+    const at::Tensor got = torch::jit::load(o.output).forward({ids}).toTensor();
+    REQUIRE(got.sizes() == want.sizes());
+    CHECK(torch::allclose(got, want, 0.02, 0.02 * c.magnitude));
+  }
+}
+
+// Inputs the float lookups refuse or answer with empty tensors: the quantized
+// lookups must do the same, never crash, read out of bounds or compute
+// silently what float refuses.
+TEST_CASE("quantized embedding lookups do no worse than float on odd inputs", "[embeddings]") {
+  const bertq::testing::ScratchDir workdir("bertq-emb-odd");
+  const auto golden =
+      torch::jit::load(kTestdata + BERTQ_GOLDEN_DIR "/embedding_rows_8bit.pt").attr("tensors").toGenericDict();
+  std::vector<at::Tensor> base;
+  for (int i = 0; i < 5; ++i) base.push_back(golden.at("in" + std::to_string(i)).toTensor());
+  // testdata/embeddings.py's EmbOdd: the lookups bertq rewrites, alone.
+  torch::jit::Module float_model = torch::jit::load(kTestdata + "models/embedding_odd.pt");
+  struct Variant {
+    const char* what;
+    std::function<void(std::vector<at::Tensor>&)> change;
+  };
+  const std::vector<Variant> variants = {
+      {"as traced", [](std::vector<at::Tensor>&) {}},
+      {"no bags", [](std::vector<at::Tensor>& in) { in[2] = at::empty({0}, at::kLong); }},
+      {"no ids in any bag",
+       [](std::vector<at::Tensor>& in) {
+         in[1] = at::empty({0}, at::kLong);
+         in[2] = at::zeros({4}, at::kLong);
+         in[3] = at::zeros({5}, at::kLong);
+         in[4] = at::empty({0});
+       }},
+      {"per-sample weights shorter than the ids", [](std::vector<at::Tensor>& in) { in[4] = in[4].narrow(0, 0, 3); }},
+      {"offsets not starting at 0",
+       [](std::vector<at::Tensor>& in) {
+         in[2] = at::tensor({1, 4, 4, 6}, at::kLong);
+       }},
+      {"decreasing offsets",
+       [](std::vector<at::Tensor>& in) {
+         in[2] = at::tensor({0, 4, 2, 6}, at::kLong);
+       }},
+      {"an offset beyond the ids",
+       [](std::vector<at::Tensor>& in) {
+         in[3] = at::tensor({0, 4, 4, 6, 99}, at::kLong);
+       }},
+      {"an id out of range", [](std::vector<at::Tensor>& in) { in[1][0] = 1000; }},
+  };
+  for (const std::string bits : {"8bit", "4bit"}) {
+    bertq::ConvertOptions o;
+    o.input = kTestdata + "models/embedding_odd.pt";
+    o.output = workdir / ("q" + bits + ".pt");
+    o.embeddings = bits;
+    const bertq::Report r = bertq::run_convert(o);
+    REQUIRE(r.quantized_count() == 3);
+    torch::jit::Module q = torch::jit::load(o.output);
+    for (const auto& v : variants) {
+      INFO(bits << ": " << v.what);
+      std::vector<at::Tensor> in = base;
+      for (auto& t : in) t = t.clone();
+      v.change(in);
+      const std::vector<c10::IValue> args(in.begin(), in.end());
+      std::optional<std::vector<c10::IValue>> want, got;
+      try {
+        want = float_model.forward(args).toTupleRef().elements().vec();
+      } catch (const std::exception&) {
+      }
+      try {
+        got = q.forward(args).toTupleRef().elements().vec();
+      } catch (const std::exception&) {
+      }
+      REQUIRE(want.has_value() == got.has_value());
+      if (!want) continue;
+      for (size_t i = 0; i < want->size(); ++i) CHECK((*got)[i].toTensor().sizes() == (*want)[i].toTensor().sizes());
+    }
+  }
+}
 
 // Per-channel weights with reduce_range, or a 7-bit range spelled out, were
 // reported to crash PyTorch 2.6's Python on some CPUs. Whatever a version's

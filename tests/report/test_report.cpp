@@ -323,8 +323,9 @@ TEST_CASE("embedding rows: bad weights and bad ids fail as the float model does"
   }
   CHECK_FALSE(fs::exists(o.output));
 
-  // An id past the vocabulary: the quantized lookup refuses it, as the float
-  // one does, instead of reading past the rows.
+  // An id past the vocabulary: the quantized model refuses it with the float
+  // lookup's own check (bertq's rewrite runs it first), instead of reading
+  // past the rows.
   convert("models/embedding_rows.pt", "qconfigs/embedding_rows_8bit.json", tmp / "q8.pt");
   torch::jit::Module q = torch::jit::load(tmp / "q8.pt");
   torch::jit::Module f = torch::jit::load(kTestdata + "models/embedding_rows.pt");
@@ -343,7 +344,8 @@ TEST_CASE("embedding rows: bad weights and bad ids fail as the float model does"
   for (const int64_t bad : {int64_t{50}, int64_t{-1}}) {  // the vocabulary is 0..49
     INFO("id " << bad);
     in[0].toTensor()[1][3] = bad;
-    CHECK_FALSE(refusal(f).empty());
-    CHECK(refusal(q).find("Invalid indices data") != std::string::npos);
+    CHECK(refusal(f).find("index out of range in self") != std::string::npos);
+    // (On a table with no columns the same check words it otherwise.)
+    CHECK(refusal(q).find("out of DATA bounds") != std::string::npos);
   }
 }
