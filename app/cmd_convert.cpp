@@ -1,5 +1,5 @@
 // `bertq convert IN OUT` and `bertq prepare IN OUT`. The flags come from the
-// option schema (lib/convert/options.cpp); this file adds only what is about
+// option schema (lib/plan/options.cpp); this file adds only what is about
 // printing.
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,10 +17,11 @@
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
+#include "batch/batch.h"
 #include "commands.h"
 #include "convert/pipeline.h"
-#include "convert/quantize.h"
 #include "exit_codes.h"
+#include "jit/engines.h"
 #include "validators.h"
 
 namespace bertq::app {
@@ -29,7 +31,7 @@ struct ConvertFlags {
   ConvertOptions options;
   std::string engine;
   std::string format = "text";
-  std::string table = "all";
+  TableRows table = TableRows::All;
   std::string batch_result;  // batch's children: where to leave the JSON result
   bool verbose = false;
 };
@@ -75,8 +77,10 @@ void add_common(CLI::App& cmd, ConvertFlags& f, bool prepare) {
   add_schema_options(cmd, f, prepare);
   cmd.add_option("--format", f.format, "stdout: text (summary and module table) or json (the report)")
       ->check(CLI::IsMember({"text", "json"}));
+  const std::map<std::string, TableRows> tables{
+      {"all", TableRows::All}, {"quantized", TableRows::Quantized}, {"none", TableRows::None}};
   cmd.add_option("--table", f.table, "module rows in the text table: all (default), quantized or none")
-      ->check(CLI::IsMember({"all", "quantized", "none"}));
+      ->transform(CLI::CheckedTransformer(tables));
   cmd.add_flag("-v,--verbose", f.verbose, "log each step, its time and the peak memory to stderr");
   cmd.add_option("--batch-result", f.batch_result)->group("");  // for `bertq batch`, hidden
 }
@@ -95,45 +99,6 @@ size_t output_width() {
   return 0;
 }
 
-// What a batch child leaves for its parent: the outcome as data, so batch
-// never parses messages.
-void write_batch_result(const std::string& path, int code, const std::string& kind, const std::string& message,
-                        const std::string& hint, const Report* report) {
-  nlohmann::ordered_json j;
-  j["schema"] = "bertq-batch-result/1";
-  j["exit_code"] = code;
-  j["error_kind"] = kind;
-  j["message"] = message;
-  j["hint"] = hint;
-  j["output_written"] = report != nullptr && !report->dry_run;
-  j["output_sha256"] = report ? report->output.sha256 : "";
-  j["quantized"] = report ? report->quantized_count() : 0;
-  // Written where the parent looks; it was never an argument of the user's.
-  write_file_atomic(OutputPath{"batch result", path, path}, j.dump(1));
-}
-
-std::string error_kind_name(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::Usage:
-      return "usage";
-    case ErrorKind::Config:
-      return "config";
-    case ErrorKind::Model:
-      return "model";
-    case ErrorKind::Io:
-      return "io";
-    case ErrorKind::Unsupported:
-      return "unsupported";
-    case ErrorKind::Coverage:
-      return "coverage";
-    case ErrorKind::Tolerance:
-      return "tolerance";
-    case ErrorKind::Internal:
-      return "internal";
-  }
-  return "internal";
-}
-
 int run(ConvertFlags& f, const std::string& command_line) {
   if (f.verbose) spdlog::set_level(spdlog::level::debug);
   try {
@@ -145,20 +110,15 @@ int run(ConvertFlags& f, const std::string& command_line) {
       print_json(report, std::cout);
     } else {
       print_summary(report, std::cout);
-      const TableRows rows = f.table == "none"        ? TableRows::None
-                             : f.table == "quantized" ? TableRows::Quantized
-                                                      : TableRows::All;
-      if (rows != TableRows::None) {
+      if (f.table != TableRows::None) {
         std::cout << "\n";
-        print_table(report, std::cout, rows, output_width());
+        print_table(report, std::cout, f.table, output_width());
       }
     }
-    if (!f.batch_result.empty()) write_batch_result(f.batch_result, kOk, "", "", "", &report);
+    if (!f.batch_result.empty()) write_child_result(f.batch_result, child_result(report));
     return kOk;
   } catch (const Error& e) {
-    if (!f.batch_result.empty())
-      write_batch_result(f.batch_result, exit_code_for(e.kind()), error_kind_name(e.kind()), e.what(), e.hint(),
-                         nullptr);
+    if (!f.batch_result.empty()) write_child_result(f.batch_result, child_result(e, exit_code_for(e.kind())));
     throw;
   }
 }

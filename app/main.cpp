@@ -16,9 +16,9 @@
 #include "base/files.h"
 #include "base/text.h"
 #include "commands.h"
-#include "convert/quantize.h"
-#include "convert/torch_compat.h"
 #include "exit_codes.h"
+#include "jit/engines.h"
+#include "jit/torch_compat.h"
 #include "run/runtime.h"
 
 namespace bertq::app {
@@ -30,6 +30,14 @@ std::string g_command_line;
 const std::string& command_line() { return g_command_line; }
 
 }  // namespace bertq::app
+
+// Runs before the initialisers of every shared library (an executable's
+// .preinit_array does), so it sees the signal dispositions bertq was started
+// with: LibTorch 2.x replaces an ignored SIGHUP with a handler of its own as
+// it loads, and `nohup bertq ...` must still ignore it.
+extern "C" void bertq_record_signals_at_start(int, char**, char**) { bertq::record_signals_at_start(); }
+__attribute__((section(".preinit_array"),
+               used)) static void (*const bertq_preinit)(int, char**, char**) = bertq_record_signals_at_start;
 
 namespace {
 

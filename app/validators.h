@@ -3,12 +3,11 @@
 // and `--max-disagreement nan` a gate that never fails.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "base/text.h"
 

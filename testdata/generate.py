@@ -4,7 +4,7 @@
 Run from the repository root with each Debian's Python:
 
     /usr/bin/python3 testdata/generate.py                          # Debian 12, PyTorch 1.13.1
-    tests/scripts/trixie.sh run python3 testdata/generate.py       # Debian 13, PyTorch 2.6.0
+    tests/scripts/trixie.sh run python3 testdata/generate.py       # Debian 13 (create --reference first)
 
 With PyTorch 1.13 it rewrites testdata/{models,bad,qconfigs}/ and golden/1.13/; with
 PyTorch 2.x it reads those models and rewrites golden/2.X/ and models/v2/ (models only

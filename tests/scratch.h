@@ -34,4 +34,15 @@ inline std::string slurp(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// "" if `got` holds the same bytes as `want`, else where they first differ.
+// CHECK(byte_difference(a, b) == "") prints that on failure, not two whole
+// files (which Catch2's reporter takes minutes to wrap).
+inline std::string byte_difference(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+  return "sizes " + std::to_string(got.size()) + " and " + std::to_string(want.size()) + ", first difference at byte " +
+         std::to_string(i);
+}
+
 }  // namespace bertq::testing

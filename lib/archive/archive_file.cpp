@@ -9,6 +9,7 @@
 #include "archive/pickle_scan.h"
 #include "archive/sha256.h"
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/text.h"
 
 namespace bertq {
@@ -22,16 +23,10 @@ const char* kExpect =
   throw Error(ErrorKind::Model, path + ": " + what, std::move(hint));
 }
 
-std::string read_at(int fd, uint64_t offset, uint64_t n) {
+std::string read_string_at(int fd, uint64_t offset, uint64_t n) {
   std::string buf(n, '\0');
-  uint64_t done = 0;
-  while (done < n) {
-    const ssize_t got = ::pread(fd, buf.data() + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    done += static_cast<uint64_t>(got);
-  }
-  buf.resize(done);
+  const ssize_t got = read_at(fd, offset, buf.data(), n);
+  buf.resize(got < 0 ? 0 : static_cast<size_t>(got));
   return buf;
 }
 
@@ -39,7 +34,7 @@ std::string read_at(int fd, uint64_t offset, uint64_t n) {
 // 64 KiB + 22 bytes; a truncated file has lost it.
 bool has_zip_end_record(int fd, uint64_t size) {
   const uint64_t tail = std::min<uint64_t>(size, 65536 + 22);
-  return read_at(fd, size - tail, tail).rfind(std::string("PK\x05\x06", 4)) != std::string::npos;
+  return read_string_at(fd, size - tail, tail).rfind(std::string("PK\x05\x06", 4)) != std::string::npos;
 }
 
 // Same contents as far as the file system can tell: a write changes the size
@@ -53,17 +48,18 @@ bool same_state(const struct stat& a, const struct stat& b) {
 }  // namespace
 
 ArchiveFile::ArchiveFile(const std::string& path, ArchiveContents contents) : path_(path), contents_(contents) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd_ < 0) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  fd_ = open_fd(path, O_RDONLY | O_NONBLOCK);
+  if (!fd_) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  const int fd = fd_.get();
   try {
-    if (::fstat(fd_, &opened_) != 0) throw Error(ErrorKind::Model, "cannot read " + path + ": " + errno_message());
+    if (::fstat(fd, &opened_) != 0) throw Error(ErrorKind::Model, "cannot read " + path + ": " + errno_message());
     if (S_ISDIR(opened_.st_mode)) not_a_model(path, "is a directory, not a model file");
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused here.
     if (!S_ISREG(opened_.st_mode))
       not_a_model(path, "is not a regular file (a device, FIFO or socket); bertq reads models from files");
     const uint64_t size = static_cast<uint64_t>(opened_.st_size);
     if (size == 0) not_a_model(path, "is empty (0 bytes)");
-    const std::string head = read_at(fd_, 0, 16);
+    const std::string head = read_string_at(fd, 0, 16);
     if (head.rfind("PK\x03\x04", 0) != 0) {
       // torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
       // writes a bare pickle: protocol 2 opens with 0x80 0x02.
@@ -71,33 +67,27 @@ ArchiveFile::ArchiveFile(const std::string& path, ArchiveContents contents) : pa
         not_a_model(path, "is a legacy torch.save pickle (an eager model or a state_dict), not a TorchScript model");
       not_a_model(path, "is not a TorchScript archive (not a zip file)");
     }
-    if (!has_zip_end_record(fd_, size))
+    if (!has_zip_end_record(fd, size))
       not_a_model(path, "is a truncated zip archive (its end record is missing)",
                   "the file was cut short while being written or copied; save or copy it again");
     // Walk the central directory and every local header first: LibTorch's
     // reader trusts offsets and sizes, and some corruptions make it abort.
-    index_ = read_zip_index(fd_, path);
+    index_ = read_zip_index(fd, path);
     classify_zip();
     check_sizes();
-    verify_zip_checksums(fd_, path, index_);
+    verify_zip_checksums(fd, path, index_);
     check_version();
     check_code();
     check_pickles();
   } catch (const Error& e) {
-    ::close(fd_);
     // Saved inputs are the user's data, not a model.
     if (contents_ == ArchiveContents::SavedTensors && e.kind() == ErrorKind::Model)
       throw Error(ErrorKind::Usage, e.what(), "--inputs takes tensors saved with torch.save, or JSON Lines");
     throw;
-  } catch (...) {
-    ::close(fd_);
-    throw;
   }
 }
 
-ArchiveFile::~ArchiveFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
+ArchiveFile::~ArchiveFile() = default;
 
 // TorchScript has code/ and constants.pkl; torch.save writes only data.pkl
 // and data/.
@@ -118,7 +108,7 @@ void ArchiveFile::classify_zip() {
   if (has_data && !has_code) {
     std::string data_pkl;
     const ZipEntry* e = index_.find("data.pkl");
-    if (e->size <= (16u << 20)) data_pkl = read_zip_record(fd_, path_, *e);
+    if (e->size <= (16u << 20)) data_pkl = read_zip_record(fd_.get(), path_, *e);
     data_pkl.resize(std::min<size_t>(data_pkl.size(), 4096));
     // A state_dict pickles an OrderedDict of tensors; a module pickles its class.
     const bool state_dict = data_pkl.find("OrderedDict") != std::string::npos &&
@@ -160,7 +150,7 @@ void ArchiveFile::check_version() {
   const ZipEntry* e = index_.find(".data/version");
   if (!e) e = index_.find("version");
   if (!e) not_a_model(path_, "is not a TorchScript model: it has no version record");
-  const std::string text = e->size <= 64 ? read_zip_record(fd_, path_, *e) : std::string(65, 'x');
+  const std::string text = e->size <= 64 ? read_zip_record(fd_.get(), path_, *e) : std::string(65, 'x');
   // LibTorch parses it with stoull and does not catch overflow.
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -186,7 +176,7 @@ void ArchiveFile::check_code() {
     const std::string folded = fold_case(e.name);
     if (!starts_with_folded(folded, "code/") || folded.size() < 3 || folded.compare(folded.size() - 3, 3, ".py") != 0)
       continue;
-    const std::string text = read_zip_record(fd_, path_, e);
+    const std::string text = read_zip_record(fd_.get(), path_, e);
     size_t run = 0;
     int depth = 0, deepest = 0;
     for (char c : text) {
@@ -221,7 +211,7 @@ void ArchiveFile::check_pickles() {
   for (const char* archive : {"constants", "data"}) {
     const ZipEntry* e = index_.find(std::string(archive) + ".pkl");
     if (!e) continue;
-    const std::string bytes = read_zip_record(fd_, path_, *e);
+    const std::string bytes = read_zip_record(fd_.get(), path_, *e);
     const std::string source = path_ + ": " + archive + ".pkl";
     const PickleScan scan = scan_pickle(bytes, source);
     if (scan.has_sparse)
@@ -287,16 +277,16 @@ void ArchiveFile::check_pickles() {
 std::string ArchiveFile::read_record(const std::string& name) const {
   const ZipEntry* e = index_.find(name);
   if (!e) throw Error(ErrorKind::Model, path_ + ": no record " + name);
-  return read_zip_record(fd_, path_, *e);
+  return read_zip_record(fd_.get(), path_, *e);
 }
 
-std::string ArchiveFile::sha256() const { return sha256_fd(fd_, path_); }
+std::string ArchiveFile::sha256() const { return sha256_fd(fd_.get(), path_); }
 
 void ArchiveFile::check_unchanged() const {
   // The path may have been replaced by another file meanwhile: every read
   // went through this descriptor, so the hash still describes what was loaded.
   struct stat now {};
-  if (::fstat(fd_, &now) != 0 || !same_state(now, opened_))
+  if (::fstat(fd_.get(), &now) != 0 || !same_state(now, opened_))
     throw Error(ErrorKind::Model, path_ + " changed on disk while bertq was reading it",
                 "run again once nothing else writes the file");
 }

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "archive/zip_index.h"
+#include "base/fd.h"
 
 namespace bertq {
 
@@ -47,7 +48,7 @@ class ArchiveFile {
   ArchiveFile& operator=(const ArchiveFile&) = delete;
 
   const std::string& path() const { return path_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   uint64_t size() const { return index_.file_size; }
   const ZipIndex& index() const { return index_; }
   // The archive's file format version (its `version` record).
@@ -75,7 +76,7 @@ class ArchiveFile {
 
   std::string path_;
   ArchiveContents contents_ = ArchiveContents::Model;
-  int fd_ = -1;
+  Fd fd_;
   struct stat opened_ {};
   ZipIndex index_;
   uint64_t version_ = 0;

@@ -8,40 +8,13 @@
 
 #include "archive/zip_index.h"
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/json_io.h"
 #include "base/text.h"
 
 namespace bertq {
 
 using json = nlohmann::ordered_json;
-
-std::string manifest_json(const Report& r) {
-  json j;
-  j["schema"] = "bertq-manifest/2";
-  j["bertq_version"] = r.bertq_version;
-  j["libtorch_version"] = r.libtorch_version;
-  j["libtorch_package"] = r.libtorch_package;
-  j["engine"] = r.engine;
-  j["mode"] = to_string(r.mode, r.debug);  // a dry run's copy records what convert would write
-  j["input_sha256"] = r.input.sha256;
-  j["options"] = result_key(r.options, r.mode == ConvertMode::ConvertPrepared ? json() : to_json(r.qconfig));
-  j["max_positions"] = r.max_positions ? json(*r.max_positions) : json();
-  json modules = json::array();
-  for (const auto& m : r.modules) {
-    modules.push_back({{"path", m.plan.path},
-                       {"type", m.plan.type_name},
-                       {"functional", m.plan.functional},
-                       {"quantized", m.plan.quantized},
-                       {"op", m.plan.op},
-                       {"rule", to_json(m.plan.rule)},
-                       {"float_reason", m.plan.float_reason},
-                       {"packed_attr", m.packed_attr},
-                       {"weight_shape", m.plan.weight_shape}});
-    if (m.fused_rows) modules.back()["fused_rows"] = {m.fused_rows->first, m.fused_rows->second};
-  }
-  j["modules"] = modules;
-  return j.dump(1);
-}
 
 namespace {
 
@@ -140,22 +113,14 @@ std::optional<Manifest> parse_manifest(const std::string& text, const std::strin
 }
 
 std::optional<Manifest> read_manifest(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
-  try {
-    const ZipIndex zip = read_zip_index(fd, path);
-    std::optional<Manifest> m;
-    if (const ZipEntry* e = zip.find(std::string("extra/") + kManifestName)) {
-      // A manifest is a few kB; anything larger is not one of bertq's.
-      if (e->size > (16u << 20)) throw Error(ErrorKind::Model, path + ": its bertq manifest is implausibly large");
-      m = parse_manifest(read_zip_record(fd, path, *e), path);
-    }
-    ::close(fd);
-    return m;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd = open_fd(path, O_RDONLY | O_NONBLOCK);
+  if (!fd) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  const ZipIndex zip = read_zip_index(fd.get(), path);
+  const ZipEntry* e = zip.find(std::string("extra/") + kManifestName);
+  if (!e) return std::nullopt;
+  // A manifest is a few kB; anything larger is not one of bertq's.
+  if (e->size > (16u << 20)) throw Error(ErrorKind::Model, path + ": its bertq manifest is implausibly large");
+  return parse_manifest(read_zip_record(fd.get(), path, *e), path);
 }
 
 }  // namespace bertq

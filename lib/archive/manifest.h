@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/plan.h"
-#include "report/report.h"
+#include "plan/plan.h"
 
 namespace bertq {
 
@@ -42,9 +41,6 @@ struct Manifest {
   std::optional<int64_t> max_positions;
   std::vector<ManifestModule> modules;
 };
-
-// The manifest for a report's conversion, as JSON text.
-std::string manifest_json(const Report& report);
 
 // Parses a manifest; nullopt if `text` is empty, throws Error(Model) if it is
 // not a bertq manifest (naming `model_path`, the file it came from, if given).

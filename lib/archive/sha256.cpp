@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/text.h"
 
 namespace bertq {
@@ -45,28 +46,20 @@ std::string Sha256::hex_digest() {
 std::string sha256_fd(int fd, const std::string& path) {
   Sha256 h;
   std::vector<unsigned char> buf(1 << 20);
-  for (off_t offset = 0;;) {
-    const ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
+  for (uint64_t offset = 0;;) {
+    const ssize_t n = read_at(fd, offset, buf.data(), buf.size());
     if (n < 0) throw Error(ErrorKind::Io, "cannot read " + path + ": " + errno_message());
     if (n == 0) break;
     h.update(buf.data(), static_cast<size_t>(n));
-    offset += n;
+    offset += static_cast<uint64_t>(n);
   }
   return h.hex_digest();
 }
 
 std::string sha256_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorKind::Io, "cannot read " + path + ": " + errno_message());
-  try {
-    std::string digest = sha256_fd(fd, path);
-    ::close(fd);
-    return digest;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd = open_fd(path, O_RDONLY);
+  if (!fd) throw Error(ErrorKind::Io, "cannot read " + path + ": " + errno_message());
+  return sha256_fd(fd.get(), path);
 }
 
 }  // namespace bertq

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/text.h"
 
 namespace bertq {
@@ -27,14 +28,8 @@ uint64_t u64(const uint8_t* p) { return uint64_t(u32(p)) | uint64_t(u32(p + 4)) 
 
 // Reads exactly n bytes at offset, or fails naming the file.
 void read_at(int fd, const std::string& path, uint64_t offset, void* out, uint64_t n) {
-  uint64_t done = 0;
-  auto* p = static_cast<uint8_t*>(out);
-  while (done < n) {
-    const ssize_t got = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) bad(path, "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset));
-    done += static_cast<uint64_t>(got);
-  }
+  if (!read_exact_at(fd, offset, out, n))
+    bad(path, "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset));
 }
 
 std::vector<uint8_t> read_vec(int fd, const std::string& path, uint64_t offset, uint64_t n) {
@@ -152,16 +147,9 @@ void verify_zip_checksums(int fd, const std::string& path, const ZipIndex& index
 }
 
 ZipIndex read_zip_index(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
-  try {
-    ZipIndex index = read_zip_index(fd, path);
-    ::close(fd);
-    return index;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd = open_fd(path, O_RDONLY);
+  if (!fd) throw Error(ErrorKind::Model, "cannot open " + path + ": " + errno_message());
+  return read_zip_index(fd.get(), path);
 }
 
 ZipIndex read_zip_index(int fd, const std::string& path) {

@@ -1,6 +1,7 @@
 // bertq's single error type. The library throws it; only app/ turns it into an exit code.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -19,6 +20,10 @@ enum class ErrorKind {
   Tolerance,    // `bertq tune`: no quantized choice meets the tolerance
   Internal,     // bertq or LibTorch failed in a way the user cannot fix
 };
+
+// "usage", "config", ...: how batch results and JSON name a kind.
+std::string to_string(ErrorKind kind);
+std::optional<ErrorKind> error_kind_from_name(const std::string& name);
 
 // Messages and hints hold values from the user's input (paths, keys, file
 // contents): the constructor escapes control characters (a newline too: a

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -108,13 +109,9 @@ bool is_our_name(const std::string& rest) {
 // Locks a temporary folder for as long as `fd` stays open. The lock, not the
 // process id in its name, tells a live owner from a dead one: it holds across
 // PID namespaces (containers sharing a volume) and, on Linux, NFS.
-int lock_folder(const std::string& dir, bool wait) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -1;
-  if (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
-    ::close(fd);
-    return -1;
-  }
+Fd lock_folder(const std::string& dir, bool wait) {
+  Fd fd = open_fd(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (fd && ::flock(fd.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) return Fd();
   return fd;
 }
 
@@ -137,35 +134,28 @@ std::string resolved(const std::string& path) {
 std::string read_file_capped(const std::string& path, uint64_t max_bytes, ErrorKind kind, const std::string& what) {
   const bool is_stdin = path == "-";
   const std::string name = is_stdin ? std::string("standard input") : path;
-  int fd = STDIN_FILENO;
+  Fd file;  // stays empty for standard input, which is not closed
   if (!is_stdin) {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(kind, "cannot read " + what + " " + name + ": " + errno_message());
+    file = open_fd(path, O_RDONLY);
+    if (!file) throw Error(kind, "cannot read " + what + " " + name + ": " + errno_message());
   }
+  const int fd = is_stdin ? STDIN_FILENO : file.get();
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    if (!is_stdin) ::close(fd);
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
     throw Error(kind, what + " " + name + " is a directory, not a file");
-  }
   std::string text;
   char buf[1 << 16];
   while (true) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = errno_message();
-      if (!is_stdin) ::close(fd);
-      throw Error(kind, "cannot read " + what + " " + name + ": " + why);
-    }
+    if (n < 0) throw Error(kind, "cannot read " + what + " " + name + ": " + errno_message());
     if (n == 0) break;
     if (text.size() + static_cast<uint64_t>(n) > max_bytes) {
-      if (!is_stdin) ::close(fd);
       throw Error(
           kind, what + " " + name + " is larger than " + std::to_string(max_bytes) + " bytes, too large for a " + what);
     }
     text.append(buf, static_cast<size_t>(n));
   }
-  if (!is_stdin) ::close(fd);
   return text;
 }
 
@@ -251,7 +241,7 @@ TempDir::TempDir(const std::string& target) {
   path_ = tmpl;
   file_ = (fs::path(path_) / t.filename()).string();
   // Held until the folder is gone: remove_stale_temporaries leaves it alone.
-  lock_fd_ = lock_folder(path_, /*wait=*/false);
+  lock_ = lock_folder(path_, /*wait=*/false);
   slot_ = claim_slot(file_, path_);
 }
 
@@ -259,16 +249,14 @@ TempDir::~TempDir() {
   release_slot(slot_);
   ::unlink(file_.c_str());
   ::rmdir(path_.c_str());
-  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void TempDir::commit(const std::string& target) {
   // Flush to disk before the rename, so a crash cannot leave an empty file
   // under the final name.
-  const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
-  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const Fd fd = open_fd(file_, O_RDONLY);
+  const bool synced = fd && ::fsync(fd.get()) == 0;
   const std::string why = synced ? "" : errno_message();
-  if (fd >= 0) ::close(fd);
   if (!synced) throw Error(ErrorKind::Io, "cannot write " + target + ": " + why);
   // The path was checked before the work started; a device or FIFO put there
   // since must not be replaced either.
@@ -284,21 +272,19 @@ namespace {
 // Creates `file` (it must not exist) holding `contents`; throws Error(Io)
 // naming `out`.
 void write_new_file(const std::string& file, const OutputPath& out, std::string_view contents) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + errno_message());
+  Fd fd = open_fd(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (!fd) throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + errno_message());
   size_t done = 0;
   while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    const ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = n < 0 ? errno_message() : "short write";
-      ::close(fd);
-      throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + why);
-    }
+    if (n <= 0)
+      throw Error(ErrorKind::Io,
+                  "cannot write " + out.role + " " + out.path + ": " + (n < 0 ? errno_message() : "short write"));
     done += static_cast<size_t>(n);
   }
-  if (::close(fd) != 0)
-    throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + errno_message());
+  if (const int err = fd.close())
+    throw Error(ErrorKind::Io, "cannot write " + out.role + " " + out.path + ": " + std::strerror(err));
 }
 
 }  // namespace
@@ -374,26 +360,47 @@ int remove_stale_temporaries(const std::string& dir) {
     if (ec || now - mtime < std::chrono::minutes(1)) continue;
     // Its owner holds its lock while it lives, whatever its process id says
     // here (another PID namespace, another NFS client).
-    const int fd = lock_folder(p.string(), /*wait=*/false);
-    if (fd < 0) continue;
+    const Fd lock = lock_folder(p.string(), /*wait=*/false);
+    if (!lock) continue;
     // Only what bertq puts there: files, or the FIFO LibTorch's writer
     // writes into.
     for (const auto& f : fs::directory_iterator(p, ec))
       if (const auto fst = fs::symlink_status(f.path(), ec); fs::is_regular_file(fst) || fs::is_fifo(fst))
         fs::remove(f.path(), ec);
     if (fs::remove(p, ec)) ++removed;
-    ::close(fd);
   }
   return removed;
+}
+
+namespace {
+// Plain flags, set before any constructor runs: no initialisation order to get wrong.
+bool g_recorded_at_start = false;
+bool g_ignored_at_start[65] = {};
+}  // namespace
+
+void record_signals_at_start() {
+  static_assert(SIGINT == kStopSignals[0] && SIGTERM == kStopSignals[1] && SIGHUP == kStopSignals[2]);
+  for (int sig : kStopSignals) {
+    struct sigaction now {};
+    g_ignored_at_start[sig] = sigaction(sig, nullptr, &now) == 0 && now.sa_handler == SIG_IGN;
+  }
+  g_recorded_at_start = true;
+}
+
+bool ignored_at_start(int sig) {
+  if (g_recorded_at_start) return sig > 0 && sig < 65 && g_ignored_at_start[sig];
+  struct sigaction now {};
+  return sigaction(sig, nullptr, &now) == 0 && now.sa_handler == SIG_IGN;
 }
 
 void install_cleanup_on_signals() {
   struct sigaction sa {};
   sa.sa_handler = cleanup_and_reraise;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
-    // A signal ignored when bertq started stays ignored (`nohup bertq ...`).
-    struct sigaction old {};
-    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+  for (int sig : kStopSignals) {
+    if (ignored_at_start(sig)) {
+      std::signal(sig, SIG_IGN);
+      continue;
+    }
     sigaction(sig, &sa, nullptr);
   }
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd.h"
 
 namespace bertq {
 
@@ -72,7 +73,7 @@ class TempDir {
   std::string path_;
   std::string file_;
   int slot_ = -1;
-  int lock_fd_ = -1;
+  Fd lock_;  // closed after the folder is removed (members go after the destructor body)
 };
 
 // The outputs of one command, committed together: each is written into a
@@ -110,9 +111,23 @@ class StagedOutputs {
 // how many were removed. Names that are not bertq's are left alone.
 int remove_stale_temporaries(const std::string& dir);
 
+// The stop signals bertq handles: SIGINT, SIGTERM, SIGHUP.
+inline constexpr int kStopSignals[] = {2, 15, 1};
+
+// Records which stop signals the process was started with ignored (`nohup`,
+// a shell's background job). Called by the executable before any library's
+// initialisers run (app/main.cpp's .preinit_array): LibTorch 2.x installs a
+// SIGHUP handler of its own as it loads, over an ignored SIGHUP.
+void record_signals_at_start();
+// True if `sig` was ignored when the process started; where nothing was
+// recorded (a test program), whether it is ignored now.
+bool ignored_at_start(int sig);
+
 // Installs SIGINT/SIGTERM/SIGHUP handlers that delete the temporary files of
 // writes in progress, then let the signal end the process as usual (exit
-// status 128 + signal number).
+// status 128 + signal number). A signal ignored at start is ignored again
+// (whatever a library set since), so that `nohup bertq ...` holds, in the
+// processes bertq starts too.
 void install_cleanup_on_signals();
 
 // True if both paths name the same existing file (also through links).

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -21,6 +22,7 @@
 #include "archive/archive_file.h"
 #include "archive/manifest.h"
 #include "archive/sha256.h"
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/json_io.h"
@@ -107,19 +109,77 @@ std::string last_line_of_file(const std::string& path) {
 }  // namespace
 
 std::string to_string(JobStatus s) {
-  switch (s) {
-    case JobStatus::Ok:
-      return "ok";
-    case JobStatus::Skipped:
-      return "skipped";
-    case JobStatus::Failed:
-      return "failed";
-    case JobStatus::Interrupted:
-      return "interrupted";
-    case JobStatus::NotRun:
-      return "not run";
+  static const EnumNames<JobStatus> names{{JobStatus::Ok, "ok"},
+                                          {JobStatus::Skipped, "skipped"},
+                                          {JobStatus::Failed, "failed"},
+                                          {JobStatus::Interrupted, "interrupted"},
+                                          {JobStatus::NotRun, "not run"}};
+  return names.name(s);
+}
+
+namespace {
+constexpr const char* kChildResultSchema = "bertq-batch-result/2";
+}  // namespace
+
+ChildResult child_result(const Report& report) {
+  ChildResult r;
+  r.output_written = !report.dry_run;
+  r.output_sha256 = report.output.sha256;
+  r.quantized = report.quantized_count();
+  r.input_bytes = report.input.bytes;
+  r.output_bytes = report.output.bytes;
+  r.quantized_fraction = report.quantized_weight_fraction();
+  return r;
+}
+
+ChildResult child_result(const Error& error, int exit_code) {
+  ChildResult r;
+  r.exit_code = exit_code;
+  r.error_kind = to_string(error.kind());
+  r.message = error.what();
+  r.hint = error.hint();
+  return r;
+}
+
+void write_child_result(const std::string& path, const ChildResult& r) {
+  json j;
+  j["schema"] = kChildResultSchema;
+  j["exit_code"] = r.exit_code;
+  j["error_kind"] = r.error_kind;
+  j["message"] = r.message;
+  j["hint"] = r.hint;
+  j["output_written"] = r.output_written;
+  j["output_sha256"] = r.output_sha256;
+  j["quantized"] = r.quantized;
+  j["input_bytes"] = r.input_bytes;
+  j["output_bytes"] = r.output_bytes;
+  j["quantized_fraction"] = r.quantized_fraction;
+  // Written where the parent looks; it was never an argument of the user's.
+  write_file_atomic(OutputPath{"batch result", path, path}, j.dump(1));
+}
+
+std::optional<ChildResult> read_child_result(const std::string& path) {
+  try {
+    const json j =
+        parse_json_strict(read_file_capped(path, 1 << 20, ErrorKind::Internal, "result"), path, ErrorKind::Internal, 8)
+            .doc;
+    if (!j.is_object() || j.value("schema", "") != kChildResultSchema) return std::nullopt;
+    ChildResult r;
+    r.exit_code = j.at("exit_code").get<int>();
+    r.error_kind = j.at("error_kind").get<std::string>();
+    r.message = j.at("message").get<std::string>();
+    r.hint = j.at("hint").get<std::string>();
+    r.output_written = j.at("output_written").get<bool>();
+    r.output_sha256 = j.at("output_sha256").get<std::string>();
+    r.quantized = j.at("quantized").get<size_t>();
+    r.input_bytes = j.at("input_bytes").get<uint64_t>();
+    r.output_bytes = j.at("output_bytes").get<uint64_t>();
+    r.quantized_fraction = j.at("quantized_fraction").get<double>();
+    return r;
+  } catch (const std::exception&) {
+    // Missing, cut short by a crash, or not a result: the exit status decides.
+    return std::nullopt;
   }
-  return "?";
 }
 
 size_t BatchResult::count(JobStatus status) const {
@@ -305,7 +365,10 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   bool handled[3] = {false, false, false};
   for (int k = 0; k < 3; ++k) {
     sigaction(stop_signals[k], nullptr, &old[k]);
-    if (old[k].sa_handler == SIG_IGN) continue;
+    if (ignored_at_start(stop_signals[k])) {
+      std::signal(stop_signals[k], SIG_IGN);  // the children inherit it
+      continue;
+    }
     sigaction(stop_signals[k], &sa, nullptr);
     handled[k] = true;
   }
@@ -388,18 +451,12 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
     const std::string& output = jobs[run.index].options.output;
     // A job is finished when it has left its result: the child writes it
     // last, after the model and the report files.
-    std::optional<json> res;
-    try {
-      res = json(parse_json_strict(read_file_capped(run.result_path, 1 << 20, ErrorKind::Internal, "result"),
-                                   run.result_path, ErrorKind::Internal, 8)
-                     .doc);
-    } catch (const std::exception&) {
-    }
-    if (res && res->is_object() && res->value("exit_code", -1) == 0) {
+    const std::optional<ChildResult> res = read_child_result(run.result_path);
+    result.jobs[run.index].child = res;
+    if (res && res->exit_code == 0) {
       finish(run.index, JobStatus::Ok, "", "", 0, seconds);
-    } else if (res && res->is_object() && res->contains("exit_code")) {
-      finish(run.index, JobStatus::Failed, res->value("message", ""), res->value("hint", ""),
-             res->value("exit_code", 1), seconds);
+    } else if (res) {
+      finish(run.index, JobStatus::Failed, res->message, res->hint, res->exit_code, seconds);
     } else if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128)) {
       const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status) - 128;
       // Say what is on disk: outputs are renamed into place whole, so a
@@ -445,7 +502,7 @@ void print_batch_summary(const BatchResult& r, std::ostream& out) {
 
 void print_batch_json(const BatchResult& r, std::ostream& out) {
   json j;
-  j["schema"] = "bertq-batch-summary/2";
+  j["schema"] = "bertq-batch-summary/3";
   j["shard"] = std::to_string(r.shard.index) + "/" + std::to_string(r.shard.count);
   j["interrupted"] = r.signal != 0;
   j["signal"] = r.signal ? json(r.signal) : json();
@@ -453,7 +510,7 @@ void print_batch_json(const BatchResult& r, std::ostream& out) {
                  {"failed", r.count(JobStatus::Failed)},  {"interrupted", r.count(JobStatus::Interrupted)},
                  {"not_run", r.count(JobStatus::NotRun)}, {"total", r.jobs.size()}};
   json jobs = json::array();
-  for (const auto& x : r.jobs)
+  for (const auto& x : r.jobs) {
     jobs.push_back({{"input", x.job.options.input},
                     {"output", x.job.options.output},
                     {"status", to_string(x.status)},
@@ -461,6 +518,15 @@ void print_batch_json(const BatchResult& r, std::ostream& out) {
                     {"hint", x.hint},
                     {"exit_code", x.exit_code},
                     {"seconds", x.seconds}});
+    // What a finished conversion measured; null for jobs that did not run
+    // to the end (skipped, failed before converting, not run).
+    const bool measured = x.child && x.child->exit_code == 0;
+    jobs.back()["error_kind"] = x.child && !x.child->error_kind.empty() ? json(x.child->error_kind) : json();
+    jobs.back()["quantized"] = measured ? json(x.child->quantized) : json();
+    jobs.back()["quantized_fraction"] = measured ? json(x.child->quantized_fraction) : json();
+    jobs.back()["input_bytes"] = measured ? json(x.child->input_bytes) : json();
+    jobs.back()["output_bytes"] = measured && x.child->output_written ? json(x.child->output_bytes) : json();
+  }
   j["jobs"] = jobs;
   out << j.dump(2) << "\n";
 }

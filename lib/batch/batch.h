@@ -11,11 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "convert/options.h"
+#include "base/error.h"
+#include "plan/options.h"
+#include "report/report.h"
 
 namespace bertq {
 
-// One conversion: every field is a `bertq convert` option (convert/options.h).
+// One conversion: every field is a `bertq convert` option (plan/options.h).
 struct BatchJob {
   ConvertOptions options;
 };
@@ -51,6 +53,33 @@ enum class JobStatus { Ok, Skipped, Failed, Interrupted, NotRun };
 // "ok", "skipped", "failed", "interrupted", "not run"
 std::string to_string(JobStatus status);
 
+// What a conversion run by batch (`bertq convert --batch-result FILE`) leaves
+// for its parent, written last (after the model and the report files): the
+// outcome as data, so that batch never parses messages.
+struct ChildResult {
+  int exit_code = 0;
+  std::string error_kind;  // to_string(ErrorKind); "" on success
+  std::string message;
+  std::string hint;
+  bool output_written = false;
+  std::string output_sha256;
+  size_t quantized = 0;  // quantized modules
+  // The sizes and the fraction of weight elements quantized, for CI logs.
+  uint64_t input_bytes = 0;
+  uint64_t output_bytes = 0;
+  double quantized_fraction = 0;
+};
+
+// A finished conversion's result.
+ChildResult child_result(const Report& report);
+// A failed one's.
+ChildResult child_result(const Error& error, int exit_code);
+// Writes `result` to `path` atomically (the parent reads it once the child exits).
+void write_child_result(const std::string& path, const ChildResult& result);
+// The result at `path`; nullopt if there is none or it is not a result (a
+// child that crashed or was killed before writing it).
+std::optional<ChildResult> read_child_result(const std::string& path);
+
 struct JobResult {
   BatchJob job;
   JobStatus status = JobStatus::NotRun;
@@ -58,6 +87,7 @@ struct JobResult {
   std::string hint;
   int exit_code = 0;
   double seconds = 0;
+  std::optional<ChildResult> child;  // for jobs that ran and left one
 };
 
 struct BatchResult {
@@ -70,7 +100,7 @@ struct BatchResult {
 
 // Why `job`'s output is not up to date ("" if it is): its bertq manifest must
 // record this input (by SHA-256 of its bytes now), this bertq and LibTorch,
-// and the same result key (convert/options.h: qconfig as resolved, engine,
+// and the same result key (plan/options.h: qconfig as resolved, engine,
 // mode, guards and every other option that decides the result or its
 // verdict); the report files it asks for must exist.
 std::string why_not_up_to_date(const BatchJob& job, const std::string& libtorch_version);

@@ -9,9 +9,9 @@
 
 #include "base/error.h"
 #include "base/text.h"
-#include "convert/graph_walk.h"
 #include "convert/observers.h"
 #include "convert/planner.h"
+#include "jit/graph_walk.h"
 
 namespace bertq {
 namespace {

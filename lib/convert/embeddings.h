@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/plan.h"
+#include "plan/plan.h"
 
 namespace torch::jit {
 struct Module;

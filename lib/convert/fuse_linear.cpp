@@ -7,8 +7,8 @@
 #include <optional>
 #include <set>
 
-#include "convert/graph_walk.h"
-#include "inspect/qtensor.h"
+#include "jit/graph_walk.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <limits>
 
-#include "convert/torch_compat.h"
+#include "jit/torch_compat.h"
 
 namespace bertq {
 namespace {

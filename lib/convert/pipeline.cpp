@@ -17,18 +17,20 @@
 
 #include "archive/archive_file.h"
 #include "archive/manifest.h"
-#include "archive/model_file.h"
 #include "archive/sha256.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
+#include "convert/convert_model.h"
 #include "convert/embeddings.h"
 #include "convert/fuse_linear.h"
+#include "convert/measure.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
-#include "inspect/qtensor.h"
-#include "report/measure.h"
-#include "run/model_inputs.h"
+#include "jit/engines.h"
+#include "jit/model_file.h"
+#include "jit/model_info.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 namespace {
@@ -51,28 +53,6 @@ std::vector<std::string> unfolded_prepacks(const torch::jit::Module& m) {
 }
 
 // A key that quantizes nothing is as silent as a key that names nothing.
-void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::string>& warnings) {
-  for (const auto& e : dict.entries) {
-    if (!e.qconfig) continue;
-    bool used = false;
-    std::vector<std::string> reasons;
-    for (const auto& mp : plan.modules) {
-      if (mp.rule.key != e.key || mp.rule.kind == RuleKind::OptedOut || mp.functional) continue;
-      if (mp.quantized)
-        used = true;
-      else if (reasons.size() < 3)
-        reasons.push_back((mp.path.empty() ? "<root>" : mp.path) + ": " + mp.float_reason);
-    }
-    if (used) continue;
-    // Functional weights are resolved by the module holding their graph.
-    for (const auto& mp : plan.modules) used = used || (mp.functional && mp.quantized);
-    if (!used)
-      warnings.push_back(
-          "qconfig key " + quoted_value(e.key) + " quantized nothing" +
-          (reasons.empty() ? std::string(" (no weight-bearing module under it)") : " (" + join(reasons, "; ") + ")"));
-  }
-}
-
 // The process's peak resident memory so far (VmHWM), in MiB.
 long peak_rss_mib() {
   std::ifstream status("/proc/self/status");
@@ -167,7 +147,7 @@ class Conversion {
     else
       dict_ = default_qconfig_dict();
     r_.qconfig = dict_;
-    embedding_rows_ = parse_embedding_rows(o_.embeddings);
+    parse_embedding_rows(o_.embeddings);  // a bad --embeddings fails before the model loads
   }
 
   // Checks the whole archive (structure, every CRC-32, tensor extents) before
@@ -218,18 +198,6 @@ class Conversion {
                       m->libtorch_version);
   }
 
-  // --embeddings, then what the passes cannot do: the embedding pass runs on
-  // final models only.
-  void plan_embeddings() {
-    if (o_.embeddings) apply_embedding_rows(plan_, embedding_rows_, "--embeddings " + *o_.embeddings);
-    if (!o_.debug && !o_.prepare_only) return;
-    const std::string why = std::string(o_.debug ? "--debug" : "prepare") +
-                            " keeps embeddings float: bertq quantizes them on the final model only";
-    if (const size_t n = keep_embeddings_float(plan_, why))
-      r_.warnings.push_back(fmt::format("{} embedding module{} planned for quantized rows stay{} float: {}", n,
-                                        n == 1 ? "" : "s", n == 1 ? "s" : "", why));
-  }
-
   // Refuses inputs that are not float models (unless asked), and picks the
   // path for a prepared one.
   void classify_input() {
@@ -260,93 +228,27 @@ class Conversion {
     r_.max_positions = max_positions(model_);
   }
 
-  // Decides every module's fate before the passes run, then inserts the
-  // observers and records what they will do.
-  void plan_and_prepare() {
-    if (r_.mode == ConvertMode::ConvertPrepared) {
-      plan_ = plan_from_prepared(model_);
-      plan_embeddings();
-      floats_ = capture_float_tensors(model_, plan_);
-      prepared_ = model_;
-    } else {
-      plan_ = make_plan(model_, dict_, engine_, o_.allow_missing);
-      for (const auto& e : dict_.entries)
-        if (!e.warning.empty()) r_.warnings.push_back(e.warning);
-      r_.warnings.insert(r_.warnings.end(), plan_.warnings.begin(), plan_.warnings.end());
-      plan_embeddings();
-      floats_ = capture_float_tensors(model_, plan_);
-      prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
-      model_ = torch::jit::Module();  // only stand-ins are left in it
-      timer_.done("insert observers");
-      record_prepared(plan_, prepared_);
-      warn_mismatches(/*embeddings_done=*/false);
-    }
-    capture_functional_weights(prepared_, plan_, floats_);
-    // NaN would trip an assertion in the observers, infinity give infinite scales.
-    check_finite_weights(prepared_);
-  }
-
+  // The model's conversion, in memory: one of the four paths (prepare,
+  // convert a prepared model, final, debug), each explicit in its stage.
   void convert() {
-    try {
-      if (o_.prepare_only) {
-        result_ = prepared_;
-      } else if (r_.mode == ConvertMode::ConvertPrepared) {
-        result_ = convert_dynamic_jit(prepared_, /*inplace=*/false, o_.debug);
-      } else {
-        result_ = convert_prepared_for_quantize(prepared_, o_.debug);
-      }
-    } catch (const c10::Error& e) {
-      throw Error(ErrorKind::Internal,
-                  "PyTorch's quantization passes failed: " + first_line(e.what_without_backtrace()));
-    }
+    ConversionSettings s;
+    s.engine = engine_;
+    s.stage = o_.prepare_only ? ConversionStage::Prepared : o_.debug ? ConversionStage::Debug : ConversionStage::Final;
+    s.allow_missing = o_.allow_missing;
+    s.embeddings = o_.embeddings;
+    s.consume_input = true;
+    s.step_done = [this](const char* step) { timer_.done(step); };
+    ConvertedModel c =
+        r_.mode == ConvertMode::ConvertPrepared ? convert_prepared_model(model_, s) : convert_model(model_, dict_, s);
     // The pickler memoizes an object held twice: no second handle to the
-    // result's objects may live while it is saved (convert works in place).
-    prepared_ = torch::jit::Module();
+    // result's objects may live while it is saved.
     model_ = torch::jit::Module();
-    if (!o_.prepare_only && !o_.debug) quantize_embedding_rows();
-    // Only now is every module's fate known (embeddings come last).
-    if (r_.mode != ConvertMode::ConvertPrepared) warn_idle_keys(dict_, plan_, r_.warnings);
-    timer_.done("quantize and pack");
-    // Counted in the output itself, for the "nothing quantized" guard. Not
-    // compared with the plan: a module called twice runs two quantized ops,
-    // and equal weights on one input become one (constant pooling and CSE);
-    // describe() attributes each packed weight to its modules instead.
-    const ModelKind kind = o_.prepare_only ? ModelKind::Prepared : o_.debug ? ModelKind::Debug : ModelKind::Final;
-    r_.quantized_in_output = count_quantized_weights(result_, kind);
-  }
-
-  // The plan's prediction is bertq's model of PyTorch's passes; the outcome,
-  // read from the observers, is what they did and what the report shows. A
-  // disagreement is a gap in bertq's model, never a reason to refuse a model
-  // PyTorch converts: it is said, and the tests treat it as a failure.
-  void warn_mismatches(bool embeddings_done) {
-    const auto wrong = outcome_mismatches(plan_, embeddings_done);
-    if (!wrong.empty())
-      r_.warnings.push_back("bertq predicted other results than PyTorch's passes gave for " + join(wrong, ", ") +
-                            "; the report shows what the passes did (please report this with the model)");
-  }
-
-  // Embeddings are quantized after PyTorch's passes, on the frozen model.
-  void quantize_embedding_rows() {
-    std::map<std::string, at::Tensor> weights;
-    for (const auto& mp : plan_.modules)
-      if (auto f = floats_.by_path.find(mp.path); f != floats_.by_path.end())
-        weights.emplace(mp.path, f->second.weight);
-    std::vector<std::string> warnings;
-    try {
-      warnings = quantize_embeddings(result_, plan_, weights);
-    } catch (const c10::Error& e) {
-      throw Error(ErrorKind::Internal, "quantizing the embeddings failed: " + first_line(e.what_without_backtrace()));
-    }
-    r_.warnings.insert(r_.warnings.end(), warnings.begin(), warnings.end());
-    warn_mismatches(/*embeddings_done=*/true);
-    size_t n = 0;
-    for (const auto& mp : plan_.modules) n += mp.quantized && is_embedding_op(mp.op) ? 1 : 0;
-    if (n > 0)
-      r_.notes.push_back(fmt::format(
-          "{} embedding module{} quantized by bertq (weight-only rows, as eager PyTorch's nnq.Embedding): this goes "
-          "beyond quantize_dynamic_jit, which leaves embeddings float; --embeddings float matches it",
-          n, n == 1 ? "" : "s"));
+    result_ = std::move(c.model);
+    plan_ = std::move(c.plan);
+    floats_ = std::move(c.floats);
+    r_.warnings.insert(r_.warnings.end(), c.warnings.begin(), c.warnings.end());
+    r_.notes.insert(r_.notes.end(), c.notes.begin(), c.notes.end());
+    r_.quantized_in_output = c.quantized_in_output;
   }
 
   // Input sizes first: they need every float tensor, which describe_modules
@@ -572,14 +474,13 @@ class Conversion {
   Report r_;
   StepTimer timer_;
   QConfigDict dict_;
-  EmbeddingRows embedding_rows_ = EmbeddingRows::FromQConfig;
   Engine engine_ = Engine::OneDNN;
   OutputPath model_out_;
   std::optional<OutputPath> report_out_, html_out_;
   StagedOutputs staged_;
   std::unique_ptr<ArchiveFile> input_;
   std::future<std::string> input_sha_;
-  torch::jit::Module model_, prepared_, result_;
+  torch::jit::Module model_, result_;
   Plan plan_;
   FloatTensors floats_;
 };
@@ -635,7 +536,6 @@ Report run_convert(const ConvertOptions& o, const std::string& command_line) {
   c.read_qconfig();
   c.open_and_load();
   c.classify_input();
-  c.plan_and_prepare();
   c.convert();
   c.describe();
   c.fuse_siblings();

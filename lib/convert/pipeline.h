@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "convert/options.h"
+#include "plan/options.h"
 #include "report/report.h"
 
 namespace bertq {

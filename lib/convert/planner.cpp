@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/text.h"
 #include "convert/call_sites.h"
@@ -544,12 +545,12 @@ Plan plan_from_prepared(const torch::jit::Module& prepared) {
 
 EmbeddingRows parse_embedding_rows(const std::optional<std::string>& value) {
   if (!value) return EmbeddingRows::FromQConfig;
-  static const std::vector<std::string> names = {"8bit", "4bit", "float"};
-  if (*value == "8bit") return EmbeddingRows::Byte;
-  if (*value == "4bit") return EmbeddingRows::FourBit;
-  if (*value == "float") return EmbeddingRows::Float;
-  throw Error(ErrorKind::Usage, "--embeddings takes 8bit, 4bit or float, got " + quoted_value(*value),
-              did_you_mean(*value, names, "8bit: 8-bit rows; 4bit: 4-bit rows; float: as quantize_dynamic_jit"));
+  static const EnumNames<EmbeddingRows> names{
+      {EmbeddingRows::Byte, "8bit"}, {EmbeddingRows::FourBit, "4bit"}, {EmbeddingRows::Float, "float"}};
+  if (auto rows = names.find(*value)) return *rows;
+  throw Error(
+      ErrorKind::Usage, "--embeddings takes 8bit, 4bit or float, got " + quoted_value(*value),
+      did_you_mean(*value, names.names(), "8bit: 8-bit rows; 4bit: 4-bit rows; float: as quantize_dynamic_jit"));
 }
 
 void apply_embedding_rows(Plan& plan, EmbeddingRows rows, const std::string& flag_text) {

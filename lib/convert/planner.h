@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/plan.h"
+#include "plan/plan.h"
 #include "qconfig/engine.h"
 
 namespace torch::jit {

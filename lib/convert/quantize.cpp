@@ -16,25 +16,10 @@
 #include "base/error.h"
 #include "base/text.h"
 #include "convert/observers.h"
-#include "convert/torch_compat.h"
+#include "jit/torch_compat.h"
 
 namespace bertq {
 namespace {
-
-// LibTorch's engine for `e`, if this LibTorch version defines it.
-std::optional<at::QEngine> to_qengine(Engine e) {
-  switch (e) {
-    case Engine::OneDNN:
-      return at::QEngine::ONEDNN;
-    case Engine::QNNPACK:
-      return at::QEngine::QNNPACK;
-    case Engine::FBGEMM:
-      return at::QEngine::FBGEMM;
-    case Engine::X86:
-      return compat::x86_qengine();
-  }
-  return std::nullopt;
-}
 
 // PyTorch's script_qconfig_dict: every entry gets its own observer instances,
 // which the passes deep-copy for each value they observe.
@@ -132,48 +117,6 @@ void propagate_constants_and_dce(torch::jit::Module& m) {
   torch::jit::ConstantPropagation(graph);
   torch::jit::EliminateDeadCode(graph);
 }
-
-}  // namespace
-
-std::vector<Engine> available_engines() {
-  std::vector<Engine> out;
-  const auto& supported = at::globalContext().supportedQEngines();
-  for (const auto& name : engine_names()) {
-    const Engine e = *engine_from_name(name);
-    const auto q = to_qengine(e);
-    if (q && std::find(supported.begin(), supported.end(), *q) != supported.end()) out.push_back(e);
-  }
-  return out;
-}
-
-Engine parse_engine(const std::string& name) {
-  std::vector<std::string> have;
-  for (Engine e : available_engines()) have.push_back(to_string(e));
-  const auto engine = engine_from_name(name);
-  if (!engine) {
-    throw Error(ErrorKind::Usage, "unknown engine " + quoted_value(name),
-                did_you_mean(name, engine_names(), "this LibTorch has: " + join(have, ", ")));
-  }
-  for (Engine e : available_engines())
-    if (e == *engine) return e;
-  throw Error(ErrorKind::Unsupported, "engine " + name + " is not in this LibTorch (" + BERTQ_LIBTORCH_VERSION + ")",
-              "this LibTorch has: " + join(have, ", ") + "; pack for the engine the model will run on");
-}
-
-Engine default_engine() {
-  const auto engines = available_engines();
-  if (engines.empty())
-    throw Error(ErrorKind::Unsupported, "this LibTorch has no quantized engine (onednn, qnnpack, x86 or fbgemm)");
-  return engines.front();
-}
-
-void set_engine(Engine engine) {
-  const auto q = to_qengine(engine);
-  if (!q) throw Error(ErrorKind::Unsupported, "engine " + to_string(engine) + " is not in this LibTorch");
-  at::globalContext().setQEngine(*q);
-}
-
-namespace {
 
 // prepare_dynamic_jit's passes. With `aside`, the tensors of `model` were
 // set aside and go to the prepared model instead of being copied.

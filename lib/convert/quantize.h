@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "qconfig/engine.h"
 #include "qconfig/qconfig.h"
 
 namespace torch::jit {
@@ -21,17 +20,6 @@ struct Module;
 }
 
 namespace bertq {
-
-// The engine called `name`. Throws Error(Usage) for a name bertq does not
-// know (with a did-you-mean) and Error(Unsupported) for one this LibTorch was
-// built without, listing those it has.
-Engine parse_engine(const std::string& name);
-// Engines this LibTorch was built with, best first.
-std::vector<Engine> available_engines();
-// The engine bertq uses without --engine: the best one available.
-Engine default_engine();
-// Sets at::globalContext().setQEngine; packed weights are created for it.
-void set_engine(Engine engine);
 
 // Inserts observer modules for every value `qconfig_dict` asks to quantize
 // (PyTorch's prepare_dynamic_jit). The input is not modified.

@@ -7,9 +7,9 @@
 #include <set>
 
 #include "archive/manifest.h"
-#include "archive/model_file.h"
 #include "base/error.h"
-#include "inspect/qtensor.h"
+#include "jit/model_file.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "inspect/diff_result.h"
+#include "report/diff_result.h"
 
 namespace bertq {
 

@@ -10,13 +10,13 @@
 #include <ostream>
 
 #include "archive/manifest.h"
-#include "archive/model_file.h"
 #include "base/error.h"
 #include "base/text.h"
+#include "convert/measure.h"
 #include "convert/observers.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
-#include "report/measure.h"
+#include "jit/model_file.h"
 
 namespace bertq {
 namespace {

@@ -13,7 +13,7 @@ namespace torch::jit {
 struct Module;
 }
 
-#include "inspect/qtensor.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/json_io.h"
@@ -20,47 +21,29 @@ namespace {
 // ordered_json keeps the file's key order, so reports list entries as written.
 using json = nlohmann::ordered_json;
 
-// A name <-> value table for one enum-like JSON field.
-template <typename T>
-using NameTable = std::vector<std::pair<std::string, T>>;
-
-const NameTable<ObserverKind>& kind_names() {
-  static const NameTable<ObserverKind> t = {{"placeholder", ObserverKind::Placeholder},
-                                            {"minmax", ObserverKind::MinMax},
-                                            {"per_channel_minmax", ObserverKind::PerChannelMinMax}};
-  return t;
+const EnumNames<ObserverKind>& observer_names() {
+  static const EnumNames<ObserverKind> names{{ObserverKind::Placeholder, "placeholder"},
+                                             {ObserverKind::MinMax, "minmax"},
+                                             {ObserverKind::PerChannelMinMax, "per_channel_minmax"}};
+  return names;
 }
 
-const NameTable<DType>& dtype_names() {
-  static const NameTable<DType> t = {{"quint8", DType::QUInt8},
-                                     {"qint8", DType::QInt8},
-                                     {"float16", DType::Float16},
-                                     {"quint4x2", DType::QUInt4x2},
-                                     {"float32", DType::Float32}};
-  return t;
+const EnumNames<DType>& dtype_names() {
+  static const EnumNames<DType> names{{DType::QUInt8, "quint8"},
+                                      {DType::QInt8, "qint8"},
+                                      {DType::Float16, "float16"},
+                                      {DType::QUInt4x2, "quint4x2"},
+                                      {DType::Float32, "float32"}};
+  return names;
 }
 
-const NameTable<QScheme>& qscheme_names() {
-  static const NameTable<QScheme> t = {{"per_tensor_affine", QScheme::PerTensorAffine},
-                                       {"per_tensor_symmetric", QScheme::PerTensorSymmetric},
-                                       {"per_channel_affine", QScheme::PerChannelAffine},
-                                       {"per_channel_symmetric", QScheme::PerChannelSymmetric},
-                                       {"per_channel_affine_float_qparams", QScheme::PerChannelAffineFloatQParams}};
-  return t;
-}
-
-template <typename T>
-std::string name_of(const NameTable<T>& table, T value) {
-  for (const auto& [name, v] : table)
-    if (v == value) return name;
-  return "?";
-}
-
-template <typename T>
-std::vector<std::string> names_in(const NameTable<T>& table) {
-  std::vector<std::string> out;
-  for (const auto& entry : table) out.push_back(entry.first);
-  return out;
+const EnumNames<QScheme>& qscheme_names() {
+  static const EnumNames<QScheme> names{{QScheme::PerTensorAffine, "per_tensor_affine"},
+                                        {QScheme::PerTensorSymmetric, "per_tensor_symmetric"},
+                                        {QScheme::PerChannelAffine, "per_channel_affine"},
+                                        {QScheme::PerChannelSymmetric, "per_channel_symmetric"},
+                                        {QScheme::PerChannelAffineFloatQParams, "per_channel_affine_float_qparams"}};
+  return names;
 }
 
 // Where in the document a value sits, for messages: `["sub.fc1"].weight.dtype`.
@@ -78,13 +61,14 @@ std::string describe(const json& v) {
   return kind + " " + dumped;
 }
 
+// Like EnumNames::parse, with the field's place in the document and a word
+// for Python's spelling (torch.qint8).
 template <typename T>
-T parse_enum(const json& v, const NameTable<T>& table, const std::string& source, const std::string& path) {
-  const auto allowed = names_in(table);
+T parse_enum(const json& v, const EnumNames<T>& table, const std::string& source, const std::string& path) {
+  const auto& allowed = table.names();
   if (!v.is_string()) fail(source, path, "expected a string, got " + describe(v), "allowed: " + join(allowed, ", "));
   const std::string s = v.get<std::string>();
-  for (const auto& [name, value] : table)
-    if (name == s) return value;
+  if (auto value = table.find(s)) return *value;
   std::string hint = "allowed: " + join(allowed, ", ");
   const std::string bare = s.rfind("torch.", 0) == 0 ? s.substr(6) : "";
   if (!bare.empty() && std::find(allowed.begin(), allowed.end(), bare) != allowed.end())
@@ -287,9 +271,9 @@ ObserverSpec parse_observer(const json& v, const std::optional<ObserverSpec>& ba
   // Overriding a preset, a missing "observer" means the preset's own: the
   // user changes one field of it.
   if (it == v.end() && !base)
-    fail(source, path, "missing field \"observer\"", "allowed observers: " + join(names_in(kind_names()), ", "));
+    fail(source, path, "missing field \"observer\"", "allowed observers: " + join(observer_names().names(), ", "));
   const ObserverKind kind =
-      it == v.end() ? base->kind : parse_enum(*it, kind_names(), source, child_path(path, "observer"));
+      it == v.end() ? base->kind : parse_enum(*it, observer_names(), source, child_path(path, "observer"));
   // Same observer class as the preset's: the given fields override the preset's
   // arguments. Another class: start from that class's PyTorch defaults.
   ObserverSpec s = (base && base->kind == kind) ? *base : default_observer(kind);
@@ -575,9 +559,9 @@ QConfigDict default_qconfig_dict() {
   return d;
 }
 
-std::string to_string(ObserverKind kind) { return name_of(kind_names(), kind); }
-std::string to_string(DType dtype) { return name_of(dtype_names(), dtype); }
-std::string to_string(QScheme qscheme) { return name_of(qscheme_names(), qscheme); }
+std::string to_string(ObserverKind kind) { return observer_names().name(kind); }
+std::string to_string(DType dtype) { return dtype_names().name(dtype); }
+std::string to_string(QScheme qscheme) { return qscheme_names().name(qscheme); }
 
 json to_json(const QConfigDict& dict) {
   // The dict's keys are unique (the parser refused duplicates), so entries go

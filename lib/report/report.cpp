@@ -1,26 +1,21 @@
 #include "report/report.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/enum_names.h"
 #include "base/error.h"
 
 namespace bertq {
 
+using json = nlohmann::ordered_json;
+
 std::string to_string(ConvertMode mode, bool debug) {
-  std::string s;
-  switch (mode) {
-    case ConvertMode::Quantize:
-      s = "quantize";
-      break;
-    case ConvertMode::Prepare:
-      s = "prepare";
-      break;
-    case ConvertMode::ConvertPrepared:
-      s = "convert prepared";
-      break;
-  }
-  return debug ? s + " (debug)" : s;
+  static const EnumNames<ConvertMode> names{{ConvertMode::Quantize, "quantize"},
+                                            {ConvertMode::Prepare, "prepare"},
+                                            {ConvertMode::ConvertPrepared, "convert prepared"}};
+  return debug ? names.name(mode) + " (debug)" : names.name(mode);
 }
 
 std::string Report::mode_text() const { return dry_run ? "dry run" : to_string(mode, debug); }
@@ -72,6 +67,34 @@ void check_totals(const Report& r) {
   };
   check(r.input_sizes, "input", true);
   check(r.output_sizes, "output", true);
+}
+
+std::string manifest_json(const Report& r) {
+  json j;
+  j["schema"] = "bertq-manifest/2";
+  j["bertq_version"] = r.bertq_version;
+  j["libtorch_version"] = r.libtorch_version;
+  j["libtorch_package"] = r.libtorch_package;
+  j["engine"] = r.engine;
+  j["mode"] = to_string(r.mode, r.debug);  // a dry run's copy records what convert would write
+  j["input_sha256"] = r.input.sha256;
+  j["options"] = result_key(r.options, r.mode == ConvertMode::ConvertPrepared ? json() : to_json(r.qconfig));
+  j["max_positions"] = r.max_positions ? json(*r.max_positions) : json();
+  json modules = json::array();
+  for (const auto& m : r.modules) {
+    modules.push_back({{"path", m.plan.path},
+                       {"type", m.plan.type_name},
+                       {"functional", m.plan.functional},
+                       {"quantized", m.plan.quantized},
+                       {"op", m.plan.op},
+                       {"rule", to_json(m.plan.rule)},
+                       {"float_reason", m.plan.float_reason},
+                       {"packed_attr", m.packed_attr},
+                       {"weight_shape", m.plan.weight_shape}});
+    if (m.fused_rows) modules.back()["fused_rows"] = {m.fused_rows->first, m.fused_rows->second};
+  }
+  j["modules"] = modules;
+  return j.dump(1);
 }
 
 }  // namespace bertq

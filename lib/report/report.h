@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "convert/options.h"
-#include "convert/plan.h"
+#include "plan/options.h"
+#include "plan/plan.h"
 #include "qconfig/qconfig.h"
 
 namespace bertq {
@@ -120,6 +120,10 @@ std::vector<ModuleReport> module_reports(const Plan& plan);
 // Throws Error(Internal) unless each breakdown adds up to its file size and
 // the per-module bytes add up to the breakdown's module share.
 void check_totals(const Report& report);
+
+// The manifest bertq stores in the archives it writes
+// (archive/manifest.h), for this report's conversion, as JSON text.
+std::string manifest_json(const Report& report);
 
 // Which module rows the text table shows.
 enum class TableRows { None, Quantized, All };

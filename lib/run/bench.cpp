@@ -11,11 +11,11 @@
 #include <ostream>
 
 #include "archive/manifest.h"
-#include "archive/model_file.h"
 #include "base/error.h"
 #include "base/text.h"
-#include "convert/quantize.h"
 #include "inspect/inspect.h"
+#include "jit/engines.h"
+#include "jit/model_file.h"
 #include "run/given_inputs.h"
 #include "run/model_inputs.h"
 

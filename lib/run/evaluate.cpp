@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "archive/model_file.h"
 #include "base/error.h"
 #include "base/text.h"
-#include "convert/quantize.h"
+#include "jit/engines.h"
+#include "jit/model_file.h"
 #include "run/given_inputs.h"
 #include "run/model_inputs.h"
 #include "run/runtime.h"
@@ -122,6 +122,11 @@ at::Tensor first_tensor(const c10::IValue& v) {
 at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
                       double* seconds) {
   torch::jit::Module m = load_model(path);
+  return run_logits(m, path, data, run, progress, seconds);
+}
+
+at::Tensor run_logits(torch::jit::Module& m, const std::string& path, const Dataset& data, const RunOptions& run,
+                      const Progress& progress, double* seconds) {
   m.eval();
   const ForwardFeed feed(m, data);
   torch::NoGradGuard no_grad;

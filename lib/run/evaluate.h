@@ -98,6 +98,9 @@ EvalResult evaluate(const std::string& model, const Dataset& data, const RunOpti
 // run.batch, as float32 [examples, classes]. `seconds` gets the forward time.
 at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOptions& run, const Progress& progress,
                       double* seconds);
+// The same for a model already loaded; `name` names it in messages.
+at::Tensor run_logits(torch::jit::Module& model, const std::string& name, const Dataset& data, const RunOptions& run,
+                      const Progress& progress, double* seconds);
 
 // ||other - reference|| / ||reference|| in float64; 0 when they are equal,
 // infinity when only the reference is zero.

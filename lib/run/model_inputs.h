@@ -1,6 +1,6 @@
-// What a model takes: its forward's argument names, how many positions it
-// has, and dummy inputs built like the PyTorch tutorial's ids_tensor. Shared
-// by bench, eval and compare.
+// The inputs bench, eval and compare run a model with: the sequence length
+// (within every model's positions) and dummy inputs built like the PyTorch
+// tutorial's ids_tensor.
 #pragma once
 
 #include <ATen/core/ivalue.h>
@@ -10,22 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "jit/model_info.h"
+
 namespace torch::jit {
 struct Module;
 }
 
 namespace bertq {
-
-// forward's argument names, without self.
-std::vector<std::string> forward_arguments(const torch::jit::Module& model);
-
-// The longest sequence the model takes: the rows of its position embedding
-// (a module named *position_embeddings, or a position_ids buffer), also in a
-// frozen model through bertq's manifest or the position_ids constant;
-// nullopt if the model does not say.
-// `model_path` names the file in messages about its manifest.
-std::optional<int64_t> max_positions(const torch::jit::Module& model, const std::string& manifest_text = "",
-                                     const std::string& model_path = "");
 
 // The sequence length to run with: `requested` if given (Error(Usage) if it
 // exceeds a model's positions), else `default_length`, lowered to the

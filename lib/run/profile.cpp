@@ -12,7 +12,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "inspect/qtensor.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 namespace {

@@ -4,7 +4,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
-#include "convert/quantize.h"
+#include "jit/engines.h"
 
 namespace bertq {
 

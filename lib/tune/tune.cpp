@@ -17,18 +17,23 @@
 #include <ostream>
 #include <sstream>
 
-#include "archive/model_file.h"
+#include "archive/archive_file.h"
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
+#include "convert/convert_model.h"
 #include "convert/embeddings.h"
 #include "convert/observers.h"
 #include "convert/pipeline.h"
 #include "convert/planner.h"
-#include "convert/quantize.h"
-#include "inspect/qtensor.h"
+#include "jit/engines.h"
+#include "jit/model_file.h"
+#include "jit/qtensor.h"
 #include "qconfig/qconfig.h"
+#include "report/html.h"
 #include "report/report_css.h"
+#include "tune/search.h"
 
 namespace bertq {
 namespace {
@@ -36,15 +41,14 @@ namespace {
 using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
-struct MetricName {
-  TuneMetric metric;
-  const char* name;
-};
-constexpr MetricName kMetrics[] = {{TuneMetric::RelL2, "rel_l2"},
-                                   {TuneMetric::MaxAbs, "max_abs"},
-                                   {TuneMetric::Disagreement, "disagreement"},
-                                   {TuneMetric::F1Drop, "f1_drop"},
-                                   {TuneMetric::AccuracyDrop, "accuracy_drop"}};
+const EnumNames<TuneMetric>& metric_names() {
+  static const EnumNames<TuneMetric> names{{TuneMetric::RelL2, "rel_l2"},
+                                           {TuneMetric::MaxAbs, "max_abs"},
+                                           {TuneMetric::Disagreement, "disagreement"},
+                                           {TuneMetric::F1Drop, "f1_drop"},
+                                           {TuneMetric::AccuracyDrop, "accuracy_drop"}};
+  return names;
+}
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -117,10 +121,8 @@ struct Candidate {
 
 // The sensitivity of every Linear: one pass over the data through the frozen
 // float model, with each Linear's int8 counterpart computed beside it.
-void probe_linears(const std::string& input, std::vector<Candidate>& cands, const Dataset& data, int64_t batch,
+void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cands, const Dataset& data, int64_t batch,
                    const Progress& progress) {
-  torch::jit::Module model = load_model(input);
-  model.eval();
   std::map<std::string, std::pair<at::Tensor, std::optional<at::Tensor>>> weights;
   std::map<std::string, torch::jit::Module> by_path;
   for (const auto& child : model.named_modules()) by_path.emplace(child.name, child.value);
@@ -218,51 +220,53 @@ void probe_linears(const std::string& input, std::vector<Candidate>& cands, cons
   }
 }
 
-// The qconfig for a choice: per_channel_dynamic for the whole model, null for
-// float Linears, a weight-only preset (or null) per embedding.
-json qconfig_for(const std::vector<Candidate>& cands, const std::vector<size_t>& level) {
-  json q = json::object();
-  q[""] = "per_channel_dynamic";
+// The qconfig for a choice, as (key, preset) in file order: per_channel_dynamic
+// for the whole model, null (no preset) for float Linears, a weight-only
+// preset or null per embedding.
+using Choice = std::vector<std::pair<std::string, std::optional<std::string>>>;
+Choice choice_for(const std::vector<Candidate>& cands, const std::vector<size_t>& level) {
+  Choice q{{"", "per_channel_dynamic"}};
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
     const bool is_float = level[i] >= c.levels.size();
     if (!c.embedding) {
       if (is_float)
-        q[c.path] = nullptr;
+        q.emplace_back(c.path, std::nullopt);
       else if (c.per_tensor)
-        q[c.path] = "default_dynamic";
+        q.emplace_back(c.path, "default_dynamic");
       continue;
     }
     if (is_float)
-      q[c.path] = nullptr;
+      q.emplace_back(c.path, std::nullopt);
     else
-      q[c.path] = c.levels[level[i]] == "4bit" ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only";
+      q.emplace_back(c.path,
+                     c.levels[level[i]] == "4bit" ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only");
   }
   return q;
 }
 
+// The file `bertq convert --qconfig` reproduces the choice from.
+json qconfig_json(const Choice& choice) {
+  json q = json::object();
+  for (const auto& [key, name] : choice) q[key] = name ? json(*name) : json(nullptr);
+  return q;
+}
+
+// The same, as the dict a trial converts with (no text in between).
+QConfigDict qconfig_dict(const Choice& choice) {
+  QConfigDict dict;
+  for (const auto& [key, name] : choice)
+    dict.entries.push_back({key, name ? std::optional<QConfig>(preset(*name)) : std::nullopt, name.value_or(""), ""});
+  return dict;
+}
+
 }  // namespace
 
-std::optional<TuneMetric> tune_metric_from_name(const std::string& name) {
-  for (const auto& m : kMetrics)
-    if (name == m.name) return m.metric;
-  return std::nullopt;
-}
+std::optional<TuneMetric> tune_metric_from_name(const std::string& name) { return metric_names().find(name); }
 
-std::string to_string(TuneMetric metric) {
-  for (const auto& m : kMetrics)
-    if (m.metric == metric) return m.name;
-  return "?";
-}
+std::string to_string(TuneMetric metric) { return metric_names().name(metric); }
 
-const std::vector<std::string>& tune_metric_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const auto& m : kMetrics) n.push_back(m.name);
-    return n;
-  }();
-  return names;
-}
+const std::vector<std::string>& tune_metric_names() { return metric_names().names(); }
 
 TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const Progress& progress) {
   const auto start = Clock::now();
@@ -305,15 +309,19 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   TuneResult r;
   r.metric = o.metric;
   r.tolerance = o.tolerance;
+  // The float model is checked and loaded once; every trial converts it in
+  // memory (convert_model copies, so it stays float).
+  torch::jit::Module float_model = load_model(ArchiveFile(o.input));
+  float_model.eval();
   double ignored = 0;
-  const at::Tensor float_logits = run_logits(o.input, data, run, progress, &ignored);
+  const at::Tensor float_logits = run_logits(float_model, o.input, data, run, progress, &ignored);
   check_labels(float_logits, data);
 
   // The candidates: every Linear the default qconfig quantizes, every
   // embedding bertq can quantize, in module order.
   std::vector<Candidate> cands;
   {
-    torch::jit::Module model = load_model(o.input);
+    const torch::jit::Module& model = float_model;
     QConfigDict dict = default_qconfig_dict();
     Plan plan = make_plan(model, dict, engine, false);
     for (size_t i = 0; i < plan.modules.size(); ++i) {
@@ -343,64 +351,39 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   if (cands.empty())
     throw Error(ErrorKind::Model, o.input + " has no module bertq can quantize (no Linear, no embedding)");
   const auto probe_start = Clock::now();
-  probe_linears(o.input, cands, data, run.batch, progress);
+  probe_linears(float_model, cands, data, run.batch, progress);
   r.probe_seconds = seconds_since(probe_start);
 
-  // Every upgrade in order: the module whose current level errs most goes up
-  // one level (ties: module order, so the same inputs give the same choice).
-  std::vector<size_t> level(cands.size(), 0);
-  std::vector<size_t> steps;  // candidate index per upgrade
-  {
-    std::vector<size_t> cur(cands.size(), 0);
-    while (true) {
-      std::optional<size_t> best;
-      for (size_t i = 0; i < cands.size(); ++i) {
-        if (cur[i] >= cands[i].levels.size()) continue;
-        if (!best || cands[i].errors[cur[i]] > cands[*best].errors[cur[*best]]) best = i;
-      }
-      if (!best) break;
-      steps.push_back(*best);
-      ++cur[*best];
-    }
+  std::vector<std::vector<double>> errors;
+  std::vector<std::string> names;
+  for (const auto& c : cands) {
+    errors.push_back(c.errors);
+    names.push_back(c.path);
   }
-  auto levels_after = [&](size_t k, const std::vector<size_t>& undone) {
-    std::vector<size_t> lv(cands.size(), 0);
-    for (size_t s = 0; s < k; ++s)
-      if (std::find(undone.begin(), undone.end(), s) == undone.end()) ++lv[steps[s]];
-    return lv;
-  };
+  // At most: the cheapest choice, the binary search, four undos, the final one.
+  size_t upgrades = 0;
+  for (const auto& e : errors) upgrades += e.size();
+  const size_t most = 2 + static_cast<size_t>(std::ceil(std::log2(double(upgrades) + 1))) + 4;
 
-  // Candidates and their qconfigs are written to private folders, one file
-  // each, which go however the search ends (a signal too).
-  TempDir scratch((std::filesystem::temp_directory_path() / "bertq-tune-candidate.pt").string());
-  TempDir qscratch((std::filesystem::temp_directory_path() / "qconfig.json").string());
-  const std::string qpath = qscratch.file();
-  const std::string mpath = scratch.file();
+  // Trials are qconfig objects converted in memory; the same choice is
+  // measured once.
   std::map<std::string, double> measured;  // qconfig text -> metric
   double trial_seconds = 0;
   auto try_levels = [&](const std::vector<size_t>& lv, const std::string& note, size_t k) {
-    const std::string text = qconfig_for(cands, lv).dump(2) + "\n";
+    const Choice choice = choice_for(cands, lv);
+    const std::string text = qconfig_json(choice).dump();
     double m;
     if (auto it = measured.find(text); it != measured.end()) {
       m = it->second;
     } else {
-      write_file_atomic(check_output_path("tune qconfig", qpath), text);
-      ConvertOptions co;
-      co.input = o.input;
-      co.output = mpath;
-      co.qconfig_path = qpath;
-      co.engine = engine;
-      co.no_manifest = true;
-      co.allow_nothing_quantized = true;
-      std::filesystem::remove(mpath);
       const auto t = Clock::now();
-      run_convert(co, command_line);
+      ConversionSettings cs;
+      cs.engine = engine;
+      ConvertedModel q = convert_model(float_model, qconfig_dict(choice), cs);
       ++r.conversions;
       double s = 0;
-      m = measure(o.metric, float_logits, run_logits(mpath, data, run, {}, &s), data);
+      m = measure(o.metric, float_logits, run_logits(q.model, "the trial model", data, run, {}, &s), data);
       measured[text] = m;
-      // At most: the cheapest choice, the binary search, four undos, the final one.
-      const size_t most = 2 + static_cast<size_t>(std::ceil(std::log2(double(steps.size()) + 1))) + 4;
       trial_seconds += seconds_since(t);
       const size_t left = most > r.conversions ? most - r.conversions : 1;
       spdlog::info("tune: trial {} ({}): {} {:.6g} ({}); at most {} more conversions, about {:.0f} s", r.conversions,
@@ -412,49 +395,24 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     return m <= o.tolerance;
   };
 
-  // The fewest upgrades that meet the tolerance (binary search; all float,
-  // k = steps.size(), meets it by definition for every metric).
-  size_t lo = 0, hi = steps.size();
-  if (!try_levels(levels_after(0, {}), "cheapest everywhere", 0)) {
-    while (hi - lo > 1) {
-      const size_t mid = lo + (hi - lo) / 2;
-      if (try_levels(levels_after(mid, {}), "search", mid))
-        hi = mid;
-      else
-        lo = mid;
-    }
-  } else {
-    hi = 0;
-  }
-  const size_t k = hi;
-  if (k == steps.size()) {
-    // Measure it anyway, so the report shows it.
-    try_levels(levels_after(k, {}), "all float", k);
+  const SearchResult found = search_levels(errors, names, try_levels);
+  if (found.only_float)
     throw Error(ErrorKind::Tolerance,
                 fmt::format("no quantized choice meets --tolerance {} on {} (the best partial choice gives {:.6g}); "
                             "only the float model does",
                             format_g17(o.tolerance), to_string(o.metric), r.trials.front().metric),
                 "raise --tolerance, or check the data (--metric " + to_string(o.metric) + ")");
-  }
-  // Backtracking: undo each applied upgrade, least sensitive first, if the
-  // model still meets the tolerance without it.
-  std::vector<size_t> undone;
-  for (size_t s = k; s-- > 0;) {
-    std::vector<size_t> trial = undone;
-    trial.push_back(s);
-    if (try_levels(levels_after(k, trial), "undo " + cands[steps[s]].path, k)) undone = trial;
-    if (k - s >= 4) break;  // the last few upgrades are the likeliest to be unneeded
-  }
-  level = levels_after(k, undone);
+  const Levels& level = found.levels;
 
-  // The choice, converted by the real pipeline into the staged OUTPUT (and
-  // its staged reports), measured there; the rest is staged beside it.
-  const std::string text = qconfig_for(cands, level).dump(2) + "\n";
-  write_file_atomic(check_output_path("tune qconfig", qpath), text);
+  // The choice, converted by the real pipeline from the staged qconfig into
+  // the staged OUTPUT (and its staged reports), measured there: the model
+  // written is the one `bertq convert --qconfig` makes from that file.
+  const std::string text = qconfig_json(choice_for(cands, level)).dump(2) + "\n";
+  staged.write(qconfig_out, text);
   ConvertOptions co;
   co.input = o.input;
   co.output = staged.file(model_out);
-  co.qconfig_path = qpath;
+  co.qconfig_path = staged.file(qconfig_out);
   co.engine = engine;
   if (report_out) co.report_path = staged.file(*report_out);
   if (html_out) co.html_path = staged.file(*html_out);
@@ -465,7 +423,6 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   if (r.final_metric > o.tolerance)
     throw Error(ErrorKind::Internal,
                 fmt::format("the tuned model measures {:.6g}, beyond the tolerance it met before", r.final_metric));
-  staged.write(qconfig_out, text);
   r.qconfig_json = text;
   r.input_bytes = final_report.input.bytes;
   r.output_bytes = final_report.output.bytes;
@@ -531,30 +488,30 @@ std::string tune_html(const TuneResult& r) {
   });
   double top = 0;
   for (const auto* m : worst) top = std::max(top, m->sensitivity.front());
-  std::ostringstream out;
-  out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>bertq tune</title>\n<style>"
-      << report_css()
+  std::ostringstream page;
+  HtmlWriter out(page);
+  out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>bertq tune</title>\n<style>"_html
+      << Markup::embedded(report_css())
       << ".bar{height:10px;background:#7a8ca8;display:inline-block;vertical-align:middle}"
-         ".float .bar{background:#c0504d}</style></head><body>\n<h1>bertq tune</h1>\n";
-  out << "<p>" << html_escaped(to_string(r.metric)) << " " << html_escaped(fmt::format("{:.6g}", r.final_metric))
-      << " &le; tolerance " << html_escaped(format_g17(r.tolerance)) << "; "
-      << html_escaped(
-             fmt::format("{:.2f} MB &rarr; {:.2f} MB", double(r.input_bytes) / 1e6, double(r.output_bytes) / 1e6))
-      << "; " << r.conversions << " conversions, " << html_escaped(fmt::format("{:.1f}", r.seconds)) << " s</p>\n";
+         ".float .bar{background:#c0504d}</style></head><body>\n<h1>bertq tune</h1>\n"_html;
+  out << "<p>"_html << to_string(r.metric) << " " << fmt::format("{:.6g}", r.final_metric) << " &le; tolerance "_html
+      << format_g17(r.tolerance) << "; " << fmt::format("{:.2f} MB", double(r.input_bytes) / 1e6) << " &rarr; "_html
+      << fmt::format("{:.2f} MB", double(r.output_bytes) / 1e6) << "; " << r.conversions << " conversions, "
+      << fmt::format("{:.1f}", r.seconds) << " s</p>\n"_html;
   out << "<h2>Sensitivity, worst modules first</h2>\n<p class=\"note\">Relative L2 error of each module's output "
          "(Linear, int8) or rows (embeddings, at their cheapest precision) when only it is quantized; the bar is "
          "scaled to the worst.</p>\n<table>\n<thead><tr><th>module</th><th>type</th><th>sensitivity</th><th></th>"
-         "<th>chosen</th><th>why</th></tr></thead>\n<tbody>\n";
+         "<th>chosen</th><th>why</th></tr></thead>\n<tbody>\n"_html;
   for (const auto* m : worst) {
     const double v = m->sensitivity.front();
     const int width = top > 0 ? static_cast<int>(std::lround(200 * v / top)) : 0;
-    out << "<tr" << (m->chosen == "float" ? " class=\"float\"" : "") << "><td><code>" << html_escaped(m->path)
-        << "</code></td><td>" << html_escaped(m->type_name) << "</td><td>" << html_escaped(fmt::format("{:.4g}", v))
-        << "</td><td><span class=\"bar\" style=\"width:" << width << "px\"></span></td><td>" << html_escaped(m->chosen)
-        << "</td><td>" << html_escaped(m->why) << "</td></tr>\n";
+    out << (m->chosen == "float" ? "<tr class=\"float\">"_html : "<tr>"_html) << "<td><code>"_html << m->path
+        << "</code></td><td>"_html << m->type_name << "</td><td>"_html << fmt::format("{:.4g}", v)
+        << "</td><td><span class=\"bar\" style=\"width:"_html << width << "px\"></span></td><td>"_html << m->chosen
+        << "</td><td>"_html << m->why << "</td></tr>\n"_html;
   }
-  out << "</tbody></table>\n</body></html>\n";
-  return out.str();
+  out << "</tbody></table>\n</body></html>\n"_html;
+  return page.str();
 }
 
 void print_tune(const TuneResult& r, std::ostream& out) {

@@ -75,7 +75,7 @@ TEST_CASE("the output may not be the input, also through a link", "[cli][convert
   fs::create_hard_link(s / "m.pt", s / "hard.pt");
   r = run({"convert", s / "m.pt", s / "hard.pt"});
   CHECK(r.code == 2);
-  CHECK(slurp(s / "m.pt") == before);
+  CHECK(byte_difference(slurp(s / "m.pt"), before) == "");
 }
 
 TEST_CASE("an output that is a link is written through it, the link kept", "[cli][convert]") {
@@ -106,11 +106,11 @@ TEST_CASE("swapped arguments never overwrite the float model", "[cli][convert][e
                      s / "model.pt" +
                      " with a copy of it\nhint: did you swap INPUT and OUTPUT? `bertq convert FLOAT.pt QUANTIZED.pt`; "
                      "--allow-requantize quantizes what is still float in it\n");
-  CHECK(slurp(s / "model.pt") == float_bytes);
+  CHECK(byte_difference(slurp(s / "model.pt"), float_bytes) == "");
   r = run({"convert", s / "model_debug.pt", s / "model.pt"});
   CHECK(r.code == 4);
   CHECK(contains(r.err, " is a debug model (float weights with stored scales"));
-  CHECK(slurp(s / "model.pt") == float_bytes);
+  CHECK(byte_difference(slurp(s / "model.pt"), float_bytes) == "");
   // Asked for, a quantized model converts: nothing is left to quantize in it.
   r = run({"convert", s / "model_q.pt", s / "again.pt", "--allow-requantize", "--allow-nothing-quantized"});
   CHECK(r.code == 0);
@@ -530,7 +530,7 @@ TEST_CASE("report files never land on the input, the model or each other", "[cli
     CHECK(r.err == "bertq: error: " + c.message);
     CHECK_FALSE(fs::exists(s / "out.pt"));
   }
-  CHECK(slurp(s / "in.pt") == in_bytes);
+  CHECK(byte_difference(slurp(s / "in.pt"), in_bytes) == "");
   CHECK(slurp(s / "q.json") == R"({"": "per_channel_dynamic"})");
 }
 
@@ -681,14 +681,22 @@ TEST_CASE("a full disk is a write error and leaves nothing behind", "[cli][conve
 }
 
 TEST_CASE("a conversion stopped by a signal leaves nothing and exits 128 + signal", "[cli][convert]") {
-  Scratch s;
-  // Blocked reading a FIFO qconfig nobody writes: it is surely still running.
-  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
-  const int code = shell(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "out.pt") + " --qconfig " +
-                         quote(s / "fifo") + " 2>/dev/null & pid=$!; sleep 0.5; kill -TERM $pid; wait $pid");
-  CHECK(code == 143);
-  CHECK_FALSE(fs::exists(s / "out.pt"));
-  CHECK(s.leftovers().empty());
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    INFO("signal " << sig);
+    Scratch s;
+    // The qconfig is read after every output has its temporary folder: the
+    // conversion waits in that read, with its temporaries made, until signalled.
+    HeldFifo fifo(s / "fifo");
+    Background bertq(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "out.pt") + " --qconfig " +
+                     quote(s / "fifo") + " --report " + quote(s / "r.json") + " 2>/dev/null");
+    REQUIRE(fifo.opened_elsewhere());
+    CHECK(s.leftovers().size() == 2);  // the model's and the report's
+    REQUIRE(::kill(bertq.pid(), sig) == 0);
+    CHECK(bertq.wait() == 128 + sig);
+    CHECK_FALSE(fs::exists(s / "out.pt"));
+    CHECK_FALSE(fs::exists(s / "r.json"));
+    CHECK(s.leftovers().empty());
+  }
 }
 
 TEST_CASE("temporaries of a killed run are removed by the next run into the folder", "[cli][convert]") {
@@ -741,10 +749,10 @@ TEST_CASE("the same input, qconfig and engine give byte-identical files whatever
   fs::create_directories(s / "b");
   REQUIRE(run({"convert", kModel, s / "a/q.pt", "--threads", "1"}).code == 0);
   REQUIRE(run({"convert", kModel, s / "b/q.pt", "--threads", "2"}).code == 0);
-  CHECK(slurp(s / "a/q.pt") == slurp(s / "b/q.pt"));
+  CHECK(byte_difference(slurp(s / "a/q.pt"), slurp(s / "b/q.pt")) == "");
   REQUIRE(run({"convert", kModel, s / "a/d.pt", "--threads", "1", "--debug"}).code == 0);
   REQUIRE(run({"convert", kModel, s / "b/d.pt", "--threads", "2", "--debug"}).code == 0);
-  CHECK(slurp(s / "a/d.pt") == slurp(s / "b/d.pt"));
+  CHECK(byte_difference(slurp(s / "a/d.pt"), slurp(s / "b/d.pt")) == "");
 }
 
 TEST_CASE("every pass finishes with the thread pools started: no work after fork", "[cli][convert][threads]") {
@@ -764,7 +772,7 @@ TEST_CASE("every pass finishes with the thread pools started: no work after fork
     REQUIRE(code == 0);
   }
   // And the pools do not change a byte.
-  CHECK(slurp(s / "a/q.pt") == slurp(s / "b/q.pt"));
+  CHECK(byte_difference(slurp(s / "a/q.pt"), slurp(s / "b/q.pt")) == "");
   CHECK(s.leftovers().empty());
 }
 
@@ -836,16 +844,19 @@ TEST_CASE("a symbolic link to nothing at an output is refused, relative or absol
 }
 
 TEST_CASE("a signal ignored at start stays ignored", "[cli][convert]") {
-  // `nohup bertq ...`: SIGHUP ignored before bertq starts. bertq blocks on a
-  // FIFO qconfig, gets SIGHUP, and must go on once the qconfig arrives.
+  // `nohup bertq ...`: SIGHUP ignored before bertq starts (LibTorch 2.x
+  // installs a handler of its own as it loads). bertq waits in the read of
+  // its FIFO qconfig, gets SIGHUP, and must go on once the qconfig arrives.
   Scratch s;
-  REQUIRE(::mkfifo((s / "fifo").c_str(), 0600) == 0);
-  const int code = shell("trap '' HUP; " + quote(kBinary) + " convert " + quote(kSubmodules) + " " +
-                         quote(s / "out.pt") + " --qconfig " + quote(s / "fifo") +
-                         " > /dev/null 2>&1 & pid=$!; kill -HUP $pid; echo '{\"\": \"default_dynamic\"}' > " +
-                         quote(s / "fifo") + "; wait $pid");
-  CHECK(code == 0);
+  HeldFifo fifo(s / "fifo");
+  Background bertq("nohup " + quote(kBinary) + " convert " + quote(kSubmodules) + " " + quote(s / "out.pt") +
+                   " --qconfig " + quote(s / "fifo") + " > /dev/null 2>&1");
+  REQUIRE(fifo.opened_elsewhere());
+  REQUIRE(::kill(bertq.pid(), SIGHUP) == 0);
+  fifo.send(R"({"": "default_dynamic"})");
+  CHECK(bertq.wait() == 0);
   CHECK(fs::exists(s / "out.pt"));
+  CHECK(s.leftovers().empty());
 }
 
 TEST_CASE("names with control bytes never reach the terminal raw", "[cli][errors]") {
@@ -915,4 +926,38 @@ TEST_CASE("300000 qconfig keys that name no module convert in linear time", "[cl
       {"convert", kSubmodules, s / "out.pt", "--qconfig", s / "q.json", "--allow-missing", "--report", s / "r.json"});
   CHECK(r.code == 0);
   CHECK(parse_json(slurp(s / "r.json"))["qconfig"]["resolved"].size() == 300001);
+}
+
+TEST_CASE("convert --no-manifest writes Python's file byte for byte, and the default adds only the manifest",
+          "[cli][convert][golden]") {
+  Scratch s;
+  const std::string golden = kSource + "/testdata/" BERTQ_GOLDEN_DIR "/tiny_bert__per_tensor__onednn.pt";
+  const std::vector<std::string> common = {
+      "--qconfig", kSource + "/testdata/qconfigs/per_tensor.json", "--engine", "onednn", "--embeddings", "float"};
+  auto args = [&](const std::string& out, bool manifest) {
+    std::vector<std::string> a = {"convert", kModel, out};
+    a.insert(a.end(), common.begin(), common.end());
+    if (!manifest) a.push_back("--no-manifest");
+    return a;
+  };
+  // The archive's root folder is named after the file: Python's name, in
+  // a folder of its own.
+  fs::create_directories(s / "plain");
+  const std::string plain = s / "plain/tiny_bert__per_tensor__onednn.pt";
+  Result r = run(args(plain, false));
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(byte_difference(slurp(plain), slurp(golden)) == "");
+  r = run(args(s / "with.pt", true));
+  REQUIRE(r.code == 0);
+  const std::string with = slurp(s / "with.pt");
+  CHECK(contains(with, "extra/bertq_manifest.json"));
+  CHECK_FALSE(contains(slurp(plain), "bertq_manifest"));
+  // inspect reads what each says about itself.
+  r = run({"inspect", plain, "--format", "json"});
+  REQUIRE(r.code == 0);
+  CHECK(parse_json(r.out).at("manifest").is_null());
+  r = run({"inspect", s / "with.pt", "--format", "json"});
+  REQUIRE(r.code == 0);
+  CHECK(parse_json(r.out).at("manifest").at("engine") == "onednn");
 }

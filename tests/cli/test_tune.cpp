@@ -1,5 +1,7 @@
 // `bertq tune` as a user meets it: the chart page, the exit codes, and no
 // output when no quantized choice meets the tolerance.
+#include <set>
+
 #include "cli/cli.h"
 
 using namespace cli;
@@ -8,10 +10,11 @@ namespace {
 const std::string kOutlier = kSource + "/testdata/models/outlier_net.pt";
 }  // namespace
 
-TEST_CASE("tune writes the model, the qconfig and a page with the worst module first", "[cli][tune]") {
+TEST_CASE("tune writes the model, the qconfig, its report and a page with the worst module first", "[cli][tune]") {
   Scratch s;
   Result r = run({"tune", kOutlier, s / "t.pt", "--tolerance", "0.1", "--qconfig-out", s / "t.json", "--rows", "32",
-                  "--seq-length", "16", "--tune-html", s / "t.html", "--format", "json"});
+                  "--seq-length", "16", "--tune-html", s / "t.html", "--tune-report", s / "t_report.json", "--format",
+                  "json"});
   INFO(r.err);
   REQUIRE(r.code == 0);
   const nlohmann::json j = parse_json(r.out);
@@ -23,6 +26,26 @@ TEST_CASE("tune writes the model, the qconfig and a page with the worst module f
   REQUIRE(fc1 != std::string::npos);
   CHECK(fc2 < fc1);  // worst first
   CHECK(contains(page, "<tr class=\"float\"><td><code>fc2</code>"));
+  // bertq's entities are markup, written once: never escaped into text.
+  CHECK(contains(page, " MB &rarr; "));
+  CHECK(contains(page, " &le; tolerance "));
+  CHECK_FALSE(contains(page, "&amp;"));
+  // --tune-report: the same choices as stdout's JSON, every module with its
+  // sensitivity, and the trials that led there.
+  const nlohmann::json rep = parse_json(slurp(s / "t_report.json"));
+  CHECK(rep.at("qconfig") == j.at("qconfig"));
+  CHECK(rep.at("final_metric") == j.at("final_metric"));
+  CHECK(rep.at("tolerance").get<double>() == 0.1);
+  std::set<std::string> paths;
+  for (const auto& m : rep.at("modules")) {
+    paths.insert(m.at("path").get<std::string>());
+    CHECK(m.at("sensitivity").size() >= 1);
+  }
+  CHECK(paths == std::set<std::string>{"emb", "fc1", "fc2", "fc3"});
+  for (const auto& m : rep.at("modules"))
+    if (m.at("path") == "fc2") CHECK(m.at("chosen") == "float");
+  CHECK(rep.at("trials").size() >= 1);
+  CHECK(rep.at("conversions").get<int>() >= 1);
   CHECK(s.leftovers().empty());
 }
 

@@ -10,10 +10,10 @@
 #include "base/error.h"
 #include "catch.hpp"
 #include "convert/pipeline.h"
-#include "convert/quantize.h"
 #include "inspect/diff.h"
 #include "inspect/inspect.h"
-#include "inspect/qtensor.h"
+#include "jit/engines.h"
+#include "jit/qtensor.h"
 #include "report/report.h"
 #include "scratch.h"
 

@@ -34,7 +34,7 @@ fi
 
 # --- build
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DBERTQ_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+  -DBERTQ_FUZZ=ON -DBERTQ_TORCH=OFF -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j"${JOBS:-2}" --target "${targets[@]}"
 
 # --- run

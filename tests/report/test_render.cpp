@@ -6,7 +6,7 @@
 #include "archive/manifest.h"
 #include "base/error.h"
 #include "catch.hpp"
-#include "inspect/diff_result.h"
+#include "report/diff_result.h"
 #include "report/report.h"
 
 using namespace bertq;

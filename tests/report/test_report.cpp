@@ -12,11 +12,11 @@
 #include "archive/zip_index.h"
 #include "base/error.h"
 #include "catch.hpp"
+#include "convert/measure.h"
 #include "convert/pipeline.h"
 #include "convert/quantize.h"
 #include "inspect/diff.h"
 #include "inspect/inspect.h"
-#include "report/measure.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -2,9 +2,11 @@
 # A Debian 13 ("trixie") root for building and testing bertq against
 # LibTorch 2.6 on a Debian 12 machine, from Debian's own packages only.
 #
-#   tests/scripts/trixie.sh create        build the root (about 7 minutes; kept
-#                                         and reused while its package list is
-#                                         unchanged)
+#   tests/scripts/trixie.sh create [--reference]
+#                                         build the root (about 5 minutes; kept
+#                                         and reused while it holds every package
+#                                         asked for); --reference adds Python's
+#                                         PyTorch, for the 2.6 golden files
 #   tests/scripts/trixie.sh run CMD...    run CMD inside it, in this source tree
 #                                         (mounted at /src), as root
 #
@@ -15,17 +17,30 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tree=$(pwd)
 root=${BERTQ_TRIXIE_ROOT:-/var/cache/bertq/trixie}
-# What the build, the tests and the golden generator need; the stamp file
-# records this list so that a changed list rebuilds the root.
-packages=(build-essential cmake libtorch-dev libopenblas0-pthread libcli11-dev
-  nlohmann-json3-dev libspdlog-dev catch2 zlib1g-dev libssl-dev libfmt-dev
-  python3-torch python3-numpy ca-certificates)
+# What the build and the tests need (install-deps.sh --no-format
+# --no-browser); the stamp file records the list installed, and a root that
+# lacks one of them is built again.
+packages=(build-essential cmake ninja-build libtorch-dev libopenblas0-pthread libcli11-dev
+  nlohmann-json3-dev libspdlog-dev catch2 zlib1g-dev libssl-dev libfmt-dev ca-certificates)
+# The golden generator's (testdata/generate.py).
+reference=(python3-torch python3-numpy)
 stamp="$root/.bertq-packages"
 
 create() {
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
-    echo "trixie: $root is up to date"
-    return 0
+  if [[ "${1:-}" == "--reference" ]]; then
+    packages+=("${reference[@]}")
+  elif [[ -n "${1:-}" ]]; then
+    echo "usage: $0 create [--reference]" >&2
+    exit 2
+  fi
+  if [[ -f "$stamp" ]]; then
+    local have p up_to_date=1
+    have=" $(cat "$stamp") "
+    for p in "${packages[@]}"; do [[ "$have" == *" $p "* ]] || up_to_date=0; done
+    if ((up_to_date)); then
+      echo "trixie: $root is up to date"
+      return 0
+    fi
   fi
   if ! command -v debootstrap >/dev/null; then
     apt-get update -q
@@ -68,7 +83,7 @@ run() {
 }
 
 case "${1:-}" in
-  create) create ;;
+  create) shift; create "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 create | run CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 create [--reference] | run CMD..." >&2; exit 2 ;;
 esac

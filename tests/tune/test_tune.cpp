@@ -5,7 +5,9 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "catch.hpp"
 #include "convert/pipeline.h"
 #include "scratch.h"
+#include "tune/search.h"
 #include "tune/tune.h"
 
 namespace {
@@ -88,7 +91,7 @@ TEST_CASE("tune keeps the one sensitive layer float and quantizes the rest", "[t
   for (const auto& [name, bytes] : a) {
     INFO("record " << name);
     REQUIRE(b.count(name));
-    CHECK(b.at(name) == bytes);
+    CHECK(bertq::testing::byte_difference(b.at(name), bytes) == "");
   }
 
   // The same inputs give the same choice.
@@ -118,4 +121,81 @@ TEST_CASE("tune says so when only the float model meets the tolerance, and write
     CHECK(e.kind() == bertq::ErrorKind::Usage);
     CHECK(std::string(e.what()) == "--metric f1_drop needs labelled data");
   }
+}
+
+// The search alone, with a "meets the tolerance" rule in place of models.
+namespace {
+
+struct Asked {
+  std::vector<bertq::Levels> levels;
+  std::vector<std::string> notes;
+};
+
+bertq::SearchResult search(const std::vector<std::vector<double>>& errors,
+                           const std::function<bool(const bertq::Levels&)>& rule, Asked& asked) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < errors.size(); ++i) names.push_back("m" + std::to_string(i));
+  return bertq::search_levels(errors, names, [&](const bertq::Levels& lv, const std::string& note, size_t) {
+    asked.levels.push_back(lv);
+    asked.notes.push_back(note);
+    return rule(lv);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("tune's search raises the most sensitive module first and stops at the fewest upgrades", "[tune][search]") {
+  Asked asked;
+  // m0 errs most: it goes float first, and that alone meets the tolerance.
+  const auto r = search(
+      {{0.5}, {0.1}, {0.3}}, [](const bertq::Levels& lv) { return lv[0] == 1; }, asked);
+  CHECK_FALSE(r.only_float);
+  CHECK(r.levels == bertq::Levels{1, 0, 0});
+  CHECK(asked.notes == std::vector<std::string>{"cheapest everywhere", "search", "undo m0"});
+  CHECK(asked.levels[0] == bertq::Levels{0, 0, 0});
+  CHECK(asked.levels[1] == bertq::Levels{1, 0, 0});
+}
+
+TEST_CASE("tune's search undoes an upgrade the tolerance does not need", "[tune][search]") {
+  Asked asked;
+  // m0 is raised first but only m1 matters: the binary search applies m0's
+  // and m1's upgrades (1 misses, 2 meets), and undoing m0's keeps the
+  // tolerance ...
+  auto r = search(
+      {{0.5}, {0.4}, {0.3}}, [](const bertq::Levels& lv) { return lv[1] == 1; }, asked);
+  CHECK_FALSE(r.only_float);
+  CHECK(r.levels == bertq::Levels{0, 1, 0});
+  CHECK(asked.notes == std::vector<std::string>{"cheapest everywhere", "search", "search", "undo m1", "undo m0"});
+  // ... and when every upgrade seemed needed, the undos still find the one
+  // module that must stay float, instead of "only float meets it".
+  Asked again;
+  r = search(
+      {{0.5}, {0.4}}, [](const bertq::Levels& lv) { return lv[1] == 1; }, again);
+  CHECK_FALSE(r.only_float);
+  CHECK(r.levels == bertq::Levels{0, 1});
+  CHECK(again.notes == std::vector<std::string>{"cheapest everywhere", "search", "all float", "undo m1", "undo m0"});
+}
+
+TEST_CASE("tune's search steps embeddings through their levels in order of error", "[tune][search]") {
+  Asked asked;
+  // m0 is an embedding (4-bit errs 0.9, 8-bit 0.2): 4-bit -> 8-bit first,
+  // then m1 (0.5), then m0 to float. Needed: m0 at 8-bit or better.
+  const auto r = search(
+      {{0.9, 0.2}, {0.5}}, [](const bertq::Levels& lv) { return lv[0] >= 1; }, asked);
+  CHECK(r.levels == bertq::Levels{1, 0});
+  REQUIRE(asked.levels.size() >= 2);
+  CHECK(asked.levels[1] == bertq::Levels{1, 0});  // 1 of the 3 upgrades: m0 to 8-bit, not m1 to float
+}
+
+TEST_CASE("tune's search says when only float meets the tolerance, after asking for it once", "[tune][search]") {
+  Asked asked;
+  const auto r = search(
+      {{0.5}, {0.4}},
+      [](const bertq::Levels& lv) {
+        return lv == bertq::Levels{1, 1};
+      },
+      asked);
+  CHECK(r.only_float);
+  CHECK(r.levels == bertq::Levels{1, 1});
+  CHECK(asked.notes == std::vector<std::string>{"cheapest everywhere", "search", "all float", "undo m1", "undo m0"});
 }

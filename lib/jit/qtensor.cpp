@@ -1,4 +1,4 @@
-#include "inspect/qtensor.h"
+#include "jit/qtensor.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/text.h"
 
@@ -59,17 +60,11 @@ bool is_weight_source(const torch::jit::Value* v) {
 }  // namespace
 
 std::string to_string(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::Float:
-      return "float";
-    case ModelKind::Prepared:
-      return "prepared";
-    case ModelKind::Debug:
-      return "debug";
-    case ModelKind::Final:
-      return "quantized";
-  }
-  return "?";
+  static const EnumNames<ModelKind> names{{ModelKind::Float, "float"},
+                                          {ModelKind::Prepared, "prepared"},
+                                          {ModelKind::Debug, "debug"},
+                                          {ModelKind::Final, "quantized"}};
+  return names.name(kind);
 }
 
 ModelKind model_kind(const torch::jit::Module& m) {

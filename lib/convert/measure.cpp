@@ -1,9 +1,8 @@
-#include "report/measure.h"
+#include "convert/measure.h"
 
 #include <ATen/native/quantized/PackedParams.h>
 #include <fcntl.h>
 #include <torch/script.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <map>
@@ -13,8 +12,10 @@
 
 #include "archive/zip_index.h"
 #include "base/error.h"
-#include "convert/graph_walk.h"
+#include "base/fd.h"
+#include "base/text.h"
 #include "convert/planner.h"
+#include "jit/graph_walk.h"
 
 namespace bertq {
 namespace {
@@ -387,8 +388,8 @@ SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>&
   auto key_of = [](size_t n, uint64_t h) { return h ^ (n * 0x9E3779B97F4A7C15ULL); };
   std::vector<bool> claimed(zip.entries.size(), false);
   {
-    int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd < 0) throw Error(ErrorKind::Io, "cannot read " + path);
+    const Fd fd = open_fd(path, O_RDONLY);
+    if (!fd) throw Error(ErrorKind::Io, "cannot read " + path + ": " + errno_message());
     std::vector<uint8_t> buf;
     for (size_t i = 0; i < zip.entries.size(); ++i) {
       const auto& e = zip.entries[i];
@@ -396,13 +397,10 @@ SizeBreakdown measure_output(const std::string& path, std::vector<ModuleReport>&
       if (!e.stored || e.stored_size != e.size)
         throw Error(ErrorKind::Internal, "record " + e.name + " of " + path + " is compressed");
       buf.resize(e.size);
-      if (::pread(fd, buf.data(), e.size, static_cast<off_t>(e.data_offset)) != static_cast<ssize_t>(e.size)) {
-        ::close(fd);
+      if (!read_exact_at(fd.get(), e.data_offset, buf.data(), e.size))
         throw Error(ErrorKind::Io, "cannot read record " + e.name + " of " + path);
-      }
       unclaimed[key_of(e.size, fast_hash(buf.data(), e.size))].push_back(i);
     }
-    ::close(fd);
   }
   // Claims the record equal to `print`; returns its size, or 0 with the size
   // added to `shared` when an earlier claim took it (a frozen model stores

@@ -3,7 +3,7 @@
 // warnings, the golden tests into failures).
 #include "base/error.h"
 #include "catch.hpp"
-#include "convert/plan.h"
+#include "plan/plan.h"
 
 using namespace bertq;
 

@@ -1,4 +1,4 @@
-#include "archive/model_file.h"
+#include "jit/model_file.h"
 
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <caffe2/serialize/versions.h>
@@ -19,8 +19,9 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/text.h"
-#include "convert/torch_compat.h"
+#include "jit/torch_compat.h"
 
 namespace bertq {
 namespace {
@@ -33,15 +34,10 @@ class FdReader : public caffe2::serialize::ReadAdapterInterface {
  public:
   FdReader(int fd, uint64_t size) : fd_(fd), size_(size) {}
   size_t size() const override { return size_; }
+  // Fewer bytes than asked for is what LibTorch takes for an error.
   size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
-    size_t done = 0;
-    while (done < n) {
-      const ssize_t got = ::pread(fd_, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(pos + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;
-      done += static_cast<size_t>(got);
-    }
-    return done;
+    const ssize_t got = read_at(fd_, pos, buf, n);
+    return got < 0 ? 0 : static_cast<size_t>(got);
   }
 
  private:
@@ -118,25 +114,25 @@ class FifoSink {
   // `file` is created (it must not exist); the FIFO gets the same file name.
   FifoSink(const std::string& file, const std::string& shown) : shown_(shown) {
     fifo_dir_ = make_fifo(file);
-    out_fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (out_fd_ < 0) throw Error(ErrorKind::Io, "cannot write " + shown + ": " + errno_message());
+    out_ = open_fd(file, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (!out_) throw Error(ErrorKind::Io, "cannot write " + shown + ": " + errno_message());
     // The read end first (non-blocking, so that opening it does not wait for
     // a writer), then a write end of our own: the reader sees end-of-file
     // only once LibTorch's stream and this one are both closed.
-    read_fd_ = ::open(fifo_dir_->file().c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (read_fd_ >= 0) keep_fd_ = ::open(fifo_dir_->file().c_str(), O_WRONLY | O_CLOEXEC);
-    if (read_fd_ < 0 || keep_fd_ < 0) {
-      const std::string why = errno_message();
-      close_all();
-      throw Error(ErrorKind::Io, "cannot write " + shown + ": cannot open a pipe for LibTorch's writer: " + why);
-    }
-    ::fcntl(read_fd_, F_SETFL, ::fcntl(read_fd_, F_GETFL) & ~O_NONBLOCK);
+    read_ = open_fd(fifo_dir_->file(), O_RDONLY | O_NONBLOCK);
+    if (read_) keep_ = open_fd(fifo_dir_->file(), O_WRONLY);
+    if (!read_ || !keep_)
+      throw Error(ErrorKind::Io,
+                  "cannot write " + shown + ": cannot open a pipe for LibTorch's writer: " + errno_message());
+    ::fcntl(read_.get(), F_SETFL, ::fcntl(read_.get(), F_GETFL) & ~O_NONBLOCK);
     mover_ = std::thread([this] { move_bytes(); });
   }
 
   ~FifoSink() {
-    if (mover_.joinable()) finish();
-    close_all();
+    if (mover_.joinable()) {
+      keep_.close();
+      mover_.join();
+    }
   }
 
   // Where LibTorch writes.
@@ -145,11 +141,9 @@ class FifoSink {
   // Waits for every byte to reach the file and closes it; throws Error(Io)
   // for the first write that failed.
   void finish() {
-    if (keep_fd_ >= 0) ::close(keep_fd_);
-    keep_fd_ = -1;
+    keep_.close();
     mover_.join();
-    if (write_errno_ == 0 && ::close(out_fd_) != 0) write_errno_ = errno;
-    out_fd_ = -1;
+    if (const int err = out_.close(); write_errno_ == 0) write_errno_ = err;
     if (write_errno_ != 0)
       throw Error(ErrorKind::Io, "cannot write " + shown_ + ": " + std::strerror(write_errno_),
                   write_errno_ == ENOSPC || write_errno_ == EFBIG || write_errno_ == EDQUOT
@@ -186,14 +180,14 @@ class FifoSink {
     pthread_sigmask(SIG_BLOCK, &xfsz, nullptr);
     std::vector<char> buf(1 << 20);
     while (true) {
-      const ssize_t n = ::read(read_fd_, buf.data(), buf.size());
+      const ssize_t n = ::read(read_.get(), buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         if (n < 0 && write_errno_ == 0) write_errno_ = errno;
         return;
       }
       for (size_t done = 0; write_errno_ == 0 && done < static_cast<size_t>(n);) {
-        const ssize_t w = ::write(out_fd_, buf.data() + done, static_cast<size_t>(n) - done);
+        const ssize_t w = ::write(out_.get(), buf.data() + done, static_cast<size_t>(n) - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
           write_errno_ = w < 0 ? errno : EIO;
@@ -204,17 +198,9 @@ class FifoSink {
     }
   }
 
-  void close_all() {
-    for (int* fd : {&read_fd_, &keep_fd_, &out_fd_})
-      if (*fd >= 0) {
-        ::close(*fd);
-        *fd = -1;
-      }
-  }
-
   std::string shown_;
   std::unique_ptr<TempDir> fifo_dir_;
-  int out_fd_ = -1, read_fd_ = -1, keep_fd_ = -1;
+  Fd out_, read_, keep_;
   int write_errno_ = 0;  // written by the mover, read after it is joined
   std::thread mover_;
 };

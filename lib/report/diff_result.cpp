@@ -1,4 +1,4 @@
-#include "inspect/diff_result.h"
+#include "report/diff_result.h"
 
 #include <fmt/format.h>
 

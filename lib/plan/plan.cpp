@@ -1,33 +1,25 @@
-#include "convert/plan.h"
+#include "plan/plan.h"
 
 #include <nlohmann/json.hpp>
 
+#include "base/enum_names.h"
 #include "base/error.h"
 #include "base/text.h"
 
 namespace bertq {
 
 namespace {
-struct RuleName {
-  RuleKind kind;
-  const char* name;
-};
-constexpr RuleName kRuleNames[] = {{RuleKind::OwnKey, "own_key"},       {RuleKind::Inherited, "inherited"},
-                                   {RuleKind::Global, "global"},        {RuleKind::OptedOut, "opted_out"},
-                                   {RuleKind::NoQConfig, "no_qconfig"}, {RuleKind::Flag, "flag"}};
+const EnumNames<RuleKind>& rule_kind_names() {
+  static const EnumNames<RuleKind> names{{RuleKind::OwnKey, "own_key"},       {RuleKind::Inherited, "inherited"},
+                                         {RuleKind::Global, "global"},        {RuleKind::OptedOut, "opted_out"},
+                                         {RuleKind::NoQConfig, "no_qconfig"}, {RuleKind::Flag, "flag"}};
+  return names;
+}
 }  // namespace
 
-std::string to_string(RuleKind kind) {
-  for (const auto& r : kRuleNames)
-    if (r.kind == kind) return r.name;
-  return "?";
-}
+std::string to_string(RuleKind kind) { return rule_kind_names().name(kind); }
 
-std::optional<RuleKind> rule_kind_from_name(const std::string& name) {
-  for (const auto& r : kRuleNames)
-    if (name == r.name) return r.kind;
-  return std::nullopt;
-}
+std::optional<RuleKind> rule_kind_from_name(const std::string& name) { return rule_kind_names().find(name); }
 
 std::string Rule::describe() const {
   switch (kind) {

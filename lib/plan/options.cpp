@@ -1,4 +1,4 @@
-#include "convert/options.h"
+#include "plan/options.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "archive/zip_index.h"
-#include "inspect/qtensor.h"
+#include "jit/qtensor.h"
 #include "report/report.h"
 
 namespace torch::jit {

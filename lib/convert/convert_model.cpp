@@ -1,0 +1,209 @@
+#include "convert/convert_model.h"
+
+#include <fmt/format.h>
+#include <torch/script.h>
+
+#include <map>
+
+#include "base/error.h"
+#include "base/text.h"
+#include "convert/embeddings.h"
+#include "convert/planner.h"
+#include "convert/quantize.h"
+#include "jit/qtensor.h"
+
+namespace bertq {
+namespace {
+
+// A key that reaches no weight the passes quantize is almost always a typo
+// or a stale config; said once every module's fate is known.
+void warn_idle_keys(const QConfigDict& dict, const Plan& plan, std::vector<std::string>& warnings) {
+  for (const auto& e : dict.entries) {
+    if (!e.qconfig) continue;
+    bool used = false;
+    std::vector<std::string> reasons;
+    for (const auto& mp : plan.modules) {
+      if (mp.rule.key != e.key || mp.rule.kind == RuleKind::OptedOut || mp.functional) continue;
+      if (mp.quantized)
+        used = true;
+      else if (reasons.size() < 3)
+        reasons.push_back((mp.path.empty() ? "<root>" : mp.path) + ": " + mp.float_reason);
+    }
+    if (used) continue;
+    // Functional weights are resolved by the module holding their graph.
+    for (const auto& mp : plan.modules) used = used || (mp.functional && mp.quantized);
+    if (!used)
+      warnings.push_back(
+          "qconfig key " + quoted_value(e.key) + " quantized nothing" +
+          (reasons.empty() ? std::string(" (no weight-bearing module under it)") : " (" + join(reasons, "; ") + ")"));
+  }
+}
+
+// The plan's prediction is bertq's model of PyTorch's passes; the outcome,
+// read from the observers, is what they did and what the report shows. A
+// disagreement is a gap in bertq's model, never a reason to refuse a model
+// PyTorch converts: it is said, and the tests treat it as a failure.
+void warn_mismatches(const Plan& plan, bool embeddings_done, std::vector<std::string>& warnings) {
+  const auto wrong = outcome_mismatches(plan, embeddings_done);
+  if (!wrong.empty())
+    warnings.push_back("bertq predicted other results than PyTorch's passes gave for " + join(wrong, ", ") +
+                       "; the report shows what the passes did (please report this with the model)");
+}
+
+class ModelConversion {
+ public:
+  ModelConversion(torch::jit::Module& model, const QConfigDict& dict, const ConversionSettings& s)
+      : model_(model), dict_(dict), s_(s) {}
+
+  ConvertedModel run() {
+    plan();
+    prepare();
+    return finish();
+  }
+
+  // A prepared model's observers hold its qconfig: no dict, no planning.
+  ConvertedModel run_prepared() {
+    out_.plan = plan_from_prepared(model_);
+    plan_embeddings();
+    out_.floats = capture_float_tensors(model_, out_.plan);
+    prepared_ = model_;
+    check_prepared();
+    try {
+      out_.model = convert_dynamic_jit(prepared_, /*inplace=*/false, s_.stage == ConversionStage::Debug);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal,
+                  "PyTorch's quantization passes failed: " + first_line(e.what_without_backtrace()));
+    }
+    prepared_ = torch::jit::Module();
+    if (s_.stage == ConversionStage::Final) quantize_embedding_rows();
+    done("quantize and pack");
+    out_.quantized_in_output =
+        count_quantized_weights(out_.model, s_.stage == ConversionStage::Debug ? ModelKind::Debug : ModelKind::Final);
+    return std::move(out_);
+  }
+
+ private:
+  ConvertedModel finish() {
+    if (s_.stage == ConversionStage::Prepared) {
+      out_.model = prepared_;
+      prepared_ = torch::jit::Module();
+    } else {
+      convert();
+      if (s_.stage == ConversionStage::Final) quantize_embedding_rows();
+    }
+    // Only now is every module's fate known (embeddings come last).
+    warn_idle_keys(dict_, out_.plan, out_.warnings);
+    done("quantize and pack");
+    const ModelKind kind = s_.stage == ConversionStage::Prepared ? ModelKind::Prepared
+                           : s_.stage == ConversionStage::Debug  ? ModelKind::Debug
+                                                                 : ModelKind::Final;
+    // Counted in the output itself, for the "nothing quantized" guard. Not
+    // compared with the plan: a module called twice runs two quantized ops,
+    // and equal weights on one input become one (constant pooling and CSE).
+    out_.quantized_in_output = count_quantized_weights(out_.model, kind);
+    return std::move(out_);
+  }
+
+  void done(const char* step) {
+    if (s_.step_done) s_.step_done(step);
+  }
+
+  // Every module's fate before the passes run: the dict, then --embeddings,
+  // then what the passes cannot do (the embedding pass runs on final models
+  // only).
+  void plan() {
+    out_.plan = make_plan(model_, dict_, s_.engine, s_.allow_missing);
+    for (const auto& e : dict_.entries)
+      if (!e.warning.empty()) out_.warnings.push_back(e.warning);
+    out_.warnings.insert(out_.warnings.end(), out_.plan.warnings.begin(), out_.plan.warnings.end());
+    plan_embeddings();
+    out_.floats = capture_float_tensors(model_, out_.plan);
+  }
+
+  void plan_embeddings() {
+    if (s_.embeddings)
+      apply_embedding_rows(out_.plan, parse_embedding_rows(s_.embeddings), "--embeddings " + *s_.embeddings);
+    if (s_.stage != ConversionStage::Final) {
+      const std::string why = std::string(s_.stage == ConversionStage::Debug ? "--debug" : "prepare") +
+                              " keeps embeddings float: bertq quantizes them on the final model only";
+      if (const size_t n = keep_embeddings_float(out_.plan, why))
+        out_.warnings.push_back(fmt::format("{} embedding module{} planned for quantized rows stay{} float: {}", n,
+                                            n == 1 ? "" : "s", n == 1 ? "s" : "", why));
+    }
+  }
+
+  void prepare() {
+    if (s_.consume_input) {
+      prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
+      model_ = torch::jit::Module();  // only stand-ins are left in it
+    } else {
+      prepared_ = prepare_dynamic_jit(model_, dict_);
+    }
+    done("insert observers");
+    record_prepared(out_.plan, prepared_);
+    warn_mismatches(out_.plan, /*embeddings_done=*/false, out_.warnings);
+    check_prepared();
+  }
+
+  void check_prepared() {
+    capture_functional_weights(prepared_, out_.plan, out_.floats);
+    // NaN would trip an assertion in the observers, infinity give infinite scales.
+    check_finite_weights(prepared_);
+  }
+
+  void convert() {
+    try {
+      out_.model = convert_prepared_for_quantize(prepared_, s_.stage == ConversionStage::Debug);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal,
+                  "PyTorch's quantization passes failed: " + first_line(e.what_without_backtrace()));
+    }
+    // The pickler memoizes an object held twice: no second handle to the
+    // result's objects may live while it is saved (convert works in place).
+    prepared_ = torch::jit::Module();
+  }
+
+  // Embeddings are quantized after PyTorch's passes, on the frozen model.
+  void quantize_embedding_rows() {
+    std::map<std::string, at::Tensor> weights;
+    for (const auto& mp : out_.plan.modules)
+      if (auto f = out_.floats.by_path.find(mp.path); f != out_.floats.by_path.end())
+        weights.emplace(mp.path, f->second.weight);
+    std::vector<std::string> warnings;
+    try {
+      warnings = quantize_embeddings(out_.model, out_.plan, weights);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal, "quantizing the embeddings failed: " + first_line(e.what_without_backtrace()));
+    }
+    out_.warnings.insert(out_.warnings.end(), warnings.begin(), warnings.end());
+    warn_mismatches(out_.plan, /*embeddings_done=*/true, out_.warnings);
+    size_t n = 0;
+    for (const auto& mp : out_.plan.modules) n += mp.quantized && is_embedding_op(mp.op) ? 1 : 0;
+    if (n > 0)
+      out_.notes.push_back(fmt::format(
+          "{} embedding module{} quantized by bertq (weight-only rows, as eager PyTorch's nnq.Embedding): this goes "
+          "beyond quantize_dynamic_jit, which leaves embeddings float; --embeddings float matches it",
+          n, n == 1 ? "" : "s"));
+  }
+
+  torch::jit::Module& model_;
+  const QConfigDict& dict_;
+  const ConversionSettings& s_;
+  torch::jit::Module prepared_;
+  ConvertedModel out_;
+};
+
+}  // namespace
+
+ConvertedModel convert_model(torch::jit::Module& model, const QConfigDict& dict, const ConversionSettings& settings) {
+  return ModelConversion(model, dict, settings).run();
+}
+
+ConvertedModel convert_prepared_model(torch::jit::Module& prepared, const ConversionSettings& settings) {
+  if (settings.stage == ConversionStage::Prepared)
+    throw Error(ErrorKind::Usage, "the model is already prepared (it holds observers)", "run `bertq convert` on it");
+  const QConfigDict none;
+  return ModelConversion(prepared, none, settings).run_prepared();
+}
+
+}  // namespace bertq

@@ -1,0 +1,82 @@
+// The C++ API as docs/api.md shows it, called as a user's program would:
+// quantize_dynamic_jit, and prepare_dynamic_jit + convert_dynamic_jit, give
+// the file Python's quantize_dynamic_jit wrote, byte for byte, and leave the
+// input model as it was.
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "base/files.h"
+#include "catch.hpp"
+#include "convert/quantize.h"
+#include "jit/engines.h"
+#include "jit/model_file.h"
+#include "qconfig/qconfig.h"
+#include "scratch.h"
+
+namespace {
+
+using bertq::testing::byte_difference;
+using bertq::testing::ScratchDir;
+using bertq::testing::slurp;
+
+const std::string kTestdata = std::string(BERTQ_SOURCE_DIR) + "/testdata/";
+const std::string kGolden = kTestdata + BERTQ_GOLDEN_DIR "/";
+
+// Every parameter and buffer, copied: what the model holds, to compare later.
+std::vector<at::Tensor> state_of(const torch::jit::Module& m) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : m.named_parameters(true)) out.push_back(p.value.clone());
+  for (const auto& b : m.named_buffers(true)) out.push_back(b.value.clone());
+  return out;
+}
+
+// As torch.jit.save: Module::save alone writes another data.pkl for models
+// that keep submodules (debug, prepared), see docs/api.md.
+void save(const torch::jit::Module& m, const std::string& path) {
+  bertq::save_model_atomic(m, bertq::check_output_path("output", path));
+}
+
+bool same_state(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!a[i].equal(b[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("the C++ API writes Python's quantize_dynamic_jit file byte for byte", "[api]") {
+  ScratchDir dir;
+  bertq::set_engine(bertq::Engine::OneDNN);
+  torch::jit::Module model = torch::jit::load(kTestdata + "models/tiny_bert.pt");
+  const auto before = state_of(model);
+  const bertq::QConfigDict dict = bertq::load_qconfig_file(kTestdata + "qconfigs/per_channel.json");
+
+  // The archive's root folder is the file's name without .pt: the same name
+  // as Python's file, in a scratch folder.
+  const std::string final_name = "tiny_bert__per_channel__onednn.pt";
+  const std::string debug_name = "tiny_bert__per_channel__onednn__debug.pt";
+  SECTION("quantize_dynamic_jit") {
+    torch::jit::Module q = bertq::quantize_dynamic_jit(model, dict);
+    save(q, dir / final_name);
+    CHECK(byte_difference(slurp(dir / final_name), slurp(kGolden + final_name)) == "");
+  }
+  SECTION("quantize_dynamic_jit, debug") {
+    torch::jit::Module q = bertq::quantize_dynamic_jit(model, dict, /*debug=*/true);
+    save(q, dir / debug_name);
+    CHECK(byte_difference(slurp(dir / debug_name), slurp(kGolden + debug_name)) == "");
+  }
+  SECTION("prepare_dynamic_jit, then convert_dynamic_jit") {
+    torch::jit::Module prepared = bertq::prepare_dynamic_jit(model, dict);
+    CHECK(bertq::is_prepared(prepared));
+    CHECK_FALSE(bertq::is_prepared(model));
+    torch::jit::Module q = bertq::convert_dynamic_jit(prepared);
+    save(q, dir / final_name);
+    CHECK(byte_difference(slurp(dir / final_name), slurp(kGolden + final_name)) == "");
+  }
+  // Like Python's, the functions copy: the float model is untouched.
+  CHECK(same_state(before, state_of(model)));
+  CHECK_FALSE(bertq::is_prepared(model));
+}
