@@ -94,7 +94,7 @@ TEST_CASE("adding a CI guard or changing an option reruns an up-to-date job", "[
   CHECK(contains(run({"batch", s / "batch.json"}).out, "skipped"));
 }
 
-TEST_CASE("every per-job problem is that job's failure; the batch goes on", "[cli][batch]") {
+TEST_CASE("every per-job problem is that job's failure, and the batch goes on", "[cli][batch]") {
   Scratch s;
   fs::create_directories(s / "in");
   fs::create_directories(s / "out");
@@ -188,7 +188,7 @@ TEST_CASE("the summary never lands on the manifest or a job's files", "[cli][bat
   CHECK_FALSE(fs::exists(s / "out"));
 }
 
-TEST_CASE("a manifest from a FIFO or stdin is read once; the size cap holds", "[cli][batch]") {
+TEST_CASE("a manifest from a FIFO or stdin is read once, and the size cap holds", "[cli][batch]") {
   Scratch s;
   fs::create_directories(s / "in");
   fs::copy_file(kModel, s / "in/m.pt");
