@@ -133,11 +133,17 @@ class ModelConversion {
   }
 
   void prepare() {
-    if (s_.consume_input) {
-      prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
-      model_ = torch::jit::Module();  // only stand-ins are left in it
-    } else {
-      prepared_ = prepare_dynamic_jit(model_, dict_);
+    switch (s_.input) {
+      case ConversionSettings::InputTensors::Copy:
+        prepared_ = prepare_dynamic_jit(model_, dict_);
+        break;
+      case ConversionSettings::InputTensors::Consume:
+        prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
+        model_ = torch::jit::Module();  // only stand-ins are left in it
+        break;
+      case ConversionSettings::InputTensors::Share:
+        prepared_ = prepare_dynamic_jit_sharing(model_, dict_);
+        break;
     }
     done("insert observers");
     record_prepared(out_.plan, prepared_);

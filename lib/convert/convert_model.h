@@ -31,9 +31,12 @@ struct ConversionSettings {
   ConversionStage stage = ConversionStage::Final;
   bool allow_missing = false;             // a qconfig key that names no module is a warning
   std::optional<std::string> embeddings;  // --embeddings: 8bit, 4bit or float for every lookup
-  // Hand the model's tensors to the result instead of copying them: peak
-  // memory halves, and the model is left unusable.
-  bool consume_input = false;
+  // What happens to the model's tensors. Copy: the model is untouched (as
+  // Python's quantize_dynamic_jit). Consume: they move to the result, halving
+  // peak memory; the model is left unusable (bertq convert). Share: the
+  // result uses them too and the model stays usable; for trials that are
+  // measured, not saved (tune), see prepare_dynamic_jit_sharing.
+  enum class InputTensors { Copy, Consume, Share } input = InputTensors::Copy;
   std::function<void(const char* step)> step_done;  // called after each step, for timing logs
 };
 

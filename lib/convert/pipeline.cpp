@@ -28,6 +28,7 @@
 #include "convert/planner.h"
 #include "convert/quantize.h"
 #include "jit/engines.h"
+#include "jit/graph_walk.h"
 #include "jit/model_file.h"
 #include "jit/model_info.h"
 #include "jit/qtensor.h"
@@ -41,14 +42,10 @@ namespace {
 // forward will fail.
 std::vector<std::string> unfolded_prepacks(const torch::jit::Module& m) {
   std::set<std::string> kinds;
-  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
-    for (torch::jit::Node* n : b->nodes()) {
-      const std::string kind = n->kind().toQualString();
-      if (kind.find("prepack") != std::string::npos) kinds.insert(kind);
-      for (torch::jit::Block* sub : n->blocks()) visit(sub);
-    }
-  };
-  visit(m.get_method("forward").graph()->block());
+  for_each_node(m.get_method("forward").graph()->block(), [&](torch::jit::Node* n) {
+    const std::string kind = n->kind().toQualString();
+    if (kind.find("prepack") != std::string::npos) kinds.insert(kind);
+  });
   return {kinds.begin(), kinds.end()};
 }
 
@@ -236,7 +233,7 @@ class Conversion {
     s.stage = o_.prepare_only ? ConversionStage::Prepared : o_.debug ? ConversionStage::Debug : ConversionStage::Final;
     s.allow_missing = o_.allow_missing;
     s.embeddings = o_.embeddings;
-    s.consume_input = true;
+    s.input = ConversionSettings::InputTensors::Consume;
     s.step_done = [this](const char* step) { timer_.done(step); };
     ConvertedModel c =
         r_.mode == ConvertMode::ConvertPrepared ? convert_prepared_model(model_, s) : convert_model(model_, dict_, s);

@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "convert/call_sites.h"
 #include "convert/quantize.h"
+#include "jit/graph_walk.h"
 
 namespace bertq {
 namespace {
@@ -60,14 +61,6 @@ std::string op_for(const torch::jit::Module& observer) {
   return "linear_dynamic";
 }
 
-// Visits every node of a graph, nested blocks included.
-void for_each_node(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
-  for (torch::jit::Node* n : block->nodes()) {
-    fn(n);
-    for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
-  }
-}
-
 // What the module's own forward does with its `weight` attribute.
 struct WeightUsage {
   WeightUse use = WeightUse::Other;
@@ -110,7 +103,7 @@ WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph, con
   torch::jit::Value* self = graph->inputs()[0];
   WeightUsage out;
   std::vector<std::string>& others = out.other_ops;
-  for_each_node(graph->block(), [&](torch::jit::Node* n) {
+  for_each_node_preorder(graph->block(), [&](torch::jit::Node* n) {
     if (n->kind() != c10::prim::GetAttr || n->input(0) != self || n->s(c10::attr::name) != weight_attr) return;
     for (const torch::jit::Use& u : n->output()->uses()) {
       const auto kind = u.user->kind();
@@ -134,7 +127,7 @@ WeightUsage weight_usage_in(const std::shared_ptr<torch::jit::Graph>& graph, con
     // argument (the tracer passes a shared parameter in): its product or
     // lookup is still its own. The passes' outcome confirms it (observers
     // are matched by tensor, embeddings by value).
-    for_each_node(graph->block(), [&](torch::jit::Node* n) {
+    for_each_node_preorder(graph->block(), [&](torch::jit::Node* n) {
       const auto kind = n->kind();
       if (out.use != WeightUse::Other) return;
       if (kind == c10::aten::linear && n->inputs().size() > 1 && n->input(1)->node()->kind() == c10::prim::Param) {
@@ -162,7 +155,7 @@ WeightUsage weight_usage(const torch::jit::Module& m, const std::string& weight_
   // module's constants folded in) are what runs.
   auto graph = method->graph()->copy();
   bool calls = false;
-  for_each_node(graph->block(), [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
+  for_each_node_preorder(graph->block(), [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
   if (calls) {
     torch::jit::Inline(*graph);
     torch::jit::ConstantPropagation(graph);
@@ -347,7 +340,7 @@ std::vector<ObservedWeight> observed_weights(const torch::jit::Module& prepared)
     auto graph = method->graph();
     torch::jit::Value* self = graph->inputs()[0];
     int constants = 0;
-    for_each_node(graph->block(), [&](torch::jit::Node* n) {
+    for_each_node_preorder(graph->block(), [&](torch::jit::Node* n) {
       if (n->kind() != c10::prim::CallMethod || n->s(c10::attr::name) != "forward" || n->inputs().size() < 2) return;
       torch::jit::Node* obs = n->input(0)->node();
       torch::jit::Node* src = n->input(1)->node();

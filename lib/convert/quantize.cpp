@@ -88,7 +88,8 @@ class TensorsAside {
     return aside;
   }
 
-  // Puts the tensors into `clone`, a clone of the module they were taken from.
+  // Puts the tensors into `clone`, a clone of the module they were taken
+  // from, or back into that module.
   void give_to(torch::jit::Module& clone) const {
     std::map<std::string, torch::jit::Module> by_path;
     for (const auto& child : clone.named_modules()) by_path.emplace(child.name, child.value);
@@ -144,6 +145,20 @@ torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, cons
   // Any extra clone here would shift the mangled class names, so the
   // tensors are taken from the model itself, which keeps only stand-ins.
   return run_prepare(model, qconfig_dict, TensorsAside::take(model));
+}
+
+torch::jit::Module prepare_dynamic_jit_sharing(torch::jit::Module& model, const QConfigDict& qconfig_dict) {
+  check_forward(model);
+  std::optional<TensorsAside> aside = TensorsAside::take(model);
+  if (!aside) return run_prepare(model, qconfig_dict, std::nullopt);
+  try {
+    torch::jit::Module prepared = run_prepare(model, qconfig_dict, aside);
+    aside->give_to(model);
+    return prepared;
+  } catch (...) {
+    aside->give_to(model);
+    throw;
+  }
 }
 
 torch::jit::Module convert_dynamic_jit(torch::jit::Module& prepared, bool inplace, bool debug) {

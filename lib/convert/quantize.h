@@ -32,6 +32,15 @@ torch::jit::Module prepare_dynamic_jit(const torch::jit::Module& model, const QC
 // could change the result (BatchNorm folding, tensors that are views).
 torch::jit::Module prepare_dynamic_jit_consuming(torch::jit::Module& model, const QConfigDict& qconfig_dict);
 
+// The same again, for callers that keep `model` and convert it many times
+// (tune): the prepared model shares `model`'s tensors, which are back in
+// `model` when this returns, also when it throws. Neither PyTorch's passes nor
+// bertq's write into a weight: converting reads the float tensors and makes
+// new quantized ones, so the float model stays as it was. Not for a model
+// about to be saved while `model` lives: the pickler memoizes tensors held
+// twice, which changes the archive's bytes.
+torch::jit::Module prepare_dynamic_jit_sharing(torch::jit::Module& model, const QConfigDict& qconfig_dict);
+
 // Replaces observed Linear/EmbeddingBag calls by dynamic quantized ones
 // (PyTorch's convert_dynamic_jit). With debug, keeps the float graph with
 // quantize/dequantize pairs and *_scale_* / *_zero_point_* attributes.

@@ -1,4 +1,6 @@
-// Walking a TorchScript graph, for bertq's own passes (embeddings, fusion).
+// Walking a TorchScript graph: the one walker for each visiting order, for
+// bertq's passes and checks (planner, embeddings, fusion, tune's probe, the
+// archive's constant scan).
 #pragma once
 
 #include <torch/csrc/jit/ir/ir.h>
@@ -14,6 +16,16 @@ inline void for_each_node(torch::jit::Block* block, const std::function<void(tor
     torch::jit::Node* n = *it++;
     for (torch::jit::Block* b : n->blocks()) for_each_node(b, fn);
     fn(n);
+  }
+}
+
+// Calls `fn` on every node of `block`, each node before its nested blocks, in
+// graph order (the order in which the interpreter meets them). `fn` must not
+// destroy the node it is given.
+inline void for_each_node_preorder(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& fn) {
+  for (torch::jit::Node* n : block->nodes()) {
+    fn(n);
+    for (torch::jit::Block* b : n->blocks()) for_each_node_preorder(b, fn);
   }
 }
 

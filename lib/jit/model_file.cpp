@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/text.h"
+#include "jit/graph_walk.h"
 #include "jit/torch_compat.h"
 
 namespace bertq {
@@ -246,14 +247,10 @@ void give_empty_storages_a_pointer(const torch::jit::Module& model) {
     const auto& object = child.value._ivalue();
     for (size_t i = 0; i < object->slots().size(); ++i) visit(object->getSlot(i), 0);
     for (const auto& method : child.value.get_methods()) {
-      std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* b) {
-        for (torch::jit::Node* n : b->nodes()) {
-          if (n->kind() == c10::prim::Constant)
-            if (auto v = torch::jit::toIValue(n->output())) visit(*v, 0);
-          for (torch::jit::Block* sub : n->blocks()) walk(sub);
-        }
-      };
-      walk(method.graph()->block());
+      for_each_node(method.graph()->block(), [&](torch::jit::Node* n) {
+        if (n->kind() == c10::prim::Constant)
+          if (auto v = torch::jit::toIValue(n->output())) visit(*v, 0);
+      });
     }
   }
 }

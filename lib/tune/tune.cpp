@@ -28,6 +28,7 @@
 #include "convert/pipeline.h"
 #include "convert/planner.h"
 #include "jit/engines.h"
+#include "jit/graph_walk.h"
 #include "jit/model_file.h"
 #include "jit/qtensor.h"
 #include "qconfig/qconfig.h"
@@ -142,13 +143,9 @@ void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cand
   std::vector<torch::jit::Value*> stats;
   std::map<std::string, std::string> attr_of;
   std::vector<torch::jit::Node*> linears;
-  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* b) {
-    for (torch::jit::Node* n : b->nodes()) {
-      for (torch::jit::Block* sub : n->blocks()) visit(sub);
-      if (n->kind() == c10::aten::linear && n->input(1)->node()->kind() == c10::prim::Constant) linears.push_back(n);
-    }
-  };
-  visit(graph->block());
+  for_each_node(graph->block(), [&](torch::jit::Node* n) {
+    if (n->kind() == c10::aten::linear && n->input(1)->node()->kind() == c10::prim::Constant) linears.push_back(n);
+  });
   for (torch::jit::Node* n : linears) {
     const auto w = torch::jit::toIValue(n->input(1));
     if (!w || !w->isTensor()) continue;
@@ -379,10 +376,13 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       const auto t = Clock::now();
       ConversionSettings cs;
       cs.engine = engine;
+      cs.input = ConversionSettings::InputTensors::Share;
       ConvertedModel q = convert_model(float_model, qconfig_dict(choice), cs);
+      const double convert_seconds = seconds_since(t);
       ++r.conversions;
       double s = 0;
       m = measure(o.metric, float_logits, run_logits(q.model, "the trial model", data, run, {}, &s), data);
+      spdlog::debug("tune: trial {}: conversion {:.2f} s, evaluation {:.2f} s", r.conversions, convert_seconds, s);
       measured[text] = m;
       trial_seconds += seconds_since(t);
       const size_t left = most > r.conversions ? most - r.conversions : 1;

@@ -9,6 +9,7 @@
 
 #include "base/files.h"
 #include "catch.hpp"
+#include "convert/convert_model.h"
 #include "convert/quantize.h"
 #include "jit/engines.h"
 #include "jit/model_file.h"
@@ -79,4 +80,38 @@ TEST_CASE("the C++ API writes Python's quantize_dynamic_jit file byte for byte",
   // Like Python's, the functions copy: the float model is untouched.
   CHECK(same_state(before, state_of(model)));
   CHECK_FALSE(bertq::is_prepared(model));
+}
+
+TEST_CASE("a conversion in memory that shares the float model's tensors leaves that model as it was", "[api]") {
+  bertq::set_engine(bertq::Engine::OneDNN);
+  torch::jit::Module model = torch::jit::load(kTestdata + "models/tiny_bert.pt");
+  model.eval();
+  const auto before = state_of(model);
+  const bertq::QConfigDict dict = bertq::default_qconfig_dict();
+  const std::vector<c10::IValue> inputs = {at::randint(0, 100, {2, 16}, at::kLong), at::ones({2, 16}, at::kLong),
+                                           at::zeros({2, 16}, at::kLong)};
+  auto first_output = [&](torch::jit::Module& m) {
+    const c10::IValue out = m.forward(inputs);
+    return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
+  };
+  const at::Tensor float_out = first_output(model);
+
+  bertq::ConversionSettings copy, share;
+  copy.input = bertq::ConversionSettings::InputTensors::Copy;
+  share.input = bertq::ConversionSettings::InputTensors::Share;
+  bertq::ConvertedModel a = bertq::convert_model(model, dict, copy);
+  bertq::ConvertedModel b = bertq::convert_model(model, dict, share);
+  // Twice, as tune does: the model must still be whole after the first.
+  bertq::ConvertedModel c = bertq::convert_model(model, dict, share);
+  CHECK(a.quantized_in_output == 14);
+  CHECK(b.quantized_in_output == a.quantized_in_output);
+  CHECK(c.quantized_in_output == a.quantized_in_output);
+  // The same kernels on the same inputs in one process: equal bit for bit.
+  const at::Tensor qa = first_output(a.model);
+  CHECK(qa.equal(first_output(b.model)));
+  CHECK(qa.equal(first_output(c.model)));
+  CHECK_FALSE(qa.equal(float_out));  // the test compares quantized models
+  // The float model holds its own tensors again and computes what it did.
+  CHECK(same_state(before, state_of(model)));
+  CHECK(first_output(model).equal(float_out));
 }
