@@ -155,7 +155,8 @@ WeightUsage weight_usage(const torch::jit::Module& m, const std::string& weight_
   // module's constants folded in) are what runs.
   auto graph = method->graph()->copy();
   bool calls = false;
-  for_each_node_preorder(graph->block(), [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
+  for_each_node_preorder(graph->block(),
+                         [&](torch::jit::Node* n) { calls = calls || n->kind() == c10::prim::CallFunction; });
   if (calls) {
     torch::jit::Inline(*graph);
     torch::jit::ConstantPropagation(graph);
