@@ -24,6 +24,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
     std::optional<int64_t> seq;
     int64_t rows = 64;
     bool float_embeddings = false;
+    bool verbose = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = parent.add_subcommand(
@@ -47,6 +48,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
   cmd->add_option("--report", f->o.report_path, "the final conversion's JSON report");
   cmd->add_option("--html", f->o.html_path, "the final conversion's HTML report");
   cmd->add_flag("--float-embeddings", f->float_embeddings, "leave embeddings float (tune Linear modules only)");
+  cmd->add_flag("-v,--verbose", f->verbose, "log each trial's conversion and evaluation time to stderr");
   cmd->add_option("--task", f->o.data.task, "GLUE task of --data: mrpc");
   cmd->add_option("--data", f->o.data.data_dir, "folder with the task's dev.tsv");
   cmd->add_option("--vocab", f->o.data.vocab, "BERT vocab.txt (uncased WordPiece)");
@@ -81,6 +83,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
                     "drop one of the two");
       }
       f->o.data.dummy_rows = f->rows;
+      if (f->verbose) spdlog::set_level(spdlog::level::debug);
       ProgressBar bar;
       const TuneResult r = run_tune(f->o, command_line(), [&bar](int64_t done, int64_t total, const std::string& w) {
         if (total > 0) bar.update(static_cast<int>(done), static_cast<int>(total), w);
