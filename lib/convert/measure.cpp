@@ -41,6 +41,17 @@ std::pair<double, double> error_stats(const at::Tensor& reference, const at::Ten
   return {max_abs, sqnr_db(signal, noise)};
 }
 
+// Rows [begin, begin + n) of a row-quantized weight: their scales and zero
+// points as float columns [n, 1] (one value broadcast for per-tensor), for
+// dequantizing a block of rows at a time.
+std::pair<at::Tensor, at::Tensor> row_qparams(const at::Tensor& qweight, bool per_channel, int64_t begin, int64_t n) {
+  if (per_channel)
+    return {qweight.q_per_channel_scales().narrow(0, begin, n).to(at::kFloat).unsqueeze(1),
+            qweight.q_per_channel_zero_points().narrow(0, begin, n).to(at::kFloat).unsqueeze(1)};
+  return {at::full({1, 1}, qweight.q_scale(), at::kFloat),
+          at::full({1, 1}, static_cast<double>(qweight.q_zero_point()), at::kFloat)};
+}
+
 // Max abs error and SQNR of a quantized 2-D weight against the float one,
 // dequantized a block of rows at a time: whole-weight temporaries (10 MB per
 // BERT-base layer) would make glibc grow its heap by hundreds of MB.
@@ -56,14 +67,7 @@ std::pair<double, double> quantization_error(const at::Tensor& qweight, const at
   double max_abs = 0, noise = 0, signal = 0;
   for (int64_t i = 0; i < rows; i += block) {
     const int64_t n = std::min(block, rows - i);
-    at::Tensor scale, zp;
-    if (per_channel) {
-      scale = qweight.q_per_channel_scales().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
-      zp = qweight.q_per_channel_zero_points().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
-    } else {
-      scale = at::full({1, 1}, qweight.q_scale(), at::kFloat);
-      zp = at::full({1, 1}, static_cast<double>(qweight.q_zero_point()), at::kFloat);
-    }
+    const auto [scale, zp] = row_qparams(qweight, per_channel, i, n);
     const at::Tensor ref = fw.narrow(0, i, n);
     const at::Tensor diff = ref - (q.narrow(0, i, n).to(at::kFloat) - zp) * scale;
     max_abs = std::max(max_abs, diff.abs().max().item<double>());
@@ -110,14 +114,7 @@ bool requantizes_to(const at::Tensor& qweight, const at::Tensor& float_weight) {
   const int64_t rows = q.size(0), block = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, q.size(1)));
   for (int64_t i = 0; i < rows; i += block) {
     const int64_t n = std::min(block, rows - i);
-    at::Tensor scale, zp;
-    if (per_channel) {
-      scale = qweight.q_per_channel_scales().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
-      zp = qweight.q_per_channel_zero_points().narrow(0, i, n).to(at::kFloat).unsqueeze(1);
-    } else {
-      scale = at::full({1, 1}, qweight.q_scale(), at::kFloat);
-      zp = at::full({1, 1}, static_cast<double>(qweight.q_zero_point()), at::kFloat);
-    }
+    const auto [scale, zp] = row_qparams(qweight, per_channel, i, n);
     const at::Tensor err = (fw.narrow(0, i, n) - (q.narrow(0, i, n).to(at::kFloat) - zp) * scale).abs();
     if ((err > scale * 0.51).any().item<bool>()) return false;
   }
