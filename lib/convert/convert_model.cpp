@@ -56,6 +56,7 @@ class ModelConversion {
       : model_(model), dict_(dict), s_(s) {}
 
   ConvertedModel run() {
+    check_settings();
     plan();
     prepare();
     return finish();
@@ -63,6 +64,7 @@ class ModelConversion {
 
   // A prepared model's observers hold its qconfig: no dict, no planning.
   ConvertedModel run_prepared() {
+    check_settings();
     out_.plan = plan_from_prepared(model_);
     plan_embeddings();
     out_.floats = capture_float_tensors(model_, out_.plan);
@@ -79,6 +81,7 @@ class ModelConversion {
     done("quantize and pack");
     out_.quantized_in_output =
         count_quantized_weights(out_.model, s_.stage == ConversionStage::Debug ? ModelKind::Debug : ModelKind::Final);
+    fuse_siblings();
     return std::move(out_);
   }
 
@@ -101,7 +104,28 @@ class ModelConversion {
     // compared with the plan: a module called twice runs two quantized ops,
     // and equal weights on one input become one (constant pooling and CSE).
     out_.quantized_in_output = count_quantized_weights(out_.model, kind);
+    // Counted before: a fused weight still holds each member's weight.
+    fuse_siblings();
     return std::move(out_);
+  }
+
+  void check_settings() const {
+    if (s_.fuse_qkv && s_.stage != ConversionStage::Final)
+      throw Error(ErrorKind::Usage,
+                  std::string("--fuse-qkv rewrites the final model's quantized linears; ") +
+                      (s_.stage == ConversionStage::Debug ? "--debug writes float ones" : "prepare writes observers"),
+                  "drop one of the two");
+  }
+
+  // The last rewrite: everything the report describes is in the model after it.
+  void fuse_siblings() {
+    if (!s_.fuse_qkv) return;
+    try {
+      out_.fusion = fuse_sibling_linears(out_.model);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::Internal, "fusing sibling Linears failed: " + first_line(e.what_without_backtrace()));
+    }
+    done("fuse siblings");
   }
 
   void done(const char* step) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "convert/fuse_linear.h"
 #include "convert/measure.h"
 #include "plan/plan.h"
 #include "qconfig/engine.h"
@@ -31,6 +32,7 @@ struct ConversionSettings {
   ConversionStage stage = ConversionStage::Final;
   bool allow_missing = false;             // a qconfig key that names no module is a warning
   std::optional<std::string> embeddings;  // --embeddings: 8bit, 4bit or float for every lookup
+  bool fuse_qkv = false;                  // --fuse-qkv: final models only, the last rewrite
   // What happens to the model's tensors. Copy: the model is untouched (as
   // Python's quantize_dynamic_jit). Consume: they move to the result, halving
   // peak memory; the model is left unusable (bertq convert). Share: the
@@ -44,13 +46,15 @@ struct ConvertedModel {
   torch::jit::Module model;  // the result
   Plan plan;                 // what happened to every weight-bearing module
   FloatTensors floats;       // their float tensors, for the report's measurements
+  FusionResult fusion;       // --fuse-qkv: which packed weights became one, and which could not
   std::vector<std::string> warnings, notes;
   size_t quantized_in_output = 0;  // quantized weights counted in the result itself
 };
 
-// Converts the float model `model` with `dict`. Throws Error (Config for a
-// qconfig the model or engine cannot take, Model for non-finite weights,
-// Internal when PyTorch's passes fail).
+// Converts the float model `model` with `dict`. Throws Error (Usage for
+// --fuse-qkv on a stage other than Final, Config for a qconfig the model or
+// engine cannot take, Model for non-finite weights, Internal when PyTorch's
+// passes fail).
 ConvertedModel convert_model(torch::jit::Module& model, const QConfigDict& dict, const ConversionSettings& settings);
 
 // Converts a model prepared before (`bertq prepare`, prepare_dynamic_jit):

@@ -164,6 +164,8 @@ FusionResult fuse_sibling_linears(torch::jit::Module& m) {
       mem.node->destroy();
       fusion.members.push_back(mem.attr);
       fusion.rows.push_back(rows);
+      const auto qs = mem.weight.qscheme();
+      fusion.per_tensor.push_back(qs == at::kPerTensorAffine || qs == at::kPerTensorSymmetric);
       gone.push_back(mem.attr);
       begin += rows;
     }

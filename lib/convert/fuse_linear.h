@@ -28,6 +28,10 @@ struct LinearFusion {
   std::string attr;                  // the fused packed-params attribute
   std::vector<std::string> members;  // the packed-params attributes it replaced, in output-column order
   std::vector<int64_t> rows;         // each member's output features
+  // Members quantized per tensor before the fusion: the fused weight holds
+  // their one scale and zero point on every row, and the report describes
+  // them as they were.
+  std::vector<bool> per_tensor;
 };
 
 // A group of siblings left alone, and why.

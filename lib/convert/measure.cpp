@@ -121,25 +121,71 @@ bool requantizes_to(const at::Tensor& qweight, const at::Tensor& float_weight) {
   return true;
 }
 
-// Which modules each packed-params attribute of a final model holds: same
-// shape and bias, and the float weight requantizes to its int8 values. Not
-// one to one: a module called k times is packed k times, and modules with
-// equal weights and bias reading one input end up as one op (constant
-// pooling and CSE), so one packed weight can stand for several modules.
+// Where a module's quantized weight is in a final model: a packed-params
+// attribute of its own, or, after --fuse-qkv, its rows of a fused one.
+struct PackedSource {
+  std::string attr;
+  std::optional<std::pair<int64_t, int64_t>> rows;
+  const LinearFusion* fusion = nullptr;  // with rows: the fusion, and which member
+  size_t member = 0;
+};
+
+// The source's weight and bias; a fused member's rows as the module's own
+// weight was before the fusion, per tensor if it was (the fused weight
+// repeats its one scale on each of its rows).
+std::pair<at::Tensor, std::optional<at::Tensor>> weight_of(const torch::jit::Module& converted,
+                                                           const PackedSource& source) {
+  if (!source.rows) return unpack_packed(converted, source.attr);
+  auto member = member_rows(unpack_packed(converted, source.attr), source.rows->first, source.rows->second);
+  if (source.fusion->per_tensor[source.member]) {
+    const at::Tensor& q = member.first;
+    member.first = at::_make_per_tensor_quantized_tensor(q.int_repr(), q.q_per_channel_scales()[0].item<double>(),
+                                                         q.q_per_channel_zero_points()[0].item<int64_t>());
+  }
+  return member;
+}
+
+// Every quantized Linear weight in a final model: whole attributes, and each
+// fused member's rows where the attribute it was packed in before is gone.
+std::vector<PackedSource> packed_sources(const torch::jit::Module& converted, const std::set<std::string>& claimed,
+                                         const std::vector<LinearFusion>& fusions) {
+  std::map<std::string, const LinearFusion*> fused;
+  for (const auto& f : fusions) fused.emplace(f.attr, &f);
+  std::vector<PackedSource> out;
+  for (const auto& attr : packed_weight_attrs(converted)) {
+    if (claimed.count(attr)) continue;
+    auto f = fused.find(attr);
+    if (f == fused.end()) {
+      out.push_back({attr, std::nullopt, nullptr, 0});
+      continue;
+    }
+    int64_t begin = 0;
+    for (size_t i = 0; i < f->second->rows.size(); ++i) {
+      out.push_back({attr, std::make_pair(begin, begin + f->second->rows[i]), f->second, i});
+      begin += f->second->rows[i];
+    }
+  }
+  return out;
+}
+
+// Which modules each packed weight of a final model holds: same shape and
+// bias, and the float weight requantizes to its int8 values. Not one to one:
+// a module called k times is packed k times, and modules with equal weights
+// and bias reading one input end up as one op (constant pooling and CSE), so
+// one packed weight can stand for several modules.
 struct PackedOwners {
-  std::map<std::string, std::vector<std::string>> attrs_of;  // module path -> attributes, in graph order
-  std::vector<std::string> unattributed;                     // attributes matching no module
+  std::map<std::string, std::vector<PackedSource>> sources_of;  // module path -> its weights, in graph order
+  std::vector<std::string> unattributed;                        // attributes matching no module
 };
 
 PackedOwners map_packed_params(const torch::jit::Module& converted, const std::vector<ModuleReport>& modules,
-                               const FloatTensors& floats) {
+                               const FloatTensors& floats, const std::vector<LinearFusion>& fusions) {
   PackedOwners out;
   std::set<std::string> claimed;  // embedding rows: the embedding pass recorded their owner
   for (const auto& m : modules)
     if (!m.plan.packed_attr.empty()) claimed.insert(m.plan.packed_attr);
-  for (const auto& attr : packed_weight_attrs(converted)) {
-    if (claimed.count(attr)) continue;
-    auto [qweight, bias] = unpack_packed(converted, attr);
+  for (const PackedSource& source : packed_sources(converted, claimed, fusions)) {
+    auto [qweight, bias] = weight_of(converted, source);
     if (!qweight.is_quantized() || qweight.dim() != 2) continue;
     // The first row, dequantized by hand: enough to rule out most candidates.
     const bool per_channel = is_per_channel(qweight);
@@ -165,8 +211,9 @@ PackedOwners map_packed_params(const torch::jit::Module& converted, const std::v
         if (requantizes_to(qweight, floats.by_path.at(path).weight)) exact.push_back(path);
       if (!exact.empty()) owners = std::move(exact);
     }
-    if (owners.empty()) out.unattributed.push_back(attr);
-    for (const auto& path : owners) out.attrs_of[path].push_back(attr);
+    if (owners.empty() && (out.unattributed.empty() || out.unattributed.back() != source.attr))
+      out.unattributed.push_back(source.attr);
+    for (const auto& path : owners) out.sources_of[path].push_back(source);
   }
   return out;
 }
@@ -239,24 +286,29 @@ namespace {
 // Fills each module's report from the converted model; returns the packed
 // weights that match no module.
 std::vector<std::string> fill_details(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                                      const torch::jit::Module& converted) {
+                                      const torch::jit::Module& converted, const std::vector<LinearFusion>& fusions) {
   const auto by_path = modules_by_path(converted);
-  PackedOwners packed = map_packed_params(converted, modules, floats);
+  PackedOwners packed = map_packed_params(converted, modules, floats, fusions);
   for (auto& r : modules) {
     auto f = floats.by_path.find(r.plan.path);
     if (f == floats.by_path.end()) continue;
     const at::Tensor& fw = f->second.weight;
     r.dtype = dtype_name(fw.scalar_type());
     if (f->second.bias) r.bias_shape = f->second.bias->sizes().vec();
-    auto p = packed.attrs_of.find(r.plan.path);
-    if (!r.plan.packed_attr.empty() || p != packed.attrs_of.end()) {
+    auto p = packed.sources_of.find(r.plan.path);
+    if (!r.plan.packed_attr.empty() || p != packed.sources_of.end()) {
+      at::Tensor qweight;
       if (r.plan.packed_attr.empty()) {
-        r.packed_attr = p->second.front();
-        r.extra_packed_attrs.assign(p->second.begin() + 1, p->second.end());
+        const PackedSource& first = p->second.front();
+        r.packed_attr = first.attr;
+        r.fused_rows = first.rows;
+        for (auto it = p->second.begin() + 1; it != p->second.end(); ++it) r.extra_packed_attrs.push_back(it->attr);
+        qweight = weight_of(converted, first).first;
       } else {
         r.packed_attr = r.plan.packed_attr;
+        qweight = unpack_packed(converted, r.packed_attr).first;
       }
-      describe_quantized(r, unpack_packed(converted, r.packed_attr).first, fw);
+      describe_quantized(r, qweight, fw);
       // The float weight is not in the output: free it now, which leaves
       // room for the next module's temporaries.
       floats.by_path.erase(f);
@@ -337,8 +389,9 @@ FloatFingerprints fingerprint(const FloatTensors& floats) {
 }
 
 std::vector<std::string> describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                                          const torch::jit::Module& converted) {
-  return fill_details(modules, floats, converted);
+                                          const torch::jit::Module& converted,
+                                          const std::vector<LinearFusion>& fusions) {
+  return fill_details(modules, floats, converted, fusions);
 }
 
 SizeBreakdown measure_input(const ZipIndex& zip, std::vector<ModuleReport>& modules, const FloatTensors& floats) {

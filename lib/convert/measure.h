@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "archive/zip_index.h"
+#include "convert/fuse_linear.h"
 #include "jit/qtensor.h"
 #include "report/report.h"
 
@@ -63,12 +64,14 @@ struct FloatFingerprints {
 FloatFingerprints fingerprint(const FloatTensors& floats);
 
 // Fills each module's report from the converted model in memory (final,
-// debug or prepared); sets packed_attr (and extra_packed_attrs) for final
-// models. Drops from `floats` the weights of packed modules once described:
-// nothing needs them after. Returns the packed-params attributes that match
-// no module of the report.
+// debug or prepared), after every rewrite; sets packed_attr (and
+// extra_packed_attrs) for final models, and the rows of a fused weight that
+// hold a module's own (`fusions`, from --fuse-qkv). Drops from `floats` the
+// weights of packed modules once described: nothing needs them after.
+// Returns the packed-params attributes that match no module of the report.
 std::vector<std::string> describe_modules(std::vector<ModuleReport>& modules, FloatTensors& floats,
-                                          const torch::jit::Module& converted);
+                                          const torch::jit::Module& converted,
+                                          const std::vector<LinearFusion>& fusions = {});
 
 // The input file's breakdown and each module's bytes_before. An input loaded
 // by torch::jit::load has one storage per tensor record, so distinct storages

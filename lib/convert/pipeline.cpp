@@ -233,6 +233,7 @@ class Conversion {
     s.stage = o_.prepare_only ? ConversionStage::Prepared : o_.debug ? ConversionStage::Debug : ConversionStage::Final;
     s.allow_missing = o_.allow_missing;
     s.embeddings = o_.embeddings;
+    s.fuse_qkv = o_.fuse_qkv;
     s.input = ConversionSettings::InputTensors::Consume;
     s.step_done = [this](const char* step) { timer_.done(step); };
     ConvertedModel c =
@@ -243,17 +244,19 @@ class Conversion {
     result_ = std::move(c.model);
     plan_ = std::move(c.plan);
     floats_ = std::move(c.floats);
+    fusion_ = std::move(c.fusion);
     r_.warnings.insert(r_.warnings.end(), c.warnings.begin(), c.warnings.end());
     r_.notes.insert(r_.notes.end(), c.notes.begin(), c.notes.end());
     r_.quantized_in_output = c.quantized_in_output;
   }
 
+  // The report's modules, once, from the model every rewrite has run on.
   // Input sizes first: they need every float tensor, which describe_modules
   // then lets go of as it finishes with each packed module.
   void describe() {
     r_.modules = module_reports(plan_);
     r_.input_sizes = measure_input(input_->index(), r_.modules, floats_);
-    const std::vector<std::string> unattributed = describe_modules(r_.modules, floats_, result_);
+    const std::vector<std::string> unattributed = describe_modules(r_.modules, floats_, result_, fusion_.fused);
     if (!o_.prepare_only && !o_.debug) {
       for (const auto& m : r_.modules)
         if (m.plan.quantized && m.plan.op == "linear_dynamic" && m.packed_attr.empty())
@@ -266,6 +269,7 @@ class Conversion {
                               " came from; " + (unattributed.size() == 1 ? "its" : "their") +
                               " bytes count as other tensors");
       note_repeated_calls();
+      if (o_.fuse_qkv) note_fusions();
     }
     timer_.done("describe modules");
   }
@@ -299,60 +303,52 @@ class Conversion {
                       copied.size(), copied.size() == 1 ? " is" : "s are", head(copied)));
   }
 
-  // --fuse-qkv, after describe: each module's scales and errors are read from
-  // its own packed weight, which the fused one then holds row for row.
-  void fuse_siblings() {
-    if (!o_.fuse_qkv || o_.prepare_only) return;
-    FusionResult f;
-    try {
-      f = fuse_sibling_linears(result_);
-    } catch (const c10::Error& e) {
-      throw Error(ErrorKind::Internal, "fusing sibling Linears failed: " + first_line(e.what_without_backtrace()));
-    }
-    // Modules with equal weights reading one input share one packed weight
-    // (constant pooling and CSE merged their ops): all of them move with it.
-    std::multimap<std::string, ModuleReport*> by_attr;
-    for (auto& m : r_.modules)
-      if (!m.packed_attr.empty()) by_attr.emplace(m.packed_attr, &m);
-    // The module a member's packed params came from (its attribute if the
-    // report could not tell), as data: renderers show "" as <root>.
-    auto path_of = [&](const std::string& attr) {
-      auto it = by_attr.find(attr);
-      return it == by_attr.end() ? attr : it->second->plan.path;
-    };
+  // --fuse-qkv's groups by module, from the described modules: each one's
+  // rows of the fused weight are its own weight, described as such.
+  void note_fusions() {
+    std::multimap<std::string, const ModuleReport*> by_source;  // (attr, first row) -> modules
+    auto key = [](const std::string& attr, int64_t row) { return attr + "#" + std::to_string(row); };
+    for (const auto& m : r_.modules)
+      if (m.fused_rows) by_source.emplace(key(m.packed_attr, m.fused_rows->first), &m);
+    // The module a member came from (its old attribute if the report could
+    // not tell), as data: renderers show "" as <root>.
     size_t linears = 0;
-    for (const auto& fusion : f.fused) {
+    for (const auto& fusion : fusion_.fused) {
       FusedGroup g{fusion.attr, {}, fusion.rows};
       int64_t begin = 0;
       for (size_t i = 0; i < fusion.members.size(); ++i) {
-        g.modules.push_back(path_of(fusion.members[i]));
-        const auto [first, last] = by_attr.equal_range(fusion.members[i]);
-        for (auto it = first; it != last; ++it) {
-          it->second->packed_attr = fusion.attr;
-          it->second->fused_rows = std::make_pair(begin, begin + fusion.rows[i]);
-        }
+        auto it = by_source.find(key(fusion.attr, begin));
+        g.modules.push_back(it == by_source.end() ? fusion.members[i] : it->second->plan.path);
         begin += fusion.rows[i];
       }
       linears += fusion.members.size();
       r_.fusions.push_back(std::move(g));
     }
+    // Skipped groups name the packed weights they kept, which the report
+    // describes under their modules' names.
+    std::map<std::string, std::string> path_of;
+    for (const auto& m : r_.modules)
+      if (!m.packed_attr.empty() && !m.fused_rows) path_of.emplace(m.packed_attr, m.plan.path);
     std::set<std::string> said;  // a block shared by every depth is skipped at each depth alike
-    for (const auto& s : f.skipped) {
+    for (const auto& s : fusion_.skipped) {
       std::vector<std::string> names;
-      for (const auto& a : s.members) names.push_back(path_of(a).empty() ? "<root>" : path_of(a));
+      for (const auto& a : s.members) {
+        auto it = path_of.find(a);
+        const std::string name = it == path_of.end() ? a : it->second;
+        names.push_back(name.empty() ? "<root>" : name);
+      }
       const std::string w = "--fuse-qkv left " + join(names, ", ") + " unfused: " + s.reason;
       if (said.insert(w).second) r_.warnings.push_back(w);
     }
-    if (f.fused.empty() && f.skipped.empty())
+    if (fusion_.fused.empty() && fusion_.skipped.empty())
       r_.warnings.push_back("--fuse-qkv fused nothing: no two quantized Linears read the same input");
-    else if (f.fused.empty())
+    else if (fusion_.fused.empty())
       r_.warnings.push_back("--fuse-qkv fused nothing (the warnings above say why)");
     else
       r_.notes.push_back(fmt::format(
           "--fuse-qkv: {} Linears in {} group{} share one quantized linear per group (the input is quantized once); "
           "outputs are bit-identical to the unfused model",
-          linears, f.fused.size(), f.fused.size() == 1 ? "" : "s"));
-    timer_.done("fuse siblings");
+          linears, fusion_.fused.size(), fusion_.fused.size() == 1 ? "" : "s"));
   }
 
   // CI guards fail before the model is written; the report files are still
@@ -480,6 +476,7 @@ class Conversion {
   torch::jit::Module model_, result_;
   Plan plan_;
   FloatTensors floats_;
+  FusionResult fusion_;
 };
 
 }  // namespace
@@ -535,7 +532,6 @@ Report run_convert(const ConvertOptions& o, const std::string& command_line) {
   c.classify_input();
   c.convert();
   c.describe();
-  c.fuse_siblings();
   c.check_guards_or_fail();
   c.check_runnable();
   c.save_and_measure();

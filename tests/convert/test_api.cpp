@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "base/files.h"
 #include "catch.hpp"
 #include "convert/convert_model.h"
@@ -114,4 +115,39 @@ TEST_CASE("a conversion in memory that shares the float model's tensors leaves t
   // The float model holds its own tensors again and computes what it did.
   CHECK(same_state(before, state_of(model)));
   CHECK(first_output(model).equal(float_out));
+}
+
+TEST_CASE("fusion in memory (--fuse-qkv): the last rewrite, final models only, logits unchanged", "[api]") {
+  bertq::set_engine(bertq::Engine::OneDNN);
+  torch::jit::Module model = torch::jit::load(kTestdata + "models/tiny_bert.pt");
+  model.eval();
+  const bertq::QConfigDict dict = bertq::default_qconfig_dict();
+  const std::vector<c10::IValue> inputs = {at::randint(0, 100, {2, 16}, at::kLong), at::ones({2, 16}, at::kLong),
+                                           at::zeros({2, 16}, at::kLong)};
+  auto first_output = [&](torch::jit::Module& m) {
+    const c10::IValue out = m.forward(inputs);
+    return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
+  };
+  bertq::ConversionSettings plain, fused;
+  fused.fuse_qkv = true;
+  bertq::ConvertedModel a = bertq::convert_model(model, dict, plain);
+  bertq::ConvertedModel b = bertq::convert_model(model, dict, fused);
+  CHECK(a.fusion.fused.empty());
+  REQUIRE(b.fusion.fused.size() == 2);  // query, key and value of each layer
+  CHECK(b.fusion.fused[0].rows == std::vector<int64_t>{32, 32, 32});
+  CHECK(b.fusion.fused[0].per_tensor == std::vector<bool>{false, false, false});
+  // Counted before the fusion: the fused weight still holds three.
+  CHECK(b.quantized_in_output == a.quantized_in_output);
+  CHECK(first_output(a.model).equal(first_output(b.model)));
+
+  for (const auto stage : {bertq::ConversionStage::Debug, bertq::ConversionStage::Prepared}) {
+    bertq::ConversionSettings s = fused;
+    s.stage = stage;
+    try {
+      bertq::convert_model(model, dict, s);
+      FAIL("--fuse-qkv was accepted for a model that is not final");
+    } catch (const bertq::Error& e) {
+      CHECK(e.kind() == bertq::ErrorKind::Usage);
+    }
+  }
 }

@@ -91,8 +91,11 @@ TEST_CASE("fused query, key and value: logits bit-identical to the unfused model
         const auto& p = plain.modules[i];
         const auto& f = fused.modules[i];
         INFO(p.plan.path);
+        CHECK(f.qscheme == p.qscheme);
+        CHECK(f.axis == p.axis);
         CHECK(f.scales == p.scales);
         CHECK(f.zero_points == p.zero_points);
+        CHECK(f.max_abs_error == p.max_abs_error);
         CHECK(f.sqnr_db == p.sqnr_db);
         if (f.fused_rows) {
           ++fused_modules;
