@@ -9,7 +9,9 @@
 // so it can only come from bertq's source.
 #pragma once
 
+#include <locale>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -33,6 +35,8 @@ class Markup {
 
 constexpr Markup operator""_html(const char* s, size_t n) { return Markup(std::string_view(s, n)); }
 
+class Html;
+
 class HtmlWriter {
  public:
   explicit HtmlWriter(std::ostream& out) : out_(out) {}
@@ -48,6 +52,9 @@ class HtmlWriter {
   }
   HtmlWriter& operator<<(const std::string& text) { return *this << std::string_view(text); }
   HtmlWriter& operator<<(const char* text) { return *this << std::string_view(text); }
+  HtmlWriter& operator<<(char c) { return *this << std::string_view(&c, 1); }
+  // A fragment built by writing into it: already markup and escaped text.
+  HtmlWriter& operator<<(const Html& fragment);
   // Numbers cannot hold markup.
   template <typename N, typename = std::enable_if_t<std::is_arithmetic_v<N> && !std::is_same_v<N, char>>>
   HtmlWriter& operator<<(N n) {
@@ -58,5 +65,30 @@ class HtmlWriter {
  private:
   std::ostream& out_;
 };
+
+// A piece of a page built before it is placed (a path with line-break
+// opportunities, a table cell chosen by the data), written with the same
+// rules as HtmlWriter: so there is no way to make one from unescaped text.
+// Numbers use the classic locale, as SVG coordinates must.
+class Html {
+ public:
+  Html() { s_.imbue(std::locale::classic()); }
+  Html(Html&&) = default;
+  Html& operator=(Html&&) = default;
+  template <typename T>
+  Html& operator<<(const T& v) {
+    HtmlWriter(s_) << v;
+    return *this;
+  }
+  std::string str() const { return s_.str(); }
+
+ private:
+  std::ostringstream s_;
+};
+
+inline HtmlWriter& HtmlWriter::operator<<(const Html& fragment) {
+  out_ << fragment.str();
+  return *this;
+}
 
 }  // namespace bertq

@@ -1,5 +1,6 @@
 // The report's renderers and invariants, on a report built by hand (no
 // LibTorch): the text table's fit, the JSON's types, the manifest's round trip.
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -135,4 +136,39 @@ TEST_CASE("diff results render as text and JSON from the same data", "[diff]") {
   CHECK(j["identical"] == false);
   CHECK(j["differences"][0]["differing"] == 3);
   CHECK(j["differences"][1]["text"] == "x: quantized only in b.pt");
+}
+
+TEST_CASE("the HTML page escapes every text once and writes its own entities as markup", "[report][render][html]") {
+  Report r = sample();
+  const std::string hostile = "<script>alert('x')</script>&amp;";
+  r.input.path = hostile + ".pt";
+  r.command_line = "bertq convert " + hostile;
+  r.warnings = {hostile};
+  r.notes = {hostile};
+  r.modules[0].plan.path = "a.<b>&c";
+  r.modules[0].sqnr_db = std::numeric_limits<double>::infinity();
+  r.modules[2].plan.float_reason = hostile;
+  r.guards = {{hostile, false, hostile}};
+  r.fusions = {{hostile, {hostile, ""}, {1, 1}}};
+  std::ostringstream s;
+  print_html(r, s);
+  const std::string page = s.str();
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = page.find(needle); at != std::string::npos; at = page.find(needle, at + 1)) ++n;
+    return n;
+  };
+  // Nothing from the report reaches the page as markup.
+  CHECK(count("<script") == 0);
+  CHECK(count("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;amp;") >= 8);
+  // Escaped once: no entity of bertq's own is escaped again, and text
+  // already escaped once is not escaped twice.
+  CHECK(count("&rarr;") >= 1);
+  CHECK(count("&infin;") >= 1);
+  CHECK(count("&amp;rarr;") == 0);
+  CHECK(count("&amp;infin;") == 0);
+  CHECK(count("&amp;lt;") == 0);
+  // A module path breaks after its dots, and only its text is escaped.
+  CHECK(count("a.<wbr>&lt;b&gt;&amp;c") >= 1);
+  CHECK(count("<span class=\"arg\">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;amp;</span>") == 1);
 }
