@@ -94,23 +94,24 @@ TEST_CASE("tune never writes over what it reads, and writes all its outputs or n
 }
 
 TEST_CASE("an interrupted tune leaves no temporary behind", "[cli][tune]") {
-  // Synchronised, not slept: the signal is sent once the candidate's
-  // temporary folder exists under TMPDIR (tune is then in its search), and
-  // every .bertq-tmp-* there must be gone when tune has exited.
-  Scratch s;
-  fs::create_directories(s / "tmp");
-  const std::string cmd = "TMPDIR=" + quote(s / "tmp") + " " + quote(kBinary) + " tune " + quote(kOutlier) + " " +
-                          quote(s / "t.pt") + " --tolerance 0.05 --qconfig-out " + quote(s / "t.json") +
-                          " --rows 64 --seq-length 16 > /dev/null 2>&1 & " + "pid=$!; n=0; while ! ls " +
-                          quote(s / "tmp") + "/.bertq-tmp-* > /dev/null 2>&1 && [ $n -lt 6000 ]; do " +
-                          "sleep 0.01; n=$((n+1)); done; kill -INT $pid; wait $pid";
-  const int code = shell(cmd);
-  // Interrupted (130), unless tune won the race and finished (0).
-  CHECK((code == 130 || code == 0));
-  std::vector<std::string> left;
-  for (const auto& e : fs::directory_iterator(s / "tmp")) left.push_back(e.path().filename());
-  CHECK(left.empty());
-  if (code == 130) CHECK_FALSE(fs::exists(s / "t.pt"));
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    INFO("signal " << sig);
+    Scratch s;
+    fs::create_directories(s / "tmp");
+    // Tune stages every output before it reads its data: it waits in that
+    // read, with its temporaries made, until signalled.
+    HeldFifo fifo(s / "data.jsonl");
+    Background tune("env TMPDIR=" + quote(s / "tmp") + " " + quote(kBinary) + " tune " + quote(kOutlier) + " " +
+                    quote(s / "t.pt") + " --tolerance 0.05 --qconfig-out " + quote(s / "t.json") + " --tokenized " +
+                    quote(s / "data.jsonl") + " --seq-length 16 --tune-report " + quote(s / "r.json") + " 2>/dev/null");
+    REQUIRE(fifo.opened_elsewhere());
+    CHECK(s.leftovers().size() == 3);  // the model's, the qconfig's and the tune report's
+    REQUIRE(::kill(tune.pid(), sig) == 0);
+    CHECK(tune.wait() == 128 + sig);
+    CHECK(s.leftovers().empty());
+    for (const char* out : {"t.pt", "t.json", "r.json"}) CHECK_FALSE(fs::exists(s / out));
+    CHECK(fs::is_empty(s / "tmp"));
+  }
 }
 
 TEST_CASE("tune refuses a tolerance that is not a number", "[cli][tune][errors]") {
