@@ -41,9 +41,6 @@ void setup_batch(CLI::App& parent, Runner& runner) {
   CLI::Option* shard =
       cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
   cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file");
-  cmd->footer(
-      "exit codes: 0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage, "
-      "128+N stopped by signal N");
   cmd->callback([f, &runner, shard] {
     runner = [f, shard] {
       // Given, even empty: `--shard ""` must not mean "every job on every runner".
@@ -63,27 +60,34 @@ void setup_batch(CLI::App& parent, Runner& runner) {
           if (j.options.report_path) outputs.push_back({"job report", *j.options.report_path, *j.options.report_path});
           if (j.options.html_path) outputs.push_back({"job html", *j.options.html_path, *j.options.html_path});
         }
-        outputs.push_back({"--summary", f->summary, f->summary});
+        outputs.push_back({"--summary", f->summary, f->summary, f->summary == "-"});
         check_distinct(inputs, outputs);
-        summary = check_output_path("--summary", f->summary);
+        summary = check_text_output_path("--summary", f->summary);
       }
       const auto jobs = select_shard(all, f->options.shard);
       if (f->options.shard.count > 1)
         std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count << ": " << jobs.size()
                   << " of " << all.size() << " jobs\n";
-      BatchResult r = run_batch(f->options, jobs, [](const JobResult& j, size_t done, size_t total) {
-        std::cout << "[" << done << "/" << total << "] " << to_string(j.status) << "  "
-                  << printable_line(j.job.options.input) << " -> " << printable_line(j.job.options.output);
-        if (!j.message.empty()) std::cout << ": " << printable_line(j.message);
-        if (!j.hint.empty()) std::cout << " (hint: " << printable_line(j.hint) << ")";
-        std::cout << std::endl;  // as it happens, also into a pipe
+      // `--summary -` has standard output: the progress goes to standard error.
+      std::ostream& out = summary && summary->to_stdout ? std::cerr : std::cout;
+      BatchResult r = run_batch(f->options, jobs, [&out](const JobResult& j, size_t done, size_t total) {
+        out << "[" << done << "/" << total << "] " << to_string(j.status) << "  " << printable_line(j.job.options.input)
+            << " -> " << printable_line(j.job.options.output);
+        if (!j.message.empty()) out << ": " << printable_line(j.message);
+        if (!j.hint.empty()) out << " (hint: " << printable_line(j.hint) << ")";
+        out << std::endl;  // as it happens, also into a pipe
       });
       r.total_in_manifest = all.size();
-      print_batch_summary(r, std::cout);
+      print_batch_summary(r, out);
       if (summary) {
         std::ostringstream s;
         print_batch_json(r, s);
-        write_file_atomic(*summary, s.str());
+        if (summary->to_stdout) {
+          std::cout << s.str() << std::flush;
+          if (!std::cout) throw Error(ErrorKind::Io, "cannot write --summary to standard output");
+        } else {
+          write_file_atomic(*summary, s.str());
+        }
       }
       if (r.signal) return 128 + r.signal;
       return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);

@@ -66,7 +66,14 @@ void add_schema_options(CLI::App& cmd, ConvertFlags& f, bool prepare) {
                                 ->check(CLI::Range(1, 256));
                           },
                           [&](std::optional<Engine> O::*) { cmd.add_option(s.flag, f.engine, s.help); },
-                          [&](std::vector<std::string> O::*field) { cmd.add_option(s.flag, o.*field, s.help); }},
+                          [&](std::vector<std::string> O::*field) {
+                            // One value per occurrence, so that a repeatable
+                            // flag never takes the positionals after it.
+                            cmd.add_option(s.flag, o.*field, s.help)
+                                ->expected(1)
+                                ->allow_extra_args(false)
+                                ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                          }},
                s.field);
   }
 }
@@ -106,13 +113,17 @@ int run(ConvertFlags& f, const std::string& command_line) {
     const Report report = run_convert(f.options, command_line);
     for (const auto& w : report.warnings) spdlog::warn("{}", printable_line(w));
     for (const auto& n : report.notes) spdlog::info("{}", printable_line(n));
+    // `--report -` or `--html -` has standard output: the summary moves to
+    // standard error, so the two never interleave.
+    const bool stdout_taken = f.options.report_path == "-" || f.options.html_path == "-";
+    std::ostream& out = stdout_taken ? std::cerr : std::cout;
     if (f.format == "json") {
-      print_json(report, std::cout);
+      print_json(report, out);
     } else {
-      print_summary(report, std::cout);
+      print_summary(report, out);
       if (f.table != TableRows::None) {
-        std::cout << "\n";
-        print_table(report, std::cout, f.table, output_width());
+        out << "\n";
+        print_table(report, out, f.table, stdout_taken ? 0 : output_width());
       }
     }
     if (!f.batch_result.empty()) write_child_result(f.batch_result, child_result(report));
@@ -132,10 +143,6 @@ void setup_convert(CLI::App& parent, Runner& runner) {
   add_common(*cmd, *flags, false);
   cmd->add_flag("--dry-run", flags->options.dry_run,
                 "plan, convert in memory and measure; write nothing but --report/--html");
-  cmd->footer(
-      "example:\n  bertq convert bert.pt bert_int8.pt --qconfig q.json --report r.json\n"
-      "exit codes: 0 ok, 2 usage, 3 qconfig, 4 input model, 5 write, 6 cannot run here, 7 CI guard, "
-      "128+N signal N (docs/cli.md)");
   cmd->callback([flags, &runner] { runner = [flags] { return run(*flags, command_line()); }; });
 }
 

@@ -72,7 +72,7 @@ void setup_eval(CLI::App& parent, Runner& runner) {
   cmd->callback([f, &runner] {
     runner = [f] {
       finish_flags(*f, {f->model});
-      if (f->data.task.empty() && f->data.tokenized.empty() && f->data.inputs.empty())
+      if (f->data.task.empty() && f->data.data_dir.empty() && f->data.tokenized.empty() && f->data.inputs.empty())
         throw Error(ErrorKind::Usage,
                     "eval needs labelled data: --task mrpc --data DIR --vocab FILE, --tokenized FILE, or --inputs "
                     "FILE with labels");

@@ -89,10 +89,16 @@ void setup_tune(CLI::App& parent, Runner& runner) {
         if (total > 0) bar.update(static_cast<int>(done), static_cast<int>(total), w);
       });
       bar.finish();
+      // An output sent to standard output (`-`) has it: the summary goes to
+      // standard error.
+      const auto& o = f->o;
+      const bool stdout_taken = o.qconfig_out == "-" || o.tune_report_path == "-" || o.tune_html_path == "-" ||
+                                o.report_path == "-" || o.html_path == "-";
+      std::ostream& out = stdout_taken ? std::cerr : std::cout;
       if (f->format == "json")
-        std::cout << tune_json(r);
+        out << tune_json(r);
       else
-        print_tune(r, std::cout);
+        print_tune(r, out);
       return int(kOk);
     };
   });

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -106,22 +107,29 @@ std::string version_text() {
          to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::blas_name();
 }
 
-// "did you mean" for a mistyped subcommand or flag; CLI11 only says what it
-// did not expect.
-std::string suggestion(CLI::App& app, int argc, char** argv) {
-  if (argc < 2) return "";
+// What a parse error means when the cause is a mistyped subcommand or flag:
+// CLI11 says "A subcommand is required" or "arguments were not expected: 8bit
+// --embedings", so bertq names the word it did not know, and what was meant,
+// first. Empty `error` keeps CLI11's message.
+struct Mistake {
+  std::string error, hint;
+};
+
+Mistake diagnose_mistake(CLI::App& app, int argc, char** argv) {
+  if (argc < 2) return {};
   std::vector<std::string> subcommands;
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     subcommands.push_back(sub->get_name());
   const std::string first = argv[1];
   if (first.rfind("-", 0) != 0 && std::find(subcommands.begin(), subcommands.end(), first) == subcommands.end()) {
-    if (auto near = bertq::closest(first, subcommands)) return "did you mean `bertq " + *near + "`?";
-    return "subcommands: " + bertq::join(subcommands, ", ");
+    const std::string error = "unknown subcommand " + bertq::quoted_value(first);
+    if (auto near = bertq::closest(first, subcommands)) return {error + ": did you mean `bertq " + *near + "`?", ""};
+    return {error, "subcommands: " + bertq::join(subcommands, ", ")};
   }
   const CLI::App* sub = nullptr;
   for (const CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
     if (s->get_name() == first) sub = s;
-  if (!sub) return "";
+  if (!sub) return {};
   std::vector<std::string> flags;
   for (const CLI::Option* opt : sub->get_options()) {
     for (const auto& n : opt->get_lnames()) flags.push_back("--" + n);
@@ -133,10 +141,47 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
     if (a.rfind("-", 0) != 0 || a == "-") continue;
     const std::string name = a.substr(0, a.find('='));
     if (std::find(flags.begin(), flags.end(), name) != flags.end()) continue;
-    if (auto near = bertq::closest(name, flags)) return "did you mean " + *near + "? (bertq " + first + " --help)";
-    return "run `bertq " + first + " --help` for its flags";
+    // A negative number is a value, not a flag.
+    if (name.size() > 1 && (std::isdigit(static_cast<unsigned char>(name[1])) || name[1] == '.')) continue;
+    const std::string error = "unknown flag " + name + " for `bertq " + first + "`";
+    if (auto near = bertq::closest(name, flags)) return {error + ": did you mean " + *near + "?", ""};
+    return {error, "run `bertq " + first + " --help` for its flags"};
   }
-  return "";
+  return {};
+}
+
+// Each subcommand's help ends with its own example and the exit codes it can
+// give (a subcommand would otherwise show the top level's convert example).
+void set_footers(CLI::App& app) {
+  struct Footer {
+    const char* name;
+    const char* examples;
+    const char* exits;
+  };
+  static const Footer kFooters[] = {
+      {"convert", "bertq convert bert.pt bert_int8.pt --qconfig q.json --report r.json",
+       "0 ok, 2 usage, 3 qconfig, 4 input model, 5 write, 6 cannot run here, 7 CI guard"},
+      {"prepare",
+       "bertq prepare bert.pt bert_observed.pt --qconfig q.json\n  bertq convert bert_observed.pt bert_int8.pt",
+       "0 ok, 2 usage, 3 qconfig, 4 input model, 5 write"},
+      {"inspect", "bertq inspect bert_int8.pt --module encoder.layer.0.attention.self.query", "0 ok, 2 usage, 4 model"},
+      {"diff", "bertq diff bert_int8.pt bert_int8_again.pt", "0 same weights, 8 they differ, 2 usage, 4 model"},
+      {"bench", "bertq bench bert.pt bert_int8.pt --threads 1", "0 ok, 2 usage, 4 model, 6 cannot run here"},
+      {"eval", "bertq eval bert_int8.pt --data glue_data/MRPC --vocab vocab.txt",
+       "0 ok, 2 usage, 4 model or data, 6 cannot run here"},
+      {"compare", "bertq compare bert.pt bert_int8.pt --tokenized dev.jsonl --max-disagreement 0.01",
+       "0 ok, 2 usage, 4 model or data, 6 cannot run here, 7 past --max-disagreement"},
+      {"tune", "bertq tune bert.pt bert_tuned.pt --tolerance 0.03 --tokenized dev.jsonl --qconfig-out tuned.json",
+       "0 ok, 2 usage, 4 model or data, 5 write, 10 only float meets the tolerance"},
+      {"batch", "bertq batch jobs.json --jobs 2 --summary summary.json",
+       "0 all converted or up to date, 9 a job failed, 3 bad manifest, 2 usage"},
+  };
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (const Footer& f : kFooters)
+      if (sub->get_name() == f.name)
+        sub->footer(std::string("example:\n  ") + f.examples + "\n\nexit codes: " + f.exits +
+                    ", 128+N stopped by signal N (docs/cli.md)");
+  }
 }
 
 }  // namespace
@@ -181,6 +226,7 @@ int main(int argc, char** argv) {
   setup_compare(app, runner);
   setup_tune(app, runner);
   setup_batch(app, runner);
+  set_footers(app);
 
   try {
     app.parse(argc, argv);
@@ -191,10 +237,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "bertq: error: " << bertq::printable(e.what()) << "\n";
-    const std::string hint = suggestion(app, argc, argv);
-    std::cerr << "hint: " << (hint.empty() ? "run `bertq --help` or `bertq SUBCOMMAND --help`" : bertq::printable(hint))
-              << "\n";
+    const Mistake m = diagnose_mistake(app, argc, argv);
+    std::cerr << "bertq: error: " << bertq::printable(m.error.empty() ? std::string(e.what()) : m.error) << "\n";
+    if (m.error.empty() || !m.hint.empty())
+      std::cerr << "hint: "
+                << (m.hint.empty() ? "run `bertq --help` or `bertq SUBCOMMAND --help`" : bertq::printable(m.hint))
+                << "\n";
     return kUsage;
   }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -16,6 +17,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "base/text.h"
@@ -171,8 +174,23 @@ std::string file_kind(const std::string& path) {
   return "not a regular file";
 }
 
+OutputPath check_text_output_path(const std::string& role, const std::string& path) {
+  if (path == "-") return OutputPath{role, path, path, true};
+  return check_output_path(role, path);
+}
+
+bool any_to_stdout(const std::vector<OutputPath>& outputs) {
+  return std::any_of(outputs.begin(), outputs.end(), [](const OutputPath& o) { return o.to_stdout; });
+}
+
 OutputPath check_output_path(const std::string& role, const std::string& path) {
   if (path.empty()) throw Error(ErrorKind::Usage, role + ": an empty path is not a file name");
+  if (path == "-")
+    throw Error(ErrorKind::Usage,
+                role + " - would be standard output: " +
+                    (role == "output" ? std::string("a model is a binary zip archive")
+                                      : "only a command's own text and JSON outputs go there"),
+                "give a file path (./- for a file named -)");
   OutputPath out{role, path, path};
   // The file is written as FOLDER/.bertq-tmp-PID-START-XXXXXX/NAME first:
   // that path must fit the system's limit too.
@@ -218,6 +236,13 @@ void check_distinct(const std::vector<InputPath>& inputs, const std::vector<Outp
   };
   for (size_t i = 0; i < outputs.size(); ++i) {
     const OutputPath& o = outputs[i];
+    if (o.to_stdout) {
+      for (size_t j = 0; j < i; ++j)
+        if (outputs[j].to_stdout)
+          throw Error(ErrorKind::Usage, o.role + " and " + outputs[j].role + " are both - (standard output)",
+                      "give one of them a file path");
+      continue;
+    }
     for (const auto& in : inputs) {
       if (in.path == "-" || in.path.empty()) continue;
       if (same(o.target, in.path))
@@ -227,7 +252,7 @@ void check_distinct(const std::vector<InputPath>& inputs, const std::vector<Outp
                     o.role == "output" ? "choose another output path" : "choose another path for " + o.role);
     }
     for (size_t j = 0; j < i; ++j)
-      if (same(o.target, outputs[j].target))
+      if (!outputs[j].to_stdout && same(o.target, outputs[j].target))
         throw Error(ErrorKind::Usage, o.role + " " + o.path + " is also the " + outputs[j].role + " file",
                     "give each output its own path");
   }
@@ -297,8 +322,15 @@ void write_file_atomic(const OutputPath& out, std::string_view contents) {
 
 struct StagedOutputs::Staged {
   OutputPath out;
-  TempDir dir;
-  explicit Staged(const OutputPath& o) : out(o), dir(o.target) {}
+  std::optional<TempDir> dir;          // none for standard output
+  std::optional<std::string> pending;  // standard output's contents, until commit
+  explicit Staged(const OutputPath& o) : out(o) {
+    if (!o.to_stdout) dir.emplace(o.target);
+  }
+  bool written() const {
+    struct stat st {};
+    return dir ? ::lstat(dir->file().c_str(), &st) == 0 : pending.has_value();
+  }
 };
 
 StagedOutputs::StagedOutputs() = default;
@@ -306,15 +338,23 @@ StagedOutputs::~StagedOutputs() = default;
 
 void StagedOutputs::add(const OutputPath& out) { staged_.push_back(std::make_unique<Staged>(out)); }
 
-const StagedOutputs::Staged& StagedOutputs::find(const OutputPath& out) const {
+StagedOutputs::Staged& StagedOutputs::find(const OutputPath& out) const {
   for (const auto& s : staged_)
     if (s->out.target == out.target && s->out.role == out.role) return *s;
   throw Error(ErrorKind::Internal, "no staged output for " + out.role + " " + out.path);
 }
 
-const std::string& StagedOutputs::file(const OutputPath& out) const { return find(out).dir.file(); }
+const std::string& StagedOutputs::file(const OutputPath& out) const {
+  const Staged& s = find(out);
+  if (!s.dir) throw Error(ErrorKind::Internal, out.role + " is standard output, not a file");
+  return s.dir->file();
+}
 
 void StagedOutputs::write(const OutputPath& out, std::string_view contents) {
+  if (out.to_stdout) {
+    find(out).pending = std::string(contents);
+    return;
+  }
   write_new_file(file(out), out, contents);
 }
 
@@ -322,20 +362,26 @@ void StagedOutputs::commit() {
   std::vector<std::string> replaced;
   for (size_t i = 0; i < staged_.size(); ++i) {
     Staged& s = *staged_[i];
-    struct stat st {};
-    if (::lstat(s.dir.file().c_str(), &st) != 0) continue;  // never written
+    if (!s.dir || !s.written()) continue;
     try {
-      s.dir.commit(s.out.target);
+      s.dir->commit(s.out.target);
     } catch (const Error& e) {
       std::vector<std::string> left;
       for (size_t j = i; j < staged_.size(); ++j)
-        if (::lstat(staged_[j]->dir.file().c_str(), &st) == 0) left.push_back(staged_[j]->out.path);
+        if (staged_[j]->written()) left.push_back(staged_[j]->out.path);
       throw Error(e.kind(), std::string(e.what()) + "; " +
                                 (replaced.empty() ? std::string("nothing was replaced")
                                                   : "already replaced: " + join(replaced, ", ")) +
                                 "; not written: " + join(left, ", "));
     }
     replaced.push_back(s.out.path);
+  }
+  // Last: once standard output has the bytes, nothing can take them back.
+  for (auto& s : staged_) {
+    if (!s->pending) continue;
+    std::cout << *s->pending << std::flush;
+    if (!std::cout) throw Error(ErrorKind::Io, "cannot write " + s->out.role + " to standard output");
+    s->pending.reset();
   }
 }
 

@@ -24,16 +24,28 @@ std::string read_file_capped(const std::string& path, uint64_t max_bytes, ErrorK
 
 // One file bertq will write, and what the path named when it was checked.
 struct OutputPath {
-  std::string role;    // "output", "--report", "--html", "--summary", ...
-  std::string path;    // as given
-  std::string target;  // where the bytes go: `path` with symbolic links followed
+  std::string role;        // "output", "--report", "--html", "--summary", ...
+  std::string path;        // as given
+  std::string target;      // where the bytes go: `path` with symbolic links followed
+  bool to_stdout = false;  // `-`: standard output (text and JSON outputs only)
 };
 
 // Checks a path bertq is about to write: it may not exist yet (its folder
 // must), or be a regular file, also through symbolic links (the link is kept
 // and its target replaced). A device, FIFO, socket or folder is refused with
 // Error(Usage): replacing /dev/null or blocking on a FIFO loses something.
+// `-` is refused: this is for binary outputs (models), whose bytes a terminal
+// or a text pipe would mangle.
 OutputPath check_output_path(const std::string& role, const std::string& path);
+
+// The same for an output that is text (JSON, HTML): `-` means standard
+// output, written once the run has succeeded, as a file would be renamed
+// into place.
+OutputPath check_text_output_path(const std::string& role, const std::string& path);
+
+// True if any of `outputs` goes to standard output: what the command would
+// print there itself then goes to standard error.
+bool any_to_stdout(const std::vector<OutputPath>& outputs);
 
 // A path the run reads (input, --qconfig, a manifest, a vocabulary).
 struct InputPath {
@@ -91,17 +103,19 @@ class StagedOutputs {
   void add(const OutputPath& out);
   // Where `out` is to be written: its target's file name, in its folder.
   const std::string& file(const OutputPath& out) const;
-  // Writes `contents` as `out`, flushed to disk; throws Error(Io).
+  // Writes `contents` as `out`, flushed to disk; throws Error(Io). Standard
+  // output's contents are kept until commit.
   void write(const OutputPath& out, std::string_view contents);
   // Renames every output written so far into place, in the order added (an
-  // output never written is left alone). If a rename fails, throws Error(Io)
-  // saying which outputs were replaced and which were not.
+  // output never written is left alone), then writes standard output's. If
+  // a rename fails, throws Error(Io) saying which outputs were replaced and
+  // which were not.
   void commit();
 
  private:
   struct Staged;
   std::vector<std::unique_ptr<Staged>> staged_;
-  const Staged& find(const OutputPath& out) const;
+  Staged& find(const OutputPath& out) const;
 };
 
 // Removes `.bertq-tmp-*` folders in `dir` whose owner no longer runs (a

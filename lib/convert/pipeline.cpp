@@ -121,12 +121,13 @@ class Conversion {
       model_out_ = check_output_path("output", o_.output);
       outputs.push_back(model_out_);
     }
-    if (o_.report_path) outputs.push_back(*(report_out_ = check_output_path("--report", *o_.report_path)));
-    if (o_.html_path) outputs.push_back(*(html_out_ = check_output_path("--html", *o_.html_path)));
+    if (o_.report_path) outputs.push_back(*(report_out_ = check_text_output_path("--report", *o_.report_path)));
+    if (o_.html_path) outputs.push_back(*(html_out_ = check_text_output_path("--html", *o_.html_path)));
     check_distinct(inputs, outputs);
     // A run killed by SIGKILL leaves its temporary folder behind; the next
     // run into the same folder removes it.
     for (const auto& out : outputs) {
+      if (out.to_stdout) continue;
       const std::string dir = std::filesystem::path(out.target).parent_path().string();
       if (const int n = remove_stale_temporaries(dir.empty() ? "." : dir))
         spdlog::info("removed {} temporary folder{} left by an interrupted bertq run in {}", n, n == 1 ? "" : "s",

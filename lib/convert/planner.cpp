@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
+#include <cctype>
 #include <functional>
 #include <map>
 #include <set>
@@ -422,6 +423,17 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
   // common way a qconfig fails, so it is an error here. With
   // --allow-missing, the first few get their closest names, the rest a count
   // (a hostile file may hold a million keys).
+  // Eager mode's qconfig_dict also takes module types ({"Linear": ...} or
+  // {nn.Linear: ...}); graph mode's takes only names, so a key that is a type
+  // of this model, or spelled like one, is said to be one.
+  std::set<std::string> type_names;
+  for (const auto& child : model.named_modules())
+    type_names.insert(short_type_name(child.value.type()->name()->qualifiedName()));
+  auto looks_like_type = [&](const std::string& key) {
+    const std::string last = key.substr(key.rfind('.') == std::string::npos ? 0 : key.rfind('.') + 1);
+    return type_names.count(last) > 0 ||
+           (key.find('.') == std::string::npos && !key.empty() && std::isupper(static_cast<unsigned char>(key[0])));
+  };
   size_t missing = 0;
   for (const auto& e : dict.entries) {
     if (names.count(e.key)) continue;
@@ -430,7 +442,11 @@ Plan make_plan(const torch::jit::Module& model, const QConfigDict& dict, Engine 
     if (!allow_missing || missing <= 5) {
       std::vector<std::string> near;
       for (const auto& n : nearest(e.key, name_list, 5)) near.push_back(quoted_value(n));
-      const std::string hint = "closest modules: " + join(near, ", ") + "; run `bertq inspect MODEL` to list modules";
+      const std::string hint =
+          std::string(looks_like_type(e.key) ? "keys are module paths (\"\" is the whole model); graph mode has no "
+                                               "type keys, so name each module (or a parent of them); "
+                                             : "") +
+          "closest modules: " + join(near, ", ") + "; run `bertq inspect MODEL` to list modules";
       if (!allow_missing) throw Error(ErrorKind::Config, msg, hint + " (or pass --allow-missing)");
       plan.warnings.push_back(msg + " (ignored because of --allow-missing); " + hint);
     }

@@ -1,6 +1,7 @@
 #include "qconfig/qconfig.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -61,8 +62,35 @@ std::string describe(const json& v) {
   return kind + " " + dumped;
 }
 
+// A name as Python code writes it, without its module and arguments:
+// "torch.ao.quantization.observer.MinMaxObserver.with_args(...)" is
+// "MinMaxObserver", "torch.ao.quantization.per_channel_dynamic_qconfig" is
+// "per_channel_dynamic_qconfig".
+std::string python_name(const std::string& s) {
+  std::string n = s.substr(0, s.find(".with_args"));
+  for (const char* prefix :
+       {"torch.ao.quantization.observer.", "torch.quantization.observer.", "torch.ao.quantization.qconfig.",
+        "torch.quantization.qconfig.", "torch.ao.quantization.", "torch.quantization."})
+    if (n.rfind(prefix, 0) == 0) return n.substr(std::strlen(prefix));
+  return n;
+}
+
+// The JSON name of a PyTorch observer class bertq implements, given as
+// Python spells it; nullopt for anything else.
+std::optional<std::string> json_name_of_python_class(const std::string& s) {
+  static const std::pair<const char*, const char*> kClasses[] = {
+      {"PlaceholderObserver", "placeholder"},
+      {"MinMaxObserver", "minmax"},
+      {"PerChannelMinMaxObserver", "per_channel_minmax"},
+  };
+  const std::string n = python_name(s);
+  for (const auto& [python, name] : kClasses)
+    if (n == python) return std::string(name);
+  return std::nullopt;
+}
+
 // Like EnumNames::parse, with the field's place in the document and a word
-// for Python's spelling (torch.qint8).
+// for Python's spelling (torch.qint8, MinMaxObserver).
 template <typename T>
 T parse_enum(const json& v, const EnumNames<T>& table, const std::string& source, const std::string& path) {
   const auto& allowed = table.names();
@@ -73,6 +101,8 @@ T parse_enum(const json& v, const EnumNames<T>& table, const std::string& source
   const std::string bare = s.rfind("torch.", 0) == 0 ? s.substr(6) : "";
   if (!bare.empty() && std::find(allowed.begin(), allowed.end(), bare) != allowed.end())
     hint = "JSON spells torch." + bare + " as \"" + bare + "\"; " + hint;
+  else if (const auto name = json_name_of_python_class(s))
+    hint = "PyTorch's " + python_name(s) + " is \"" + *name + "\" here; " + hint;
   else
     hint = did_you_mean(s, allowed, hint);
   fail(source, path, "unknown value " + quoted_value(s), hint);
@@ -471,10 +501,16 @@ QConfig preset(std::string_view name) {
     return *parse_value("", *it, source, key_path("")).qconfig;
   }
   std::string hint = "presets: " + join(preset_names(), ", ");
-  const std::string n(name);
-  const std::string stem = n.size() > 8 && n.compare(n.size() - 8, 8, "_qconfig") == 0 ? n.substr(0, n.size() - 8) : "";
+  const std::string n(name), py = python_name(n);
+  const std::string stem =
+      py.size() > 8 && py.compare(py.size() - 8, 8, "_qconfig") == 0 ? py.substr(0, py.size() - 8) : "";
   if (!stem.empty() && std::find(preset_names().begin(), preset_names().end(), stem) != preset_names().end())
-    hint = "PyTorch's " + n + " is the preset \"" + stem + "\" here; " + hint;
+    hint = "PyTorch's " + py + " is the preset \"" + stem + "\" here; " + hint;
+  else if (const auto observer = json_name_of_python_class(n))
+    hint = "PyTorch's " + python_name(n) +
+           " is an observer, not a qconfig: write {\"activation\": ..., \"weight\": "
+           "{\"observer\": \"" +
+           *observer + "\", ...}}, or a preset; " + hint;
   else
     hint = did_you_mean(n, preset_names(), hint);
   throw Error(ErrorKind::Config, "unknown preset " + quoted_value(name), hint);

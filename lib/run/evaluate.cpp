@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "base/error.h"
+#include "base/files.h"
 #include "base/text.h"
 #include "jit/engines.h"
 #include "jit/model_file.h"
@@ -183,6 +184,31 @@ double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>&
   return 2 * precision * recall / (precision + recall);
 }
 
+namespace {
+
+// --data names the folder the tutorial's glue_data/MRPC is: a file there
+// (dev.tsv itself, most often) gets the folder to give instead.
+void check_data_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto st = fs::status(dir, ec);
+  if (st.type() == fs::file_type::not_found)
+    throw Error(ErrorKind::Usage, "--data " + dir + " does not exist",
+                "--data takes the folder that holds MRPC's dev.tsv (the tutorial's glue_data/MRPC)");
+  if (st.type() != fs::file_type::directory) {
+    const std::string parent = fs::path(dir).parent_path().string();
+    throw Error(ErrorKind::Usage, "--data " + dir + " is " + file_kind(dir) + ", not a folder",
+                fs::path(dir).filename() == "dev.tsv"
+                    ? "--data takes the folder that holds dev.tsv: --data " + (parent.empty() ? "." : parent)
+                    : "--data takes the folder that holds MRPC's dev.tsv; for a file of your own, --tokenized FILE");
+  }
+  if (!fs::exists(fs::path(dir) / "dev.tsv", ec))
+    throw Error(ErrorKind::Usage, "--data " + dir + " has no dev.tsv",
+                "--data takes the folder that holds MRPC's dev.tsv (the tutorial's glue_data/MRPC)");
+}
+
+}  // namespace
+
 std::vector<InputPath> data_input_paths(const DataOptions& o) {
   std::vector<InputPath> out;
   if (!o.data_dir.empty()) out.push_back({"--data", (std::filesystem::path(o.data_dir) / "dev.tsv").string()});
@@ -206,11 +232,13 @@ Dataset load_dataset(const DataOptions& o) {
   } else if (!o.task.empty() || !o.data_dir.empty()) {
     if (!o.tokenized.empty())
       throw Error(ErrorKind::Usage, "give either --task/--data/--vocab or --tokenized, not both");
-    if (o.task != "mrpc")
-      throw Error(ErrorKind::Usage, "unknown task \"" + o.task + "\"",
+    // MRPC is the one task: --data alone means it.
+    if (!o.task.empty() && o.task != "mrpc")
+      throw Error(ErrorKind::Usage, "unknown task " + quoted_value(o.task),
                   "supported: mrpc; other tasks: --tokenized FILE");
     if (o.data_dir.empty() || o.vocab.empty())
       throw Error(ErrorKind::Usage, "--task mrpc needs --data DIR (with dev.tsv) and --vocab vocab.txt");
+    check_data_folder(o.data_dir);
     const std::string tsv = (std::filesystem::path(o.data_dir) / "dev.tsv").string();
     const WordPieceTokenizer tok = WordPieceTokenizer::from_file(o.vocab);
     size_t line = 1;  // the header

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
+#include <tuple>
 
 #include "archive/archive_file.h"
 #include "base/enum_names.h"
@@ -271,16 +272,17 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   // Every path first: nothing runs if an output would land on an input.
   std::vector<InputPath> inputs{{"input", o.input}};
   const OutputPath model_out = check_output_path("output", o.output);
-  const OutputPath qconfig_out = check_output_path("--qconfig-out", o.qconfig_out);
+  const OutputPath qconfig_out = check_text_output_path("--qconfig-out", o.qconfig_out);
   std::vector<OutputPath> outputs{model_out, qconfig_out};
-  std::optional<OutputPath> tune_report_out;
-  if (o.tune_report_path)
-    outputs.push_back(*(tune_report_out = check_output_path("--tune-report", *o.tune_report_path)));
-  std::optional<OutputPath> tune_html_out;
-  if (o.tune_html_path) outputs.push_back(*(tune_html_out = check_output_path("--tune-html", *o.tune_html_path)));
-  std::optional<OutputPath> report_out, html_out;
-  if (o.report_path) outputs.push_back(*(report_out = check_output_path("--report", *o.report_path)));
-  if (o.html_path) outputs.push_back(*(html_out = check_output_path("--html", *o.html_path)));
+  std::optional<OutputPath> tune_report_out, tune_html_out, report_out, html_out;
+  for (auto [flag, given, out] :
+       {std::tuple{"--tune-report", &o.tune_report_path, &tune_report_out},
+        std::tuple{"--tune-html", &o.tune_html_path, &tune_html_out},
+        std::tuple{"--report", &o.report_path, &report_out}, std::tuple{"--html", &o.html_path, &html_out}})
+    if (*given) {
+      *out = check_text_output_path(flag, **given);
+      outputs.push_back(**out);
+    }
   for (auto& in : data_input_paths(o.data)) inputs.push_back(std::move(in));
   check_distinct(inputs, outputs);
   // Every output is staged now (one that cannot be written fails before the
@@ -412,11 +414,28 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   ConvertOptions co;
   co.input = o.input;
   co.output = staged.file(model_out);
-  co.qconfig_path = staged.file(qconfig_out);
+  // A qconfig bound for standard output is read by the conversion from a
+  // private copy; reports bound there are rendered from what it returns.
+  std::optional<TempDir> qconfig_copy;
+  if (qconfig_out.to_stdout) {
+    qconfig_copy.emplace((std::filesystem::temp_directory_path() / "qconfig.json").string());
+    write_file_atomic(OutputPath{"the tuned qconfig", qconfig_copy->file(), qconfig_copy->file()}, text);
+  }
+  co.qconfig_path = qconfig_copy ? qconfig_copy->file() : staged.file(qconfig_out);
   co.engine = engine;
-  if (report_out) co.report_path = staged.file(*report_out);
-  if (html_out) co.html_path = staged.file(*html_out);
+  if (report_out && !report_out->to_stdout) co.report_path = staged.file(*report_out);
+  if (html_out && !html_out->to_stdout) co.html_path = staged.file(*html_out);
   const Report final_report = run_convert(co, command_line);
+  if (report_out && report_out->to_stdout) {
+    std::ostringstream json;
+    print_json(final_report, json);
+    staged.write(*report_out, json.str());
+  }
+  if (html_out && html_out->to_stdout) {
+    std::ostringstream page;
+    print_html(final_report, page);
+    staged.write(*html_out, page.str());
+  }
   ++r.conversions;
   double s = 0;
   r.final_metric = measure(o.metric, float_logits, run_logits(co.output, data, run, {}, &s), data);

@@ -348,3 +348,16 @@ TEST_CASE("batch reads an output's manifest within limits, whatever it holds", "
   CHECK(contains(r.out, "1 converted"));
   CHECK(parse_json(slurp(s / "summary.json"))["counts"]["ok"] == 1);
 }
+
+TEST_CASE("batch --summary - writes the summary to standard output and the progress to standard error",
+          "[cli][batch]") {
+  Scratch s;
+  make_batch_folder(s);
+  const Result r = run({"batch", s / "batch.json", "--summary", "-"});
+  CHECK(r.code == 9);
+  const auto summary = parse_json(r.out);
+  CHECK(summary["counts"]["ok"] == 3);
+  CHECK(summary["counts"]["failed"] == 2);
+  CHECK(contains(r.err, "batch: 3 converted, 0 up to date, 2 failed, 5 in all\n"));
+  CHECK_FALSE(fs::exists(s / "-"));
+}

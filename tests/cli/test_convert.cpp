@@ -246,6 +246,23 @@ TEST_CASE("a qconfig key that names no module lists the closest modules", "[cli]
   CHECK(fs::exists(s / "out.pt"));
 }
 
+TEST_CASE("a qconfig keyed by module type says that keys are module paths", "[cli][convert][errors]") {
+  Scratch s;
+  // Eager mode's type keys, as a string and as Python spells the class; a
+  // key that is a module path gets no such hint.
+  for (const std::string key : {"Linear", "torch.nn.Linear", "nn.Linear", "BertLayer", "bert.encoder.layer.9"}) {
+    INFO(key);
+    write_file(s / "q.json", "{\"" + key + "\": \"per_channel_dynamic\"}");
+    const Result r = run({"convert", kModel, s / "out.pt", "--qconfig", s / "q.json"});
+    CHECK(r.code == 3);
+    const bool hinted = contains(r.err,
+                                 "\nhint: keys are module paths (\"\" is the whole model); graph mode has no "
+                                 "type keys, so name each module (or a parent of them); closest modules: ");
+    CHECK(hinted == (key != "bert.encoder.layer.9"));
+  }
+  CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
 TEST_CASE("a bad qconfig file fails before the model is touched", "[cli][convert][errors]") {
   Scratch s;
   write_file(s / "q.json", "{\"\": \"per_channel_dynamic\",\n  \"classifier\": }\n");
@@ -430,13 +447,60 @@ TEST_CASE("usage errors, with a did-you-mean", "[cli][convert][errors]") {
   r = run({"convert", kModel});
   CHECK(r.code == 2);
   CHECK(r.err.find("bertq: error: output is required") == 0);
+  // The word bertq did not know, and what was meant, come first.
   r = run({"convrt", kModel, s / "out.pt"});
   CHECK(r.code == 2);
-  CHECK(contains(r.err, "hint: did you mean `bertq convert`?\n"));
+  CHECK(r.err == "bertq: error: unknown subcommand \"convrt\": did you mean `bertq convert`?\n");
   r = run({"convert", kModel, s / "out.pt", "--dryrun"});
   CHECK(r.code == 2);
-  CHECK(contains(r.err, "hint: did you mean --dry-run? (bertq convert --help)\n"));
+  CHECK(r.err == "bertq: error: unknown flag --dryrun for `bertq convert`: did you mean --dry-run?\n");
+  // A flag with a value: not "arguments were not expected: 8bit --embedings".
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"convert", kModel, s / "out.pt", "--embedings", "8bit"},
+        {"convert", "--embedings=8bit", kModel, s / "out.pt"}}) {
+    r = run(args);
+    CHECK(r.code == 2);
+    CHECK(r.err == "bertq: error: unknown flag --embedings for `bertq convert`: did you mean --embeddings?\n");
+  }
+  r = run({"frobnicate"});
+  CHECK(r.code == 2);
+  CHECK(r.err ==
+        "bertq: error: unknown subcommand \"frobnicate\"\nhint: subcommands: convert, prepare, inspect, diff, "
+        "bench, eval, compare, tune, batch\n");
   CHECK_FALSE(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("a repeatable flag takes one value per occurrence and leaves the positionals alone", "[cli][convert]") {
+  Scratch s;
+  // Before the positionals, twice.
+  const Result r = run({"convert", "--require-quantized", "bert.encoder.*", "--require-quantized", "bert.pooler*",
+                        kModel, s / "out.pt", "--format", "json"});
+  REQUIRE(r.code == 0);
+  const auto report = parse_json(r.out);
+  std::vector<std::string> guards;
+  for (const auto& g : report["guards"]) guards.push_back(g["name"]);
+  CHECK(guards == std::vector<std::string>{"nothing quantized", "require_quantized \"bert.encoder.*\"",
+                                           "require_quantized \"bert.pooler*\""});
+  CHECK(fs::exists(s / "out.pt"));
+}
+
+TEST_CASE("each subcommand's help ends with its own example and exit codes", "[cli]") {
+  for (const std::string sub : {"convert", "prepare", "inspect", "diff", "bench", "eval", "compare", "tune", "batch"}) {
+    INFO(sub);
+    const Result r = run({sub, "--help"});
+    CHECK(r.code == 0);
+    const size_t example = r.out.rfind("example:\n  ");
+    REQUIRE(example != std::string::npos);
+    CHECK(r.out.compare(example, 18 + sub.size(), "example:\n  bertq " + sub + " ") == 0);
+    // Every example line is this subcommand's (prepare's second is the
+    // convert that finishes it).
+    const size_t exits = r.out.find("\n\nexit codes: ", example);
+    REQUIRE(exits != std::string::npos);
+    std::istringstream lines(r.out.substr(example + 9, exits - example - 9));
+    for (std::string line; std::getline(lines, line);)
+      CHECK((line.rfind("  bertq " + sub + " ", 0) == 0 || (sub == "prepare" && contains(line, "bertq convert"))));
+    CHECK(contains(r.out.substr(exits), "128+N stopped by signal N"));
+  }
 }
 
 TEST_CASE("the version and help texts say what a user needs", "[cli]") {
@@ -960,4 +1024,50 @@ TEST_CASE("convert --no-manifest writes Python's file byte for byte, and the def
   r = run({"inspect", s / "with.pt", "--format", "json"});
   REQUIRE(r.code == 0);
   CHECK(parse_json(r.out).at("manifest").at("engine") == "onednn");
+}
+
+TEST_CASE("a dash sends a text or JSON output to standard output, and never a model", "[cli][convert]") {
+  Scratch s;
+  // The report on stdout, whole and alone; the summary moves to stderr.
+  Result r = run({"convert", kModel, s / "q.pt", "--report", "-"});
+  REQUIRE(r.code == 0);
+  const auto report = parse_json(r.out);
+  CHECK(report["output"]["path"] == s / "q.pt");
+  CHECK(contains(r.err, "bertq quantize: "));
+  CHECK_FALSE(fs::exists(s / "-"));
+  r = run({"convert", kModel, s / "q2.pt", "--html", "-", "--format", "json"});
+  REQUIRE(r.code == 0);
+  CHECK(r.out.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(parse_json(r.err.substr(r.err.find('{')))["output"]["path"] == s / "q2.pt");
+  // A guard that fails still gives the report, then exits 7.
+  r = run({"convert", kModel, s / "q3.pt", "--report", "-", "--require-quantized", "no.such.*"});
+  CHECK(r.code == 7);
+  CHECK(parse_json(r.out)["guards"][1]["passed"] == false);
+  CHECK_FALSE(fs::exists(s / "q3.pt"));
+
+  // A model is binary; two outputs cannot share stdout.
+  r = run({"convert", kModel, "-"});
+  CHECK(r.code == 2);
+  CHECK(r.err ==
+        "bertq: error: output - would be standard output: a model is a binary zip archive\n"
+        "hint: give a file path (./- for a file named -)\n");
+  r = run({"convert", kModel, s / "q4.pt", "--report", "-", "--html", "-"});
+  CHECK(r.code == 2);
+  CHECK(r.err ==
+        "bertq: error: --html and --report are both - (standard output)\nhint: give one of them a file path\n");
+  CHECK_FALSE(fs::exists(s / "q4.pt"));
+
+  // tune's qconfig on stdout: the file `convert --qconfig` would read.
+  const std::string outlier = kSource + "/testdata/models/outlier_net.pt";
+  r = run(
+      {"tune", outlier, s / "t.pt", "--tolerance", "0.05", "--qconfig-out", "-", "--rows", "16", "--seq-length", "16"});
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.err, "bertq tune: "));
+  const Result to_file = run({"tune", outlier, s / "t2.pt", "--tolerance", "0.05", "--qconfig-out", s / "tuned.json",
+                              "--rows", "16", "--seq-length", "16"});
+  REQUIRE(to_file.code == 0);
+  CHECK(r.out == slurp(s / "tuned.json"));
+  CHECK(parse_json(r.out).contains(""));
+  CHECK_FALSE(fs::exists(s / "-"));
+  CHECK(s.leftovers().empty());
 }

@@ -128,3 +128,27 @@ TEST_CASE("a label the model cannot predict is bad input, with its line", "[cli]
   CHECK(r.code == 2);
   CHECK(r.err.size() < 1000);
 }
+
+TEST_CASE("the data flag takes the folder that holds dev.tsv, and says so", "[cli][eval][errors]") {
+  Scratch s;
+  const std::string mrpc = kSource + "/testdata/mrpc";
+  struct Case {
+    std::string data, error, hint;
+  };
+  const std::vector<Case> cases = {
+      {mrpc + "/dev.tsv", "--data " + mrpc + "/dev.tsv is a regular file, not a folder",
+       "--data takes the folder that holds dev.tsv: --data " + mrpc},
+      {s / "none", "--data " + s / "none" + " does not exist",
+       "--data takes the folder that holds MRPC's dev.tsv (the tutorial's glue_data/MRPC)"},
+      {s.dir.string(), "--data " + s.dir.string() + " has no dev.tsv",
+       "--data takes the folder that holds MRPC's dev.tsv (the tutorial's glue_data/MRPC)"}};
+  for (const auto& c : cases) {
+    INFO(c.data);
+    const Result r = run({"eval", kMrpcModel, "--data", c.data, "--vocab", kVocab});
+    CHECK(r.code == 2);
+    CHECK(contains(r.err, "bertq: error: " + c.error + "\nhint: " + c.hint + "\n"));
+  }
+  // --data alone means MRPC, the one task.
+  const Result r = run({"eval", kMrpcModel, "--data", mrpc, "--vocab", kVocab, "--format", "json"});
+  CHECK(r.code == 0);
+}

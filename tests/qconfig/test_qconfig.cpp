@@ -353,3 +353,31 @@ TEST_CASE("numbers beyond a double are a JSON error (found by fuzz_qconfig)", "[
   CHECK(f.kind == ErrorKind::Config);
   CHECK(f.message == "q.json: malformed JSON: number overflow parsing '1e400'");
 }
+
+TEST_CASE("PyTorch's names for observers and qconfigs get the JSON name as the hint", "[qconfig]") {
+  struct Case {
+    std::string json, message, hint;
+  };
+  const std::string weight = R"("activation": {"observer": "placeholder", "dtype": "float32"}, "weight": )";
+  const std::vector<Case> cases = {
+      {R"({"": {)" + weight + R"({"observer": "PerChannelMinMaxObserver", "dtype": "qint8"}}})",
+       R"(q.json: [""].weight.observer: unknown value "PerChannelMinMaxObserver")",
+       R"(PyTorch's PerChannelMinMaxObserver is "per_channel_minmax" here; allowed: placeholder, minmax, per_channel_minmax)"},
+      {R"({"": {)" + weight +
+           R"x({"observer": "torch.ao.quantization.observer.MinMaxObserver.with_args(dtype=torch.qint8)"}}})x",
+       R"x(q.json: [""].weight.observer: unknown value "torch.ao.quantization.observer.MinMaxObserver.with_args(dtype=torch.qint8)")x",
+       R"(PyTorch's MinMaxObserver is "minmax" here; allowed: placeholder, minmax, per_channel_minmax)"},
+      {R"({"": "torch.ao.quantization.per_channel_dynamic_qconfig"})",
+       R"(q.json: [""]: unknown preset "torch.ao.quantization.per_channel_dynamic_qconfig")",
+       "PyTorch's per_channel_dynamic_qconfig is the preset \"per_channel_dynamic\" here; presets: "},
+      {R"({"": "PlaceholderObserver"})", R"(q.json: [""]: unknown preset "PlaceholderObserver")",
+       R"(PyTorch's PlaceholderObserver is an observer, not a qconfig: write {"activation": ..., "weight": {"observer": "placeholder", ...}}, or a preset; presets: )"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.json);
+    const Failure f = parse_failure(c.json);
+    CHECK(f.kind == ErrorKind::Config);
+    CHECK(f.message == c.message);
+    CHECK(f.hint.rfind(c.hint, 0) == 0);
+  }
+}
