@@ -3,8 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <climits>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "base/error.h"
@@ -24,27 +26,85 @@ std::string self_executable() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// `bertq batch --merge-summaries S1 S2 ...`: one summary for a sharded run,
+// and the exit status one batch over every job would have given.
+int merge_summaries(const std::vector<std::string>& files, const std::string& summary_path) {
+  std::optional<OutputPath> summary;
+  std::vector<InputPath> inputs;
+  for (const auto& file : files) inputs.push_back({"summary to merge", file});
+  if (!summary_path.empty()) {
+    summary = check_text_output_path("--summary", summary_path);
+    check_distinct(inputs, {*summary});
+  }
+  std::vector<std::string> texts;
+  // A summary holds a few hundred bytes per job.
+  for (const auto& file : files)
+    texts.push_back(read_file_capped(file, uint64_t{1} << 30, ErrorKind::Config, "batch summary"));
+  const BatchResult r = merge_batch_summaries(texts, files);
+  std::ostream& out = summary && summary->to_stdout ? std::cerr : std::cout;
+  print_batch_summary(r, out);
+  if (summary) {
+    std::ostringstream s;
+    print_batch_json(r, s);
+    if (summary->to_stdout) {
+      std::cout << s.str() << std::flush;
+      if (!std::cout) throw Error(ErrorKind::Io, "cannot write --summary to standard output");
+    } else {
+      write_file_atomic(*summary, s.str());
+    }
+  }
+  if (r.signal) return 128 + r.signal;
+  return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);
+}
+
 }  // namespace
 
 void setup_batch(CLI::App& parent, Runner& runner) {
   struct Flags {
     BatchOptions options;
+    std::vector<std::string> files;
     std::string shard;
     std::string summary;
+    bool merge = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = parent.add_subcommand("batch", "convert many models, in parallel processes, for CI (docs/batch.md)");
-  cmd->add_option("manifest", f->options.manifest, "batch manifest (JSON): jobs and/or directories; - for stdin")
+  cmd->add_option("manifest", f->files,
+                  "batch manifest (JSON): jobs and/or directories; - for stdin (with --merge-summaries: the "
+                  "shards' summary files)")
       ->required();
   cmd->add_option("-j,--jobs", f->options.jobs, "conversions at once (default 1)")->check(CLI::Range(1, 256));
   cmd->add_flag("--force", f->options.force, "redo jobs whose output is up to date");
-  CLI::Option* shard =
-      cmd->add_option("--shard", f->shard, "take shard K of N (e.g. 2/4): a deterministic share of the jobs");
-  cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file");
+  CLI::Option* shard = cmd->add_option("--shard", f->shard,
+                                       "take shard K of N (e.g. 2/4): a deterministic share of the jobs; auto: K and N "
+                                       "from Slurm arrays, GitLab parallel jobs or Kubernetes Indexed Jobs");
+  cmd->add_option("--summary", f->summary, "write the per-job summary as JSON to this file (- for stdout)");
+  cmd->add_flag("--merge-summaries", f->merge,
+                "fold the --summary files of every shard into one; exit as one batch over all jobs would");
   cmd->callback([f, &runner, shard] {
     runner = [f, shard] {
+      if (f->merge) {
+        if (shard->count() > 0 || f->options.force)
+          throw Error(ErrorKind::Usage, "--merge-summaries reads summaries; it runs no job",
+                      "drop --shard and --force");
+        return merge_summaries(f->files, f->summary);
+      }
+      if (f->files.size() != 1)
+        throw Error(ErrorKind::Usage, "batch takes one manifest, given " + std::to_string(f->files.size()),
+                    "to merge the summaries of shards, add --merge-summaries");
+      f->options.manifest = f->files.front();
       // Given, even empty: `--shard ""` must not mean "every job on every runner".
-      if (shard->count() > 0) f->options.shard = parse_shard(f->shard);
+      std::string shard_source;
+      if (shard->count() > 0 && f->shard == "auto") {
+        const ShardFromEnvironment found = shard_from_environment([](const std::string& name) {
+          const char* v = std::getenv(name.c_str());
+          return v ? std::optional<std::string>(v) : std::nullopt;
+        });
+        f->options.shard = found.shard;
+        shard_source = " from " + found.source;
+      } else if (shard->count() > 0) {
+        f->options.shard = parse_shard(f->shard);
+      }
       f->options.self = self_executable();
       f->options.libtorch_version = BERTQ_LIBTORCH_VERSION;
       // The summary may not be the manifest, nor any job's input or output.
@@ -65,9 +125,9 @@ void setup_batch(CLI::App& parent, Runner& runner) {
         summary = check_text_output_path("--summary", f->summary);
       }
       const auto jobs = select_shard(all, f->options.shard);
-      if (f->options.shard.count > 1)
-        std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count << ": " << jobs.size()
-                  << " of " << all.size() << " jobs\n";
+      if (f->options.shard.count > 1 || !shard_source.empty())
+        std::cerr << "bertq: shard " << f->options.shard.index << "/" << f->options.shard.count
+                  << printable_line(shard_source) << ": " << jobs.size() << " of " << all.size() << " jobs\n";
       // `--summary -` has standard output: the progress goes to standard error.
       std::ostream& out = summary && summary->to_stdout ? std::cerr : std::cout;
       BatchResult r = run_batch(f->options, jobs, [&out](const JobResult& j, size_t done, size_t total) {

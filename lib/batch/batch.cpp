@@ -284,6 +284,183 @@ std::vector<BatchJob> select_shard(std::vector<BatchJob> jobs, const Shard& shar
   return mine;
 }
 
+namespace {
+
+// A worker number from the environment: digits only, within int.
+long env_number(const EnvLookup& env, const std::string& name, const std::string& scheduler) {
+  const auto v = env(name);
+  if (!v)
+    throw Error(ErrorKind::Usage, "--shard auto: " + scheduler + " is set up but " + name + " is not",
+                name == "BERTQ_SHARD_COUNT"
+                    ? "Kubernetes passes the index, not the count: set BERTQ_SHARD_COUNT to the Job's completions"
+                    : "give --shard K/N");
+  long n = -1;
+  if (!v->empty() && v->size() < 10 && v->find_first_not_of("0123456789") == std::string::npos) n = std::stol(*v);
+  if (n < 0)
+    throw Error(ErrorKind::Usage, "--shard auto: " + name + "=" + quoted_value(*v) + " is not a worker number",
+                "give --shard K/N");
+  return n;
+}
+
+}  // namespace
+
+ShardFromEnvironment shard_from_environment(const EnvLookup& env) {
+  std::vector<ShardFromEnvironment> found;
+  auto vars = [&](std::initializer_list<const char*> names) {
+    std::string out;
+    for (const char* n : names)
+      if (auto v = env(n)) out += (out.empty() ? "" : ", ") + std::string(n) + "=" + printable(*v);
+    return out;
+  };
+  if (env("SLURM_ARRAY_TASK_ID")) {
+    const std::string who = "a Slurm job array";
+    const long id = env_number(env, "SLURM_ARRAY_TASK_ID", who);
+    const long count = env_number(env, "SLURM_ARRAY_TASK_COUNT", who);
+    const long min = env("SLURM_ARRAY_TASK_MIN") ? env_number(env, "SLURM_ARRAY_TASK_MIN", who) : 0;
+    const long step = env("SLURM_ARRAY_TASK_STEP") ? env_number(env, "SLURM_ARRAY_TASK_STEP", who) : 1;
+    // --array=0-11, 1-12 or 0-22:2: task ids a range apart; a list such as
+    // --array=1,5,9 gives no position to take.
+    if (step < 1 || id < min || (id - min) % step != 0)
+      throw Error(ErrorKind::Usage,
+                  "--shard auto: Slurm task " + std::to_string(id) + " is not on the range from " +
+                      std::to_string(min) + " in steps of " + std::to_string(step),
+                  "use --array=0-(N-1) (or give --shard K/N)");
+    found.push_back(
+        {{static_cast<int>((id - min) / step + 1), static_cast<int>(count)},
+         "a Slurm job array (" +
+             vars({"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP"}) +
+             ")"});
+  }
+  if (env("CI_NODE_INDEX")) {
+    const std::string who = "GitLab's parallel jobs";
+    found.push_back({{static_cast<int>(env_number(env, "CI_NODE_INDEX", who)),
+                      static_cast<int>(env_number(env, "CI_NODE_TOTAL", who))},
+                     "GitLab parallel jobs (" + vars({"CI_NODE_INDEX", "CI_NODE_TOTAL"}) + ")"});
+  }
+  if (env("JOB_COMPLETION_INDEX")) {
+    const std::string who = "a Kubernetes Indexed Job";
+    found.push_back({{static_cast<int>(env_number(env, "JOB_COMPLETION_INDEX", who) + 1),
+                      static_cast<int>(env_number(env, "BERTQ_SHARD_COUNT", who))},
+                     "a Kubernetes Indexed Job (" + vars({"JOB_COMPLETION_INDEX", "BERTQ_SHARD_COUNT"}) + ")"});
+  }
+  if (found.empty())
+    throw Error(ErrorKind::Usage, "--shard auto: no scheduler gave this worker a number",
+                "it reads SLURM_ARRAY_TASK_ID/_COUNT (Slurm arrays), CI_NODE_INDEX/CI_NODE_TOTAL (GitLab parallel), "
+                "JOB_COMPLETION_INDEX with BERTQ_SHARD_COUNT (Kubernetes Indexed Jobs); or give --shard K/N");
+  if (found.size() > 1)
+    throw Error(ErrorKind::Usage,
+                "--shard auto: two schedulers number this worker: " + found[0].source + " and " + found[1].source,
+                "give --shard K/N");
+  const Shard& s = found[0].shard;
+  if (s.count < 1 || s.index < 1 || s.index > s.count)
+    throw Error(ErrorKind::Usage,
+                "--shard auto: " + found[0].source + " gives shard " + std::to_string(s.index) + " of " +
+                    std::to_string(s.count),
+                "the worker number must be 1..N (0..N-1 for Kubernetes and Slurm arrays from 0)");
+  return found[0];
+}
+
+BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const std::vector<std::string>& sources) {
+  BatchResult merged;
+  std::map<int, std::string> shards;  // K -> file
+  int count = 0;
+  std::map<std::string, std::string> output_of;  // job output -> file it came from
+  for (size_t f = 0; f < texts.size(); ++f) {
+    const std::string& src = sources[f];
+    const json doc = parse_json_strict(texts[f], src, ErrorKind::Config, 16).doc;
+    auto bad = [&](const std::string& what) -> Error {
+      return Error(ErrorKind::Config, src + ": " + what,
+                   "give the files that `bertq batch --summary FILE` wrote, one per shard");
+    };
+    if (!doc.is_object() || doc.value("schema", "") != "bertq-batch-summary/3")
+      throw bad("not a bertq batch summary (schema \"bertq-batch-summary/3\")");
+    if (!doc.contains("shard") || !doc["shard"].is_string()) throw bad("no \"shard\"");
+    Shard shard;
+    try {
+      shard = parse_shard(doc["shard"].get<std::string>());
+    } catch (const Error&) {
+      throw bad("\"shard\" " + quoted_value(doc["shard"].get<std::string>()) + " is not K/N");
+    }
+    if (count == 0) count = shard.count;
+    if (shard.count != count)
+      throw Error(ErrorKind::Usage,
+                  src + " is shard " + doc["shard"].get<std::string>() + " of another split (the first file's has " +
+                      std::to_string(count) + " shards)",
+                  "merge the summaries of one run");
+    if (const auto [it, fresh] = shards.emplace(shard.index, src); !fresh)
+      throw Error(
+          ErrorKind::Usage,
+          src + " and " + it->second + " are both shard " + std::to_string(shard.index) + "/" + std::to_string(count),
+          "give each shard's summary once");
+    if (doc.value("interrupted", false) && merged.signal == 0 && doc["signal"].is_number_integer())
+      merged.signal = doc["signal"].get<int>();
+    if (!doc.contains("jobs") || !doc["jobs"].is_array()) throw bad("no \"jobs\" list");
+    for (size_t i = 0; i < doc["jobs"].size(); ++i) {
+      const json& j = doc["jobs"][i];
+      const std::string at = "jobs[" + std::to_string(i) + "]";
+      auto text = [&](const char* key) {
+        if (!j.is_object() || !j.contains(key) || !j[key].is_string()) throw bad(at + "." + key + " is not a string");
+        return j[key].get<std::string>();
+      };
+      JobResult r;
+      r.job.options.input = text("input");
+      r.job.options.output = text("output");
+      const std::string status = text("status");
+      bool known = false;
+      for (JobStatus st :
+           {JobStatus::Ok, JobStatus::Skipped, JobStatus::Failed, JobStatus::Interrupted, JobStatus::NotRun})
+        if (to_string(st) == status) {
+          r.status = st;
+          known = true;
+        }
+      if (!known) throw bad(at + ".status " + quoted_value(status) + " is not a job status");
+      r.message = text("message");
+      r.hint = text("hint");
+      if (!j.contains("exit_code") || !j["exit_code"].is_number_integer()) throw bad(at + ".exit_code is not a number");
+      r.exit_code = j["exit_code"].get<int>();
+      r.seconds = j.value("seconds", 0.0);
+      // What the child left: an error kind for a failed conversion, the
+      // measurements for a finished one; null for jobs that did not run.
+      auto field = [&](const char* key) -> const json* {
+        const auto it = j.find(key);
+        return it == j.end() || it->is_null() ? nullptr : &*it;
+      };
+      const json* kind = field("error_kind");
+      const json* quantized = field("quantized");
+      if (kind || quantized) {
+        ChildResult c;
+        c.exit_code = r.exit_code;
+        if (kind && kind->is_string()) c.error_kind = kind->get<std::string>();
+        if (quantized && quantized->is_number_unsigned()) c.quantized = quantized->get<size_t>();
+        if (const json* f = field("quantized_fraction"); f && f->is_number()) c.quantized_fraction = f->get<double>();
+        if (const json* b = field("input_bytes"); b && b->is_number_unsigned()) c.input_bytes = b->get<uint64_t>();
+        if (const json* b = field("output_bytes"); b && b->is_number_unsigned()) {
+          c.output_written = true;
+          c.output_bytes = b->get<uint64_t>();
+        }
+        r.child = c;
+      }
+      if (const auto [it, fresh] = output_of.emplace(r.job.options.output, src); !fresh)
+        throw Error(ErrorKind::Usage, "job output " + r.job.options.output + " is in " + it->second + " and in " + src,
+                    "merge the summaries of one run's shards");
+      merged.jobs.push_back(std::move(r));
+    }
+  }
+  if (texts.empty()) throw Error(ErrorKind::Usage, "--merge-summaries needs the shards' summary files");
+  std::vector<std::string> missing;
+  for (int k = 1; k <= count; ++k)
+    if (!shards.count(k)) missing.push_back(std::to_string(k) + "/" + std::to_string(count));
+  if (!missing.empty())
+    throw Error(ErrorKind::Usage,
+                "shard" + std::string(missing.size() == 1 ? " " : "s ") + join(missing, ", ") +
+                    (missing.size() == 1 ? " is" : " are") + " missing from the summaries given",
+                "merge every shard's summary: the merged one must cover every job");
+  std::sort(merged.jobs.begin(), merged.jobs.end(),
+            [](const JobResult& a, const JobResult& b) { return a.job.options.output < b.job.options.output; });
+  merged.total_in_manifest = merged.jobs.size();
+  return merged;
+}
+
 std::string why_not_up_to_date(const BatchJob& job, const std::string& libtorch_version) {
   const ConvertOptions& o = job.options;
   struct stat st {};

@@ -39,6 +39,20 @@ Shard parse_shard(const std::string& text);
 // every machine computes the same partition.
 std::vector<BatchJob> select_shard(std::vector<BatchJob> jobs, const Shard& shard);
 
+// `--shard auto`: the worker's number as the scheduler that started it gives
+// it: a Slurm job array (SLURM_ARRAY_TASK_ID, _COUNT, _MIN, _STEP), GitLab's
+// `parallel:` (CI_NODE_INDEX, CI_NODE_TOTAL), or a Kubernetes Indexed Job
+// (JOB_COMPLETION_INDEX; Kubernetes does not pass the count, so the Job sets
+// BERTQ_SHARD_COUNT to its `completions`). `env` looks a variable up (getenv
+// in bertq, a table in tests). Throws Error(Usage) when none is set, when
+// two schedulers' are, or when a value is not a worker number.
+struct ShardFromEnvironment {
+  Shard shard;
+  std::string source;  // "GitLab parallel jobs (CI_NODE_INDEX=2, CI_NODE_TOTAL=4)"
+};
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+ShardFromEnvironment shard_from_environment(const EnvLookup& env);
+
 struct BatchOptions {
   std::string manifest;
   int jobs = 1;  // concurrent conversions
@@ -97,6 +111,13 @@ struct BatchResult {
   int signal = 0;  // the SIGINT/SIGTERM that stopped the batch, 0 if none
   size_t count(JobStatus status) const;
 };
+
+// `bertq batch --merge-summaries`: the shards' summaries (`--summary` of
+// each shard; `sources` name them in errors) folded into the result one batch
+// over the whole manifest would have had: jobs in output-path order, shard
+// 1/1. Throws Error(Config) for a file that is not a batch summary, and
+// Error(Usage) unless the files are every shard of one split exactly once.
+BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const std::vector<std::string>& sources);
 
 // Why `job`'s output is not up to date ("" if it is): its bertq manifest must
 // record this input (by SHA-256 of its bytes now), this bertq and LibTorch,

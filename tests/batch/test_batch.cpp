@@ -107,3 +107,75 @@ TEST_CASE("a job killed after writing its output is reported as it is on disk", 
   CHECK(r.jobs[0].status == JobStatus::Interrupted);
   CHECK(r.jobs[0].message.find("stopped by signal 15 after writing its output, which is complete") == 0);
 }
+
+TEST_CASE("an automatic shard reads each scheduler's worker number, and refuses what is not one", "[batch]") {
+  using Env = std::map<std::string, std::string>;
+  auto from = [](const Env& env) {
+    return bertq::shard_from_environment([env](const std::string& name) -> std::optional<std::string> {
+      const auto it = env.find(name);
+      return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+    });
+  };
+  struct Good {
+    Env env;
+    int index, count;
+    std::string source;
+  };
+  const std::vector<Good> good = {
+      {{{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_MIN", "0"}},
+       1,
+       4,
+       "a Slurm job array (SLURM_ARRAY_TASK_ID=0, SLURM_ARRAY_TASK_COUNT=4, SLURM_ARRAY_TASK_MIN=0)"},
+      // --array=1-4, and --array=0-6:2 (tasks 0, 2, 4, 6).
+      {{{"SLURM_ARRAY_TASK_ID", "4"}, {"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_MIN", "1"}}, 4, 4, ""},
+      {{{"SLURM_ARRAY_TASK_ID", "4"},
+        {"SLURM_ARRAY_TASK_COUNT", "4"},
+        {"SLURM_ARRAY_TASK_MIN", "0"},
+        {"SLURM_ARRAY_TASK_STEP", "2"}},
+       3,
+       4,
+       ""},
+      {{{"CI_NODE_INDEX", "2"}, {"CI_NODE_TOTAL", "5"}},
+       2,
+       5,
+       "GitLab parallel jobs (CI_NODE_INDEX=2, CI_NODE_TOTAL=5)"},
+      {{{"JOB_COMPLETION_INDEX", "0"}, {"BERTQ_SHARD_COUNT", "3"}},
+       1,
+       3,
+       "a Kubernetes Indexed Job (JOB_COMPLETION_INDEX=0, BERTQ_SHARD_COUNT=3)"},
+  };
+  for (const auto& g : good) {
+    INFO(g.index << "/" << g.count);
+    const auto found = from(g.env);
+    CHECK(found.shard.index == g.index);
+    CHECK(found.shard.count == g.count);
+    if (!g.source.empty()) CHECK(found.source == g.source);
+  }
+  struct Bad {
+    Env env;
+    std::string message;
+  };
+  const std::vector<Bad> bad = {
+      {{}, "--shard auto: no scheduler gave this worker a number"},
+      {{{"CI_NODE_INDEX", "1"}, {"CI_NODE_TOTAL", "2"}, {"JOB_COMPLETION_INDEX", "0"}, {"BERTQ_SHARD_COUNT", "2"}},
+       "--shard auto: two schedulers number this worker: GitLab parallel jobs"},
+      {{{"JOB_COMPLETION_INDEX", "0"}},
+       "--shard auto: a Kubernetes Indexed Job is set up but BERTQ_SHARD_COUNT is not"},
+      {{{"CI_NODE_INDEX", "x"}, {"CI_NODE_TOTAL", "2"}}, "--shard auto: CI_NODE_INDEX=\"x\" is not a worker number"},
+      {{{"CI_NODE_INDEX", "-1"}, {"CI_NODE_TOTAL", "2"}}, "--shard auto: CI_NODE_INDEX=\"-1\" is not a worker number"},
+      {{{"CI_NODE_INDEX", "3"}, {"CI_NODE_TOTAL", "2"}}, "gives shard 3 of 2"},
+      {{{"CI_NODE_INDEX", "0"}, {"CI_NODE_TOTAL", "2"}}, "gives shard 0 of 2"},
+      {{{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_STEP", "2"}},
+       "--shard auto: Slurm task 5 is not on the range from 0 in steps of 2"},
+  };
+  for (const auto& b : bad) {
+    INFO(b.message);
+    try {
+      from(b.env);
+      FAIL("accepted");
+    } catch (const bertq::Error& e) {
+      CHECK(e.kind() == bertq::ErrorKind::Usage);
+      CHECK(std::string(e.what()).find(b.message) != std::string::npos);
+    }
+  }
+}

@@ -361,3 +361,122 @@ TEST_CASE("batch --summary - writes the summary to standard output and the progr
   CHECK(contains(r.err, "batch: 3 converted, 0 up to date, 2 failed, 5 in all\n"));
   CHECK_FALSE(fs::exists(s / "-"));
 }
+
+namespace {
+
+// The `bertq batch ... --shard auto` line of each scheduler example in
+// docs/batch.md, in the order the document gives them (Slurm, GitLab,
+// Kubernetes): the tests run what the user copies.
+std::vector<std::string> scheduler_example_commands() {
+  std::istringstream doc(slurp(kSource + "/docs/batch.md"));
+  std::vector<std::string> out;
+  for (std::string line; std::getline(doc, line);) {
+    const size_t at = line.find("bertq batch jobs.json");
+    if (at != std::string::npos && contains(line, "--shard auto")) out.push_back(line.substr(at));
+  }
+  return out;
+}
+
+// A summary without its timings, which differ from run to run.
+nlohmann::json without_seconds(nlohmann::json summary) {
+  for (auto& j : summary["jobs"]) j.erase("seconds");
+  return summary;
+}
+
+}  // namespace
+
+TEST_CASE("the Slurm, GitLab and Kubernetes examples convert every job once, and merge into one batch's summary",
+          "[cli][batch]") {
+  Scratch s;
+  fs::create_directories(s / "in");
+  for (int i = 0; i < 12; ++i)
+    fs::copy_file(kSource + "/testdata/models/outlier_net.pt", s / ("in/m" + std::to_string(100 + i) + ".pt"));
+  write_file(s / "jobs.json", R"({"directories": [{"input_dir": "in", "glob": "*.pt", "output_dir": "quantized"}]})");
+  // Only the scheduler's own variables: a CI runner's CI_NODE_INDEX must not leak in.
+  const std::string bin_dir = fs::path(kBinary).parent_path().string();
+  auto in_folder = [&](const std::string& vars, const std::string& command) {
+    return shell("cd " + quote(s.dir.string()) + " && env -i PATH=" + quote(bin_dir + ":/usr/bin:/bin") + " " + vars +
+                 " sh -c " + quote(command) + " > log 2>&1");
+  };
+  REQUIRE(in_folder("", "bertq batch jobs.json -j 2 --summary single.json") == 0);
+  const auto single = without_seconds(parse_json(slurp(s / "single.json")));
+  REQUIRE(single["counts"]["ok"] == 12);
+
+  const std::vector<std::string> commands = scheduler_example_commands();
+  REQUIRE(commands.size() == 3);
+  const std::vector<std::string> names = {"a Slurm job array", "GitLab parallel jobs", "a Kubernetes Indexed Job"};
+  for (size_t k = 0; k < 3; ++k) {
+    INFO(commands[k]);
+    fs::remove_all(s / "quantized");
+    for (const auto& e : fs::directory_iterator(s.dir))
+      if (e.path().filename().string().rfind("summary-", 0) == 0) fs::remove(e.path());
+    std::map<std::string, int> converted;  // output -> times
+    for (int w = 0; w < 4; ++w) {
+      const std::string i0 = std::to_string(w), i1 = std::to_string(w + 1);
+      const std::string vars =
+          k == 0 ? "SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=" + i0 +
+                       " SLURM_ARRAY_TASK_COUNT=4 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=3 SLURM_ARRAY_TASK_STEP=1"
+          : k == 1 ? "CI_NODE_INDEX=" + i1 + " CI_NODE_TOTAL=4"
+                   : "JOB_COMPLETION_INDEX=" + i0 + " BERTQ_SHARD_COUNT=4";
+      REQUIRE(in_folder(vars, commands[k]) == 0);
+      CHECK(contains(slurp(s / "log"), "bertq: shard " + i1 + "/4 from " + names[k] + " ("));
+      const std::string file = s / ("summary-" + (k == 1 ? i1 : i0) + ".json");
+      const auto summary = parse_json(slurp(file));
+      for (const auto& j : summary["jobs"])
+        if (j["status"] == "ok") ++converted[j["output"].get<std::string>()];
+    }
+    CHECK(converted.size() == 12);
+    for (const auto& [output, times] : converted) CHECK(times == 1);
+    REQUIRE(in_folder("", "bertq batch --merge-summaries summary-*.json --summary merged.json") == 0);
+    CHECK(contains(slurp(s / "log"), "batch: 12 converted, 0 up to date, 0 failed, 12 in all\n"));
+    CHECK(without_seconds(parse_json(slurp(s / "merged.json"))) == single);
+  }
+}
+
+TEST_CASE("merging refuses summaries that are not every shard of one run once", "[cli][batch][errors]") {
+  Scratch s;
+  auto summary = [&](const std::string& name, const std::string& shard, const std::string& output) {
+    write_file(s / name, R"({"schema": "bertq-batch-summary/3", "shard": ")" + shard +
+                             R"(", "interrupted": false, "signal": null, "counts": {}, "jobs": [{"input": "a.pt", )"
+                             R"("output": ")" +
+                             output +
+                             R"(", "status": "failed", "message": "m", "hint": "", "exit_code": 4, "seconds": 1, )"
+                             R"("error_kind": "model", "quantized": null, "quantized_fraction": null, )"
+                             R"("input_bytes": null, "output_bytes": null}]})");
+  };
+  summary("a.json", "1/3", "x.pt");
+  summary("b.json", "2/3", "y.pt");
+  summary("c.json", "3/3", "z.pt");
+  summary("again.json", "2/3", "w.pt");
+  summary("dup.json", "3/3", "x.pt");
+  summary("other.json", "2/4", "v.pt");
+  write_file(s / "not.json", R"({"schema": "bertq-report/5"})");
+  struct Case {
+    std::vector<std::string> files;
+    int code;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {{"a.json", "b.json"}, 2, "shard 3/3 is missing from the summaries given"},
+      {{"a.json", "b.json", "again.json", "c.json"}, 2, " are both shard 2/3"},
+      {{"a.json", "b.json", "dup.json"}, 2, "job output x.pt is in "},
+      {{"a.json", "other.json"}, 2, " of another split"},
+      {{"not.json"}, 3, "not a bertq batch summary"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args{"batch", "--merge-summaries"};
+    for (const auto& f : c.files) args.push_back(s / f);
+    INFO(c.error);
+    const Result r = run(args);
+    CHECK(r.code == c.code);
+    CHECK(contains(r.err, c.error));
+  }
+  // Every shard once: one job failed, so the merged batch failed.
+  const Result r = run({"batch", "--merge-summaries", s / "a.json", s / "b.json", s / "c.json", "--summary", "-"});
+  CHECK(r.code == 9);
+  const auto merged = parse_json(r.out);
+  CHECK(merged["shard"] == "1/1");
+  CHECK(merged["counts"]["failed"] == 3);
+  CHECK(merged["jobs"][0]["output"] == "x.pt");
+  CHECK(merged["jobs"][0]["error_kind"] == "model");
+}
