@@ -12,6 +12,7 @@
 #include "jit/engines.h"
 #include "progress.h"
 #include "run/bench.h"
+#include "run/evaluate.h"
 #include "run/model_inputs.h"
 
 namespace bertq::app {
@@ -22,6 +23,7 @@ void setup_bench(CLI::App& parent, Runner& runner) {
     std::string engine;
     std::string format = "text";
     std::optional<int64_t> seq;
+    bool allow_unrelated = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
@@ -46,8 +48,21 @@ void setup_bench(CLI::App& parent, Runner& runner) {
                 "then profile each model: time per operator and per module (LibTorch's RecordFunction hooks), and "
                 "the int8 bound from the model's own linear shapes run alone (docs/performance.md)");
   cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--allow-unrelated", f->allow_unrelated,
+                "time models whose manifests name another source than the first model (a warning)");
   cmd->callback([f, &runner] {
     runner = [f] {
+      // Ratios are to the first model: a quantized model of another network
+      // would make them meaningless.
+      for (size_t i = 1; i < f->options.models.size(); ++i) {
+        const std::string why = unrelated_reason(f->options.models.front(), f->options.models[i]);
+        if (why.empty()) continue;
+        if (!f->allow_unrelated)
+          throw Error(ErrorKind::Usage, why,
+                      "bench a model with the float model it came from (ratios are to the first); --allow-unrelated "
+                      "times them anyway");
+        spdlog::warn("{} (timed anyway: --allow-unrelated)", printable_line(why));
+      }
       if (!f->engine.empty()) f->options.engine = parse_engine(f->engine);
       if (!f->options.inputs_file.empty() && (f->seq || f->options.vocab != 2))
         throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length and --vocab shape dummy ones",

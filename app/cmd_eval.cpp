@@ -63,12 +63,19 @@ void finish_flags(DataFlags& f, const std::vector<std::string>& models) {
 void setup_eval(CLI::App& parent, Runner& runner) {
   struct Flags : DataFlags {
     std::string model;
+    std::optional<double> min_f1, min_accuracy;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
       parent.add_subcommand("eval", "accuracy and F1 on GLUE MRPC (or pre-tokenized data), as the tutorial");
   cmd->add_option("model", f->model, "TorchScript BERT classifier")->required();
   add_data_options(*cmd, *f);
+  cmd->add_option("--min-f1", f->min_f1, "exit 7 if F1 is below this (or undefined)")
+      ->check(finite_number())
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-accuracy", f->min_accuracy, "exit 7 if accuracy is below this")
+      ->check(finite_number())
+      ->check(CLI::Range(0.0, 1.0));
   cmd->callback([f, &runner] {
     runner = [f] {
       finish_flags(*f, {f->model});
@@ -87,6 +94,18 @@ void setup_eval(CLI::App& parent, Runner& runner) {
         print_eval_json(r, std::cout);
       else
         print_eval(r, std::cout);
+      // Gates, after the figures: CI logs show what failed and by how much.
+      std::vector<std::string> failed;
+      if (f->min_accuracy && r.accuracy < *f->min_accuracy)
+        failed.push_back(fmt::format("accuracy {:.4f} is below --min-accuracy {:.4f}", r.accuracy, *f->min_accuracy));
+      if (f->min_f1 && !r.f1)
+        failed.push_back(
+            fmt::format("F1 is undefined (no row is class 1, predicted or labelled), so it cannot meet "
+                        "--min-f1 {:.4f}",
+                        *f->min_f1));
+      else if (f->min_f1 && *r.f1 < *f->min_f1)
+        failed.push_back(fmt::format("F1 {:.4f} is below --min-f1 {:.4f}", *r.f1, *f->min_f1));
+      if (!failed.empty()) throw Error(ErrorKind::Coverage, join(failed, "; "));
       return int(kOk);
     };
   });
@@ -95,8 +114,9 @@ void setup_eval(CLI::App& parent, Runner& runner) {
 void setup_compare(CLI::App& parent, Runner& runner) {
   struct Flags : DataFlags {
     std::string float_model, quantized_model;
-    std::optional<double> max_disagreement;
+    std::optional<double> max_disagreement, max_rel_l2;
     int64_t rows = 64;
+    bool allow_unrelated = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
@@ -109,8 +129,21 @@ void setup_compare(CLI::App& parent, Runner& runner) {
                   "exit 7 if more than this fraction of rows change their predicted class")
       ->check(finite_number())
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--max-rel-l2", f->max_rel_l2,
+                  "exit 7 if the relative L2 error of the logits (||q - f|| / ||f||) is above this")
+      ->check(finite_number())
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--allow-unrelated", f->allow_unrelated,
+                "compare even when the quantized model's manifest names another source than FLOAT (a warning)");
   cmd->callback([f, &runner] {
     runner = [f] {
+      if (const std::string why = unrelated_reason(f->float_model, f->quantized_model); !why.empty()) {
+        if (!f->allow_unrelated)
+          throw Error(ErrorKind::Usage, why,
+                      "compare a quantized model with the float model it came from; --allow-unrelated compares "
+                      "them anyway");
+        spdlog::warn("{} (compared anyway: --allow-unrelated)", printable_line(why));
+      }
       finish_flags(*f, {f->float_model, f->quantized_model});
       f->data.dummy_rows = f->rows;
       const Dataset data = load_dataset(f->data);
@@ -124,11 +157,15 @@ void setup_compare(CLI::App& parent, Runner& runner) {
         print_compare_json(r, std::cout);
       else
         print_compare(r, std::cout);
-      if (f->max_disagreement && 1.0 - r.agreement > *f->max_disagreement) {
-        throw Error(ErrorKind::Coverage,
-                    fmt::format("{:.4f} of the rows change their predicted class, more than --max-disagreement {:.4f}",
-                                1.0 - r.agreement, *f->max_disagreement));
-      }
+      std::vector<std::string> failed;
+      if (f->max_disagreement && 1.0 - r.agreement > *f->max_disagreement)
+        failed.push_back(
+            fmt::format("{:.4f} of the rows change their predicted class, more than --max-disagreement {:.4f}",
+                        1.0 - r.agreement, *f->max_disagreement));
+      if (f->max_rel_l2 && !(r.rel_l2 <= *f->max_rel_l2))
+        failed.push_back(fmt::format("the relative L2 error of the logits is {:.6g}, more than --max-rel-l2 {:.6g}",
+                                     r.rel_l2, *f->max_rel_l2));
+      if (!failed.empty()) throw Error(ErrorKind::Coverage, join(failed, "; "));
       return int(kOk);
     };
   });

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "archive/manifest.h"
+#include "archive/sha256.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
@@ -184,6 +187,38 @@ double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>&
   return 2 * precision * recall / (precision + recall);
 }
 
+std::optional<double> defined_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds) {
+  const auto has_one = [](const std::vector<int64_t>& v) { return std::find(v.begin(), v.end(), 1) != v.end(); };
+  if (!has_one(labels) && !has_one(preds)) return std::nullopt;
+  return binary_f1(labels, preds);
+}
+
+namespace {
+
+// The SHA-256 of the float model `path` came from: its manifest's record,
+// or its own bytes when it has no manifest (a float model).
+struct Origin {
+  std::string sha256;
+  bool from_manifest = false;
+};
+
+Origin origin_of(const std::string& path) {
+  if (auto m = read_manifest(path); m && !m->input_sha256.empty()) return {m->input_sha256, true};
+  return {sha256_file(path), false};
+}
+
+}  // namespace
+
+std::string unrelated_reason(const std::string& reference, const std::string& other) {
+  const auto mr = read_manifest(reference), mo = read_manifest(other);
+  if ((!mr || mr->input_sha256.empty()) && (!mo || mo->input_sha256.empty())) return "";  // nothing recorded
+  if (!mo || mo->input_sha256.empty()) return "";  // the other's source is unknown
+  const Origin r = origin_of(reference);
+  if (r.sha256 == mo->input_sha256) return "";
+  return other + " was converted from the model with SHA-256 " + mo->input_sha256.substr(0, 16) + "..., not from " +
+         reference + (r.from_manifest ? "'s source (" : " (") + r.sha256.substr(0, 16) + "...)";
+}
+
 namespace {
 
 // --data names the folder the tutorial's glue_data/MRPC is: a file there
@@ -297,7 +332,7 @@ EvalResult evaluate(const std::string& model, const Dataset& data, const RunOpti
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) correct += labels[i] == labelled_preds[i];
   r.accuracy = double(correct) / double(labels.size());
-  r.f1 = binary_f1(labels, labelled_preds);
+  r.f1 = defined_f1(labels, labelled_preds);
   return r;
 }
 
@@ -322,28 +357,34 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
   int64_t same = 0;
   for (size_t i = 0; i < pa.size(); ++i) same += pa[i] == pb[i];
   r.agreement = double(same) / double(pa.size());
-  r.f1_vs_float = binary_f1(pa, pb);
+  r.f1_vs_float = defined_f1(pa, pb);
   return r;
 }
 
+namespace {
+
+std::string f1_text(const std::optional<double>& f1) {
+  return f1 ? fmt::format("{:.4f}", *f1) : std::string("n/a (no row is class 1, predicted or labelled)");
+}
+
+nlohmann::ordered_json f1_json(const std::optional<double>& f1) {
+  return f1 ? nlohmann::ordered_json(*f1) : nlohmann::ordered_json();
+}
+
+}  // namespace
+
 void print_eval(const EvalResult& r, std::ostream& out) {
   out << fmt::format(
-      "{} on {}\n  examples: {} ({} batches)\n  accuracy: {:.4f}\n  f1: {:.4f}\n  eval time: {:.2f} s ({:.1f} ms "
+      "{} on {}\n  examples: {} ({} batch{})\n  accuracy: {:.4f}\n  f1: {}\n  eval time: {:.2f} s ({:.1f} ms "
       "per batch)\n",
-      printable_line(r.model), printable_line(r.source), r.examples, r.batches, r.accuracy, r.f1, r.seconds,
-      1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
+      printable_line(r.model), printable_line(r.source), r.examples, r.batches, r.batches == 1 ? "" : "es", r.accuracy,
+      f1_text(r.f1), r.seconds, 1000 * r.seconds / double(std::max<int64_t>(1, r.batches)));
 }
 
 void print_eval_json(const EvalResult& r, std::ostream& out) {
-  nlohmann::ordered_json j{{"model", r.model},
-                           {"data", r.source},
-                           {"examples", r.examples},
-                           {"labelled", r.labelled},
-                           {"batches", r.batches},
-                           {"accuracy", r.accuracy},
-                           {"f1", r.f1},
-                           {"seconds", r.seconds},
-                           {"predictions", r.predictions}};
+  nlohmann::ordered_json j{{"model", r.model},       {"data", r.source},     {"examples", r.examples},
+                           {"labelled", r.labelled}, {"batches", r.batches}, {"accuracy", r.accuracy},
+                           {"f1", f1_json(r.f1)},    {"seconds", r.seconds}, {"predictions", r.predictions}};
   out << j.dump(2) << "\n";
 }
 
@@ -351,11 +392,11 @@ void print_compare(const CompareResult& r, std::ostream& out) {
   out << fmt::format(
       "{} vs {} on {}\n  examples: {}\n  max abs logit difference: {:.6g}\n  mean abs logit difference: {:.6g}\n"
       "  relative L2 logit error: {:.6g}\n"
-      "  argmax agreement: {:.4f} ({} of {} disagree)\n  F1 of quantized vs float predictions: {:.4f}\n"
+      "  argmax agreement: {:.4f} ({} of {} disagree)\n  F1 of quantized vs float predictions: {}\n"
       "  time: float {:.2f} s, quantized {:.2f} s\n",
       printable_line(r.float_model), printable_line(r.quantized_model), printable_line(r.source), r.examples,
       r.max_abs_diff, r.mean_abs_diff, r.rel_l2, r.agreement, std::llround((1 - r.agreement) * double(r.examples)),
-      r.examples, r.f1_vs_float, r.float_seconds, r.quantized_seconds);
+      r.examples, f1_text(r.f1_vs_float), r.float_seconds, r.quantized_seconds);
 }
 
 void print_compare_json(const CompareResult& r, std::ostream& out) {
@@ -367,7 +408,7 @@ void print_compare_json(const CompareResult& r, std::ostream& out) {
                            {"mean_abs_diff", r.mean_abs_diff},
                            {"rel_l2", r.rel_l2},
                            {"agreement", r.agreement},
-                           {"f1_vs_float", r.f1_vs_float},
+                           {"f1_vs_float", f1_json(r.f1_vs_float)},
                            {"float_seconds", r.float_seconds},
                            {"quantized_seconds", r.quantized_seconds}};
   out << j.dump(2) << "\n";

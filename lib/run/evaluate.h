@@ -85,7 +85,9 @@ struct EvalResult {
   int64_t examples = 0;
   int64_t labelled = 0;
   double accuracy = 0;
-  double f1 = 0;  // binary F1 of class 1 (GLUE's MRPC metric), when labels are 0/1
+  // Binary F1 of class 1 (GLUE's MRPC metric); none when neither the labels
+  // nor the predictions hold class 1 (0/0: undefined, not 0).
+  std::optional<double> f1;
   double seconds = 0;
   int64_t batches = 0;
   std::vector<int64_t> predictions;  // argmax of each example's logits
@@ -137,8 +139,9 @@ struct CompareResult {
   // ||quantized - float|| / ||float|| over every logit (0 for identical
   // outputs, infinity if the float logits are all zero and the others not).
   double rel_l2 = 0;
-  double agreement = 0;    // fraction of rows whose argmax agrees
-  double f1_vs_float = 0;  // F1 of the quantized predictions, float predictions as labels
+  double agreement = 0;  // fraction of rows whose argmax agrees
+  std::optional<double>
+      f1_vs_float;  // F1 of the quantized predictions, float predictions as labels (as EvalResult::f1)
   double float_seconds = 0, quantized_seconds = 0;
 };
 
@@ -147,6 +150,16 @@ CompareResult compare_models(const std::string& float_model, const std::string& 
 
 // Binary F1 of class 1, as sklearn's f1_score(labels, preds) (0 when undefined).
 double binary_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds);
+// The same, none when it is undefined: no row is class 1 in labels or predictions.
+std::optional<double> defined_f1(const std::vector<int64_t>& labels, const std::vector<int64_t>& preds);
+
+// Whether `other` can be measured against `reference`: when bertq's
+// manifest in one of them records the model it was converted from, both
+// must come from the same float model (the reference itself, or the model
+// the reference too was converted from). Unknown (no manifest) passes.
+// Returns "" when related; otherwise the reason, which callers refuse with
+// (Error(Usage)) unless the user allowed unrelated models.
+std::string unrelated_reason(const std::string& reference, const std::string& other);
 
 void print_eval(const EvalResult& r, std::ostream& out);
 void print_eval_json(const EvalResult& r, std::ostream& out);

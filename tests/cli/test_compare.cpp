@@ -67,3 +67,49 @@ TEST_CASE("compare refuses gates and row counts that cannot mean anything", "[cl
     CHECK_FALSE(contains(r.err, "internal error"));
   }
 }
+
+TEST_CASE("compare --max-rel-l2 gates on the error this run measured, after printing it", "[cli][compare]") {
+  Scratch s;
+  REQUIRE(run({"convert", kMrpcModel, s / "q.pt"}).code == 0);
+  const std::vector<std::string> base{"compare", kMrpcModel, s / "q.pt", "--seq-length", "32",
+                                      "--rows",  "32",       "--format", "json"};
+  Result r = run(base);
+  REQUIRE(r.code == 0);
+  const double rel_l2 = parse_json(r.out)["rel_l2"].get<double>();
+  REQUIRE(rel_l2 > 0);
+  auto with = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  r = with({"--max-rel-l2", std::to_string(rel_l2 * 1.01)});
+  CHECK(r.code == 0);
+  r = with({"--max-rel-l2", std::to_string(rel_l2 * 0.99)});
+  CHECK(r.code == 7);
+  CHECK(parse_json(r.out)["rel_l2"].get<double>() == rel_l2);  // the figures come first
+  CHECK(contains(r.err, "bertq: error: the relative L2 error of the logits is "));
+  CHECK(contains(r.err, ", more than --max-rel-l2 "));
+  for (const std::string bad : {"nan", "-1", "x"}) CHECK(with({"--max-rel-l2", bad}).code == 2);
+}
+
+TEST_CASE("compare and bench refuse a quantized model made from another model, unless allowed", "[cli][compare]") {
+  Scratch s;
+  const std::string other = kSource + "/testdata/models/outlier_net.pt";
+  REQUIRE(run({"convert", kMrpcModel, s / "q.pt"}).code == 0);
+  REQUIRE(run({"convert", kMrpcModel, s / "q2.pt", "--embeddings", "8bit"}).code == 0);
+  REQUIRE(run({"convert", kMrpcModel, s / "bare.pt", "--no-manifest"}).code == 0);
+  Result r = run({"compare", other, s / "q.pt", "--rows", "4"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "bertq: error: " + s / "q.pt" + " was converted from the model with SHA-256 "));
+  CHECK(contains(r.err, ", not from " + other + " ("));
+  CHECK(contains(r.err, "hint: compare a quantized model with the float model it came from; --allow-unrelated"));
+  r = run({"bench", other, s / "q.pt", "--iters", "1", "--warmup", "0", "--seq-length", "8"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, " was converted from the model with SHA-256 "));
+  r = run({"compare", other, s / "q.pt", "--rows", "4", "--seq-length", "8", "--allow-unrelated"});
+  CHECK(contains(r.err, "(compared anyway: --allow-unrelated)"));
+  // Related: the float model itself, two conversions of it, or no manifest to tell.
+  CHECK(run({"compare", kMrpcModel, s / "q.pt", "--rows", "4", "--seq-length", "8"}).code == 0);
+  CHECK(run({"compare", s / "q.pt", s / "q2.pt", "--rows", "4", "--seq-length", "8"}).code == 0);
+  CHECK(run({"compare", other, s / "bare.pt", "--rows", "4", "--seq-length", "8", "--allow-unrelated"}).code != 2);
+}

@@ -152,3 +152,31 @@ TEST_CASE("the data flag takes the folder that holds dev.tsv, and says so", "[cl
   const Result r = run({"eval", kMrpcModel, "--data", mrpc, "--vocab", kVocab, "--format", "json"});
   CHECK(r.code == 0);
 }
+
+TEST_CASE("eval gates on accuracy and F1 after printing them", "[cli][eval]") {
+  const std::vector<std::string> base{"eval",     kMrpcModel, "--data",       kSource + "/testdata/mrpc",
+                                      "--vocab",  kVocab,     "--seq-length", "32",
+                                      "--format", "json"};
+  auto with = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  Result r = with({});
+  REQUIRE(r.code == 0);
+  const double accuracy = parse_json(r.out)["accuracy"], f1 = parse_json(r.out)["f1"];
+  // At the measured values the gates pass; just above them, they fail, the
+  // figures printed first.
+  CHECK(with({"--min-accuracy", std::to_string(accuracy - 1e-6), "--min-f1", std::to_string(f1 - 1e-6)}).code == 0);
+  r = with({"--min-accuracy", std::to_string(accuracy + 1e-3)});
+  CHECK(r.code == 7);
+  CHECK(parse_json(r.out)["accuracy"] == accuracy);
+  CHECK(contains(r.err, "bertq: error: accuracy "));
+  CHECK(contains(r.err, " is below --min-accuracy "));
+  r = with({"--min-f1", std::to_string(f1 + 1e-3), "--min-accuracy", std::to_string(accuracy + 1e-3)});
+  CHECK(r.code == 7);
+  CHECK(contains(r.err, " is below --min-accuracy "));
+  CHECK(contains(r.err, "; F1 "));
+  CHECK(contains(r.err, " is below --min-f1 "));
+  for (const std::string bad : {"nan", "1.5", "-0.1"}) CHECK(with({"--min-f1", bad}).code == 2);
+}

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "catch.hpp"
 #include "convert/pipeline.h"
+#include "run/evaluate.h"
 #include "scratch.h"
 #include "tune/search.h"
 #include "tune/tune.h"
@@ -198,4 +199,14 @@ TEST_CASE("tune's search says when only float meets the tolerance, after asking 
   CHECK(r.only_float);
   CHECK(r.levels == bertq::Levels{1, 1});
   CHECK(asked.notes == std::vector<std::string>{"cheapest everywhere", "search", "all float", "undo m1", "undo m0"});
+}
+
+TEST_CASE("F1 is undefined, not 0, when no row is class 1", "[tune][eval]") {
+  // sklearn's f1_score gives 0 there (with a warning); a report that prints
+  // "F1 0.0000" beside 100 % agreement misleads.
+  CHECK_FALSE(bertq::defined_f1({0, 0, 0}, {0, 0, 0}).has_value());
+  CHECK(bertq::binary_f1({0, 0, 0}, {0, 0, 0}) == 0);
+  CHECK(*bertq::defined_f1({1, 0, 0}, {0, 0, 0}) == 0);  // a class-1 row missed: F1 is 0
+  CHECK(*bertq::defined_f1({0, 0, 0}, {1, 0, 0}) == 0);
+  CHECK(*bertq::defined_f1({1, 1, 0, 0}, {1, 0, 0, 1}) == Approx(0.5));
 }
