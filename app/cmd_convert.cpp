@@ -106,6 +106,22 @@ size_t output_width() {
   return 0;
 }
 
+// The summary and table (or the JSON report) on stdout, or on stderr when
+// `--report -` or `--html -` has stdout, so the two never interleave.
+void print_outcome(const ConvertFlags& f, const Report& report) {
+  const bool stdout_taken = f.options.report_path == "-" || f.options.html_path == "-";
+  std::ostream& out = stdout_taken ? std::cerr : std::cout;
+  if (f.format == "json") {
+    print_json(report, out);
+    return;
+  }
+  print_summary(report, out);
+  if (f.table != TableRows::None) {
+    out << "\n";
+    print_table(report, out, f.table, stdout_taken ? 0 : output_width());
+  }
+}
+
 int run(ConvertFlags& f, const std::string& command_line) {
   if (f.verbose) spdlog::set_level(spdlog::level::debug);
   try {
@@ -113,21 +129,15 @@ int run(ConvertFlags& f, const std::string& command_line) {
     const Report report = run_convert(f.options, command_line);
     for (const auto& w : report.warnings) spdlog::warn("{}", printable_line(w));
     for (const auto& n : report.notes) spdlog::info("{}", printable_line(n));
-    // `--report -` or `--html -` has standard output: the summary moves to
-    // standard error, so the two never interleave.
-    const bool stdout_taken = f.options.report_path == "-" || f.options.html_path == "-";
-    std::ostream& out = stdout_taken ? std::cerr : std::cout;
-    if (f.format == "json") {
-      print_json(report, out);
-    } else {
-      print_summary(report, out);
-      if (f.table != TableRows::None) {
-        out << "\n";
-        print_table(report, out, f.table, stdout_taken ? 0 : output_width());
-      }
-    }
+    print_outcome(f, report);
     if (!f.batch_result.empty()) write_child_result(f.batch_result, child_result(report));
     return kOk;
+  } catch (const GuardFailure& e) {
+    // A CI log shows what the guard saw: sizes, the guards, the modules.
+    print_outcome(f, e.report());
+    if (!f.batch_result.empty())
+      write_child_result(f.batch_result, child_result(e, exit_code_for(e.kind()), &e.report()));
+    throw;
   } catch (const Error& e) {
     if (!f.batch_result.empty()) write_child_result(f.batch_result, child_result(e, exit_code_for(e.kind())));
     throw;

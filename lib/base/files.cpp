@@ -60,7 +60,31 @@ void release_slot(int i) {
   if (i >= 0) g_slots[i].used = 0;
 }
 
+// Set while StagedOutputs::commit renames outputs into place: a signal then
+// may leave some replaced and some not, and the last line says so.
+volatile sig_atomic_t g_committing = 0;
+
+// Appends `s` to buf[0, *n) within `cap`; async-signal-safe.
+void append_raw(char* buf, size_t* n, size_t cap, const char* s) {
+  while (*s && *n + 1 < cap) buf[(*n)++] = *s++;
+}
+
 void cleanup_and_reraise(int sig) {
+  // One line saying what is on disk, since the process then dies by the
+  // signal and prints nothing else: write(2) only, no allocation.
+  char line[256];
+  size_t n = 0;
+  append_raw(line, &n, sizeof line, "bertq: stopped by ");
+  append_raw(line, &n, sizeof line,
+             sig == SIGINT    ? "SIGINT"
+             : sig == SIGTERM ? "SIGTERM"
+             : sig == SIGHUP  ? "SIGHUP"
+                              : "a signal");
+  append_raw(line, &n, sizeof line,
+             g_committing ? " while moving its outputs into place: some may be replaced, the others are as they were"
+                          : ": nothing was written; its unfinished files are removed");
+  append_raw(line, &n, sizeof line, "\n");
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
   // Newest first: a temporary folder made inside another (a conversion
   // writing into tune's candidate folder) must go before its parent.
   bool done[kSlots] = {};
@@ -359,6 +383,11 @@ void StagedOutputs::write(const OutputPath& out, std::string_view contents) {
 }
 
 void StagedOutputs::commit() {
+  // Cleared however this ends (a failed rename throws).
+  struct Committing {
+    Committing() { g_committing = 1; }
+    ~Committing() { g_committing = 0; }
+  } committing;
   std::vector<std::string> replaced;
   for (size_t i = 0; i < staged_.size(); ++i) {
     Staged& s = *staged_[i];

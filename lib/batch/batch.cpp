@@ -118,7 +118,25 @@ std::string to_string(JobStatus s) {
 }
 
 namespace {
-constexpr const char* kChildResultSchema = "bertq-batch-result/2";
+constexpr const char* kChildResultSchema = "bertq-batch-result/3";
+}  // namespace
+
+namespace {
+
+json guards_json(const std::vector<GuardResult>& guards) {
+  json out = json::array();
+  for (const auto& g : guards) out.push_back({{"name", g.name}, {"passed", g.passed}, {"message", g.message}});
+  return out;
+}
+
+// Throws nlohmann's exceptions for anything but guards_json's output.
+std::vector<GuardResult> guards_from_json(const json& j) {
+  std::vector<GuardResult> out;
+  for (const auto& g : j.get_ref<const json::array_t&>())
+    out.push_back({g.at("name").get<std::string>(), g.at("passed").get<bool>(), g.at("message").get<std::string>()});
+  return out;
+}
+
 }  // namespace
 
 ChildResult child_result(const Report& report) {
@@ -129,11 +147,13 @@ ChildResult child_result(const Report& report) {
   r.input_bytes = report.input.bytes;
   r.output_bytes = report.output.bytes;
   r.quantized_fraction = report.quantized_weight_fraction();
+  r.guards = report.guards;
   return r;
 }
 
-ChildResult child_result(const Error& error, int exit_code) {
+ChildResult child_result(const Error& error, int exit_code, const Report* report) {
   ChildResult r;
+  if (report) r.guards = report->guards;
   r.exit_code = exit_code;
   r.error_kind = to_string(error.kind());
   r.message = error.what();
@@ -154,6 +174,7 @@ void write_child_result(const std::string& path, const ChildResult& r) {
   j["input_bytes"] = r.input_bytes;
   j["output_bytes"] = r.output_bytes;
   j["quantized_fraction"] = r.quantized_fraction;
+  j["guards"] = guards_json(r.guards);
   // Written where the parent looks; it was never an argument of the user's.
   write_file_atomic(OutputPath{"batch result", path, path}, j.dump(1));
 }
@@ -175,6 +196,7 @@ std::optional<ChildResult> read_child_result(const std::string& path) {
     r.input_bytes = j.at("input_bytes").get<uint64_t>();
     r.output_bytes = j.at("output_bytes").get<uint64_t>();
     r.quantized_fraction = j.at("quantized_fraction").get<double>();
+    r.guards = guards_from_json(j.at("guards"));
     return r;
   } catch (const std::exception&) {
     // Missing, cut short by a crash, or not a result: the exit status decides.
@@ -372,8 +394,8 @@ BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const s
       return Error(ErrorKind::Config, src + ": " + what,
                    "give the files that `bertq batch --summary FILE` wrote, one per shard");
     };
-    if (!doc.is_object() || doc.value("schema", "") != "bertq-batch-summary/3")
-      throw bad("not a bertq batch summary (schema \"bertq-batch-summary/3\")");
+    if (!doc.is_object() || doc.value("schema", "") != "bertq-batch-summary/4")
+      throw bad("not a bertq batch summary (schema \"bertq-batch-summary/4\")");
     if (!doc.contains("shard") || !doc["shard"].is_string()) throw bad("no \"shard\"");
     Shard shard;
     try {
@@ -437,6 +459,13 @@ BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const s
         if (const json* b = field("output_bytes"); b && b->is_number_unsigned()) {
           c.output_written = true;
           c.output_bytes = b->get<uint64_t>();
+        }
+        if (const json* g = field("guards")) {
+          try {
+            c.guards = guards_from_json(*g);
+          } catch (const json::exception&) {
+            throw bad(at + ".guards is not a list of {name, passed, message}");
+          }
         }
         r.child = c;
       }
@@ -679,7 +708,7 @@ void print_batch_summary(const BatchResult& r, std::ostream& out) {
 
 void print_batch_json(const BatchResult& r, std::ostream& out) {
   json j;
-  j["schema"] = "bertq-batch-summary/3";
+  j["schema"] = "bertq-batch-summary/4";
   j["shard"] = std::to_string(r.shard.index) + "/" + std::to_string(r.shard.count);
   j["interrupted"] = r.signal != 0;
   j["signal"] = r.signal ? json(r.signal) : json();
@@ -703,6 +732,8 @@ void print_batch_json(const BatchResult& r, std::ostream& out) {
     jobs.back()["quantized_fraction"] = measured ? json(x.child->quantized_fraction) : json();
     jobs.back()["input_bytes"] = measured ? json(x.child->input_bytes) : json();
     jobs.back()["output_bytes"] = measured && x.child->output_written ? json(x.child->output_bytes) : json();
+    // The guards the conversion checked (a failed guard fails the job).
+    jobs.back()["guards"] = x.child && !x.child->guards.empty() ? guards_json(x.child->guards) : json();
   }
   j["jobs"] = jobs;
   out << j.dump(2) << "\n";

@@ -82,12 +82,14 @@ struct ChildResult {
   uint64_t input_bytes = 0;
   uint64_t output_bytes = 0;
   double quantized_fraction = 0;
+  std::vector<GuardResult> guards;  // the CI guards checked, passed or not
 };
 
 // A finished conversion's result.
 ChildResult child_result(const Report& report);
-// A failed one's.
-ChildResult child_result(const Error& error, int exit_code);
+// A failed one's; `report` when the conversion got far enough to have one
+// (a CI guard failed).
+ChildResult child_result(const Error& error, int exit_code, const Report* report = nullptr);
 // Writes `result` to `path` atomically (the parent reads it once the child exits).
 void write_child_result(const std::string& path, const ChildResult& result);
 // The result at `path`; nullopt if there is none or it is not a result (a

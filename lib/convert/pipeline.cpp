@@ -370,8 +370,8 @@ class Conversion {
         hint =
             "--allow-nothing-quantized writes it anyway; run `bertq convert --dry-run` to see why each "
             "module stays float";
-    throw Error(ErrorKind::Coverage, join(failed, "; "),
-                hint.empty() ? "the report lists why each float module stays float" : hint);
+    throw GuardFailure(r_, join(failed, "; "),
+                       hint.empty() ? "the report lists why each float module stays float" : hint);
   }
 
   void check_runnable() {

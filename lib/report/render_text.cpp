@@ -50,10 +50,18 @@ void print_summary(const Report& r, std::ostream& out) {
   out << "bertq " << r.mode_text() << ": " << printable_line(r.input.path) << " -> "
       << (r.dry_run ? std::string("(nothing written)") : printable_line(r.output.path)) << " (engine " << r.engine
       << ")\n";
-  out << "  size: " << format_mb(r.input.bytes) << " -> " << format_mb(r.output.bytes);
-  if (r.input.bytes > 0)
-    out << fmt::format(" ({:.1f}%)", 100.0 * static_cast<double>(r.output.bytes) / static_cast<double>(r.input.bytes));
-  if (r.dry_run) out << ", if written";
+  const bool guard_failed =
+      std::any_of(r.guards.begin(), r.guards.end(), [](const GuardResult& g) { return !g.passed; });
+  out << "  size: " << format_mb(r.input.bytes) << " -> ";
+  if (r.output.bytes == 0 && guard_failed) {
+    out << "not written (a guard failed)";
+  } else {
+    out << format_mb(r.output.bytes);
+    if (r.input.bytes > 0)
+      out << fmt::format(" ({:.1f}%)",
+                         100.0 * static_cast<double>(r.output.bytes) / static_cast<double>(r.input.bytes));
+    if (r.dry_run) out << ", if written";
+  }
   out << "\n";
   out << "  modules: " << r.quantized_count() << " quantized, " << r.skipped_count() << " left float (of "
       << r.modules.size() << " with weights)\n";

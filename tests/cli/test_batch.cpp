@@ -66,10 +66,18 @@ TEST_CASE("adding a CI guard or changing an option reruns an up-to-date job", "[
   // A guard that fails: the job is not up to date, it reruns and fails.
   write_file(s / "batch.json",
              R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "min_quantized_fraction": 0.99}]})");
-  Result r = run({"batch", s / "batch.json"});
+  Result r = run({"batch", s / "batch.json", "--summary", s / "summary.json"});
   CHECK(r.code == 9);
   CHECK(contains(r.out, "] failed  "));
   CHECK(contains(r.out, "less than --min-quantized-fraction 0.990"));
+  // The summary names each guard the job checked, and which failed.
+  const auto guards = parse_json(slurp(s / "summary.json"))["jobs"][0]["guards"];
+  REQUIRE(guards.size() == 2);
+  CHECK(guards[0]["name"] == "nothing quantized");
+  CHECK(guards[0]["passed"] == true);
+  CHECK(guards[1]["name"] == "min_quantized_fraction 0.99");
+  CHECK(guards[1]["passed"] == false);
+  CHECK(contains(guards[1]["message"].get<std::string>(), "less than --min-quantized-fraction 0.990"));
   write_file(s / "batch.json",
              R"({"jobs": [{"input": "in/m.pt", "output": "out/m.pt", "require_quantized": ["gpt2.*"]}]})");
   r = run({"batch", s / "batch.json"});
@@ -436,7 +444,7 @@ TEST_CASE("the Slurm, GitLab and Kubernetes examples convert every job once, and
 TEST_CASE("merging refuses summaries that are not every shard of one run once", "[cli][batch][errors]") {
   Scratch s;
   auto summary = [&](const std::string& name, const std::string& shard, const std::string& output) {
-    write_file(s / name, R"({"schema": "bertq-batch-summary/3", "shard": ")" + shard +
+    write_file(s / name, R"({"schema": "bertq-batch-summary/4", "shard": ")" + shard +
                              R"(", "interrupted": false, "signal": null, "counts": {}, "jobs": [{"input": "a.pt", )"
                              R"("output": ")" +
                              output +

@@ -665,6 +665,10 @@ TEST_CASE("coverage guards fail the conversion before the model is written", "[c
         "bert.encoder.layer.1.intermediate.dense (opted out: null at \"bert.encoder.layer.1\")\n"
         "hint: the report lists why each float module stays float\n");
   CHECK_FALSE(fs::exists(s / "out.pt"));
+  // The summary too, for the CI log: what was converted, what the guard saw.
+  CHECK(r.out.rfind("bertq quantize: " + kModel + " -> " + s / "out.pt", 0) == 0);
+  CHECK(contains(r.out, "\n  size: 0.17 MB -> not written (a guard failed)\n"));
+  CHECK(contains(r.out, "guard failed: require_quantized \"bert.encoder.*\": "));
   // The report files are written when a guard fails: CI needs them then.
   const auto j = parse_json(slurp(s / "r.json"));
   CHECK(j["guards"][1]["passed"] == false);
@@ -751,12 +755,19 @@ TEST_CASE("a conversion stopped by a signal leaves nothing and exits 128 + signa
     // The qconfig is read after every output has its temporary folder: the
     // conversion waits in that read, with its temporaries made, until signalled.
     HeldFifo fifo(s / "fifo");
+    Scratch logs;
     Background bertq(quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "out.pt") + " --qconfig " +
-                     quote(s / "fifo") + " --report " + quote(s / "r.json") + " 2>/dev/null");
+                     quote(s / "fifo") + " --report " + quote(s / "r.json") + " 2>" + quote(logs / "err"));
     REQUIRE(fifo.opened_elsewhere());
     CHECK(s.leftovers().size() == 2);  // the model's and the report's
     REQUIRE(::kill(bertq.pid(), sig) == 0);
     CHECK(bertq.wait() == 128 + sig);
+    // One line says what is on disk.
+    CHECK(slurp(logs / "err") == std::string("bertq: stopped by ") +
+                                     (sig == SIGINT    ? "SIGINT"
+                                      : sig == SIGTERM ? "SIGTERM"
+                                                       : "SIGHUP") +
+                                     ": nothing was written; its unfinished files are removed\n");
     CHECK_FALSE(fs::exists(s / "out.pt"));
     CHECK_FALSE(fs::exists(s / "r.json"));
     CHECK(s.leftovers().empty());
