@@ -22,7 +22,10 @@ void setup_tune(CLI::App& parent, Runner& runner) {
     TuneOptions o;
     std::string metric = "rel_l2", engine, format = "text";
     std::optional<int64_t> seq;
-    int64_t rows = 64;
+    std::optional<int64_t> rows;
+    std::string tolerance;
+    std::optional<int64_t> max_trials;
+    std::optional<double> time_limit;
     bool float_embeddings = false;
     bool verbose = false;
   };
@@ -31,10 +34,19 @@ void setup_tune(CLI::App& parent, Runner& runner) {
       "tune", "quantize as much as possible while the model's error stays within a tolerance (docs/tune.md)");
   cmd->add_option("input", f->o.input, "float TorchScript model")->required();
   cmd->add_option("output", f->o.output, "the tuned quantized model")->required();
-  cmd->add_option("--tolerance", f->o.tolerance, "the largest error allowed, in the metric's unit")
-      ->required()
+  cmd->add_option("--tolerance", f->tolerance,
+                  "the largest error allowed, in the metric's unit; a percentage (3%) for rel_l2, disagreement, "
+                  "f1_drop and accuracy_drop")
+      ->required();
+  cmd->add_option("--max-trials", f->max_trials,
+                  "stop the search after this many trial conversions; the smallest choice found that meets the "
+                  "tolerance is written")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--time-limit", f->time_limit,
+                  "start no trial after this many seconds; the smallest choice found that meets the tolerance is "
+                  "written")
       ->check(finite_number())
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--metric", f->metric,
                   "rel_l2 (default: relative L2 of the logits against float), max_abs, disagreement (argmax "
                   "changes), f1_drop or accuracy_drop (against the data's labels)");
@@ -55,7 +67,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
   cmd->add_option("--tokenized", f->o.data.tokenized, "pre-tokenized JSON Lines, as for eval");
   cmd->add_option("--inputs", f->o.data.inputs,
                   "the model's own inputs, for any forward: tensors saved with torch.save or JSON Lines, as for eval");
-  cmd->add_option("--rows", f->rows, "dummy rows when no data is given (default 64)");
+  cmd->add_option("--rows", f->rows, "tune on this many dummy rows (ids 0 and 1) when no data is given");
   cmd->add_option_function<int64_t>(
       "--seq-length", [f](int64_t v) { f->seq = v; },
       "tokenize and pad to this length (default 128, or the model's own positions if fewer)");
@@ -71,8 +83,22 @@ void setup_tune(CLI::App& parent, Runner& runner) {
                     did_you_mean(f->metric, tune_metric_names(), "metrics: " + join(tune_metric_names(), ", ")));
       f->o.metric = *metric;
       if (!f->engine.empty()) f->o.engine = parse_engine(f->engine);
-      if (f->o.run.batch < 1 || f->o.run.threads < 1 || f->rows < 1)
+      if (f->o.run.batch < 1 || f->o.run.threads < 1 || (f->rows && *f->rows < 1))
         throw Error(ErrorKind::Usage, "--batch, --threads and --rows must be positive");
+      f->o.tolerance = parse_tolerance(f->tolerance, f->o.metric);
+      const bool fraction = f->o.metric != TuneMetric::MaxAbs;
+      if (fraction && f->o.tolerance >= 1 && f->tolerance.back() != '%')
+        spdlog::warn("--tolerance {} allows {} of {:.0f} %: {} is a fraction (did you mean --tolerance {}%?)",
+                     printable_line(f->tolerance), to_string(f->o.metric), 100 * f->o.tolerance, to_string(f->o.metric),
+                     printable_line(f->tolerance));
+      if (f->max_trials) f->o.max_trials = static_cast<size_t>(*f->max_trials);
+      f->o.time_limit = f->time_limit;
+      // Tuning on dummy ids measures nothing about real inputs: only when asked.
+      const auto& d = f->o.data;
+      if (d.inputs.empty() && d.tokenized.empty() && d.data_dir.empty() && d.task.empty() && !f->rows)
+        throw Error(ErrorKind::Usage, "tune needs data to measure the error on",
+                    "--tokenized FILE.jsonl, --data DIR --vocab FILE (MRPC), or --inputs FILE; --rows N tunes on N "
+                    "dummy rows");
       f->o.embeddings = !f->float_embeddings;
       if (f->o.data.inputs.empty()) {
         std::string note;
@@ -82,7 +108,7 @@ void setup_tune(CLI::App& parent, Runner& runner) {
         throw Error(ErrorKind::Usage, "--inputs gives the inputs; --seq-length pads tokenized text",
                     "drop one of the two");
       }
-      f->o.data.dummy_rows = f->rows;
+      f->o.data.dummy_rows = f->rows.value_or(64);
       if (f->verbose) spdlog::set_level(spdlog::level::debug);
       ProgressBar bar;
       const TuneResult r = run_tune(f->o, command_line(), [&bar](int64_t done, int64_t total, const std::string& w) {

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <locale>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -118,8 +119,32 @@ struct Candidate {
   bool per_tensor = false;          // Linear: its int8 level uses one scale, which erred less on the data
   std::vector<std::string> levels;  // cheapest first; float after the last
   std::vector<double> errors;
-  size_t module_index = 0;  // plan order
+  size_t module_index = 0;     // plan order
+  int64_t rows = 0, cols = 0;  // the weight's shape, for size estimates
 };
+
+// The bytes a candidate's weight takes at `level` (float past the last):
+// int8 rows with a float64 scale and an int64 zero point each (one pair for
+// per-tensor), embedding rows with their float32 (8-bit) or float16 (4-bit)
+// scale and offset packed in. An estimate from the shapes, for the progress
+// lines; the final model is measured.
+uint64_t weight_bytes(const Candidate& c, size_t level) {
+  const auto rows = static_cast<uint64_t>(c.rows), cols = static_cast<uint64_t>(c.cols);
+  if (level >= c.levels.size()) return 4 * rows * cols;
+  if (!c.embedding) return rows * cols + (c.per_tensor ? 16 : 16 * rows);
+  return c.levels[level] == "8bit" ? rows * (cols + 8) : rows * ((cols + 1) / 2 + 4);
+}
+
+uint64_t estimated_bytes(const std::vector<Candidate>& cands, const std::vector<size_t>& level, uint64_t float_bytes) {
+  int64_t bytes = static_cast<int64_t>(float_bytes);
+  for (size_t i = 0; i < cands.size(); ++i)
+    bytes -= static_cast<int64_t>(weight_bytes(cands[i], cands[i].levels.size())) -
+             static_cast<int64_t>(weight_bytes(cands[i], level[i]));
+  return static_cast<uint64_t>(std::max<int64_t>(bytes, 0));
+}
+
+// Thrown by a trial past --max-trials or --time-limit: the search ends there.
+struct StopSearch {};
 
 // The sensitivity of every Linear: one pass over the data through the frozen
 // float model, with each Linear's int8 counterpart computed beside it.
@@ -266,6 +291,28 @@ std::string to_string(TuneMetric metric) { return metric_names().name(metric); }
 
 const std::vector<std::string>& tune_metric_names() { return metric_names().names(); }
 
+double parse_tolerance(const std::string& text, TuneMetric metric) {
+  std::string t = text;
+  const bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  double v = 0;
+  size_t used = 0;
+  try {
+    v = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (t.empty() || used != t.size() || !std::isfinite(v) || v < 0)
+    throw Error(ErrorKind::Usage, "--tolerance " + quoted_value(text) + " is not a number >= 0",
+                "e.g. --tolerance 0.03, or 3% for " + to_string(metric));
+  if (!percent) return v;
+  if (metric == TuneMetric::MaxAbs)
+    throw Error(ErrorKind::Usage,
+                "--tolerance " + quoted_value(text) + ": max_abs is in the logits' unit, not a fraction",
+                "give the largest absolute logit difference allowed, e.g. --tolerance 0.05");
+  return v / 100;
+}
+
 TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const Progress& progress) {
   const auto start = Clock::now();
   if (!(o.tolerance >= 0)) throw Error(ErrorKind::Usage, "--tolerance must be a number >= 0");
@@ -310,7 +357,12 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   r.tolerance = o.tolerance;
   // The float model is checked and loaded once; every trial converts it in
   // memory (convert_model copies, so it stays float).
-  torch::jit::Module float_model = load_model(ArchiveFile(o.input));
+  uint64_t float_bytes = 0;
+  torch::jit::Module float_model = [&] {
+    ArchiveFile file(o.input);
+    float_bytes = file.index().file_size;
+    return load_model(std::move(file));
+  }();
   float_model.eval();
   double ignored = 0;
   const at::Tensor float_logits = run_logits(float_model, o.input, data, run, progress, &ignored);
@@ -327,6 +379,10 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       const ModulePlan& mp = plan.modules[i];
       if (mp.functional) continue;
       Candidate c{mp.path, mp.type_name, false, false, {}, {}, i};
+      if (mp.weight_shape.size() == 2) {
+        c.rows = mp.weight_shape[0];
+        c.cols = mp.weight_shape[1];
+      }
       if (mp.use == WeightUse::Linear && mp.expected_op == "linear_dynamic") {
         c.levels = {"int8"};
       } else if (o.embeddings && (mp.use == WeightUse::Embedding || mp.use == WeightUse::EmbeddingBag) &&
@@ -349,6 +405,27 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   }
   if (cands.empty())
     throw Error(ErrorKind::Model, o.input + " has no module bertq can quantize (no Linear, no embedding)");
+
+  // The baseline, before the search: what plain `bertq convert` gives on
+  // this data, so that the tolerance can be read against it.
+  {
+    ConversionSettings cs;
+    cs.engine = engine;
+    cs.input = ConversionSettings::InputTensors::Share;
+    ConvertedModel plain = convert_model(float_model, default_qconfig_dict(), cs);
+    double s = 0;
+    r.baseline_metric =
+        measure(o.metric, float_logits, run_logits(plain.model, "the plain conversion", data, run, {}, &s), data);
+    std::vector<size_t> plain_levels;
+    for (const auto& c : cands) plain_levels.push_back(c.embedding ? c.levels.size() : 0);
+    r.baseline_estimated_bytes = estimated_bytes(cands, plain_levels, float_bytes);
+    spdlog::info(
+        "tune: baseline: plain `bertq convert` (per_channel_dynamic) gives {} {:.6g}, which {} --tolerance {}, at "
+        "about {}; the float model: 0 at {} ({:.0f} s so far)",
+        to_string(o.metric), r.baseline_metric, r.baseline_metric <= o.tolerance ? "meets" : "misses",
+        format_g17(o.tolerance), format_bytes(static_cast<int64_t>(r.baseline_estimated_bytes)),
+        format_bytes(static_cast<int64_t>(float_bytes)), seconds_since(start));
+  }
   const auto probe_start = Clock::now();
   probe_linears(float_model, cands, data, run.batch, progress);
   r.probe_seconds = seconds_since(probe_start);
@@ -368,13 +445,25 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   // measured once.
   std::map<std::string, double> measured;  // qconfig text -> metric
   double trial_seconds = 0;
+  // The smallest choice measured to meet the tolerance, for a search that
+  // stops early.
+  std::optional<std::pair<uint64_t, Levels>> best_meeting;
   auto try_levels = [&](const std::vector<size_t>& lv, const std::string& note, size_t k) {
     const Choice choice = choice_for(cands, lv);
     const std::string text = qconfig_json(choice).dump();
+    const uint64_t bytes = estimated_bytes(cands, lv, float_bytes);
     double m;
     if (auto it = measured.find(text); it != measured.end()) {
       m = it->second;
     } else {
+      if (o.max_trials && r.conversions >= *o.max_trials) {
+        r.stopped_early = "--max-trials " + std::to_string(*o.max_trials);
+        throw StopSearch{};
+      }
+      if (o.time_limit && seconds_since(start) >= *o.time_limit) {
+        r.stopped_early = "--time-limit " + format_g17(*o.time_limit);
+        throw StopSearch{};
+      }
       const auto t = Clock::now();
       ConversionSettings cs;
       cs.engine = engine;
@@ -387,22 +476,53 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       spdlog::debug("tune: trial {}: conversion {:.2f} s, evaluation {:.2f} s", r.conversions, convert_seconds, s);
       measured[text] = m;
       trial_seconds += seconds_since(t);
-      const size_t left = most > r.conversions ? most - r.conversions : 1;
-      spdlog::info("tune: trial {} ({}): {} {:.6g} ({}); at most {} more conversions, about {:.0f} s", r.conversions,
-                   note, to_string(o.metric), m, m <= o.tolerance ? "meets" : "misses", left,
-                   double(left) * trial_seconds / double(r.conversions));
+      // The estimate is refined with every trial: the mean trial so far
+      // times the trials the search may still need.
+      size_t left = most > r.conversions ? most - r.conversions : 1;
+      if (o.max_trials) left = std::min(left, *o.max_trials - std::min(*o.max_trials, r.conversions));
+      spdlog::info(
+          "tune: trial {} ({}): {} {:.6g} ({}), about {}; {:.0f} s so far, at most {} more trial{}, "
+          "about {:.0f} s",
+          r.conversions, note, to_string(o.metric), m, m <= o.tolerance ? "meets" : "misses",
+          format_bytes(static_cast<int64_t>(bytes)), seconds_since(start), left, left == 1 ? "" : "s",
+          double(left) * trial_seconds / double(r.conversions));
     }
-    r.trials.push_back({k, m, m <= o.tolerance, note});
+    TuneTrial trial{k, m, m <= o.tolerance, note, bytes, {}};
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (lv[i] >= cands[i].levels.size()) trial.kept_float.push_back(cands[i].path);
+    r.trials.push_back(std::move(trial));
+    if (m <= o.tolerance && (!best_meeting || bytes < best_meeting->first)) best_meeting.emplace(bytes, lv);
     if (progress) progress(static_cast<int64_t>(r.trials.size()), 0, note);
     return m <= o.tolerance;
   };
 
-  const SearchResult found = search_levels(errors, names, try_levels);
+  auto best_trial = [&] {
+    double best = std::numeric_limits<double>::infinity();
+    for (const auto& t : r.trials) best = std::min(best, t.metric);
+    return best;
+  };
+  SearchResult found;
+  try {
+    found = search_levels(errors, names, try_levels);
+  } catch (const StopSearch&) {
+    if (!best_meeting)
+      throw Error(ErrorKind::Tolerance,
+                  fmt::format("tune stopped ({}) after {} trial{} before any choice met --tolerance {} on {}; the "
+                              "best gave {:.6g}",
+                              r.stopped_early, r.conversions, r.conversions == 1 ? "" : "s", format_g17(o.tolerance),
+                              to_string(o.metric), best_trial()),
+                  "allow more trials or time, or raise --tolerance");
+    spdlog::warn(
+        "tune: stopped early ({}) after {} trials: writing the smallest choice measured to meet the "
+        "tolerance; a longer search may quantize more",
+        r.stopped_early, r.conversions);
+    found.levels = best_meeting->second;
+  }
   if (found.only_float)
     throw Error(ErrorKind::Tolerance,
-                fmt::format("no quantized choice meets --tolerance {} on {} (the best partial choice gives {:.6g}); "
-                            "only the float model does",
-                            format_g17(o.tolerance), to_string(o.metric), r.trials.front().metric),
+                fmt::format("no quantized choice meets --tolerance {} on {} (the best trial gave {:.6g}; plain "
+                            "`bertq convert` gives {:.6g}); only the float model does",
+                            format_g17(o.tolerance), to_string(o.metric), best_trial(), r.baseline_metric),
                 "raise --tolerance, or check the data (--metric " + to_string(o.metric) + ")");
   const Levels& level = found.levels;
 
@@ -445,6 +565,9 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   r.qconfig_json = text;
   r.input_bytes = final_report.input.bytes;
   r.output_bytes = final_report.output.bytes;
+  spdlog::info("tune: final conversion, as `bertq convert --qconfig` makes it: {} {:.6g}, {} ({:.0f} s in all)",
+               to_string(o.metric), r.final_metric, format_bytes(static_cast<int64_t>(r.output_bytes)),
+               seconds_since(start));
 
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
@@ -455,11 +578,26 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
         static_cast<size_t>(std::count_if(cands.begin(), cands.end(),
                                           [&](const Candidate& x) { return x.errors.front() > c.errors.front(); })) +
         1;
+    // Specific to the module: its own sensitivity and rank, and what the
+    // trial that tried it one level cheaper measured, if one did.
+    const std::string own = fmt::format("{} on its own errs {:.3g} (rank {} of {})", c.levels.front(), c.errors.front(),
+                                        rank, cands.size());
+    const TuneTrial* undo = nullptr;
+    for (const auto& t : r.trials)
+      if (t.note == "undo " + c.path) undo = &t;
     if (level[i] == 0)
-      m.why = "cheapest precision; the model meets the tolerance with it";
+      m.why = undo ? fmt::format("{}; with it the model measured {:.4g}, within the tolerance", own, undo->metric)
+                   : fmt::format("{}; the model meets the tolerance with it", own);
+    else if (undo && !undo->meets)
+      m.why =
+          fmt::format("raised: {}; one level cheaper the model measured {:.4g}, over the tolerance", own, undo->metric);
+    else if (!r.stopped_early.empty())
+      m.why = fmt::format("raised: {}; the search stopped early ({}) before trying it cheaper", own, r.stopped_early);
     else
-      m.why = fmt::format("raised: sensitivity rank {} of {}; the model needs it to meet the tolerance", rank,
-                          cands.size());
+      m.why = fmt::format(
+          "raised: {}; the search raises modules in order of sensitivity until the model meets the "
+          "tolerance, and kept this one",
+          own);
     r.modules.push_back(m);
   }
   r.seconds = seconds_since(start);
@@ -471,6 +609,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
 
 std::string tune_json(const TuneResult& r) {
   json j;
+  j["schema"] = "bertq-tune/2";
   j["metric"] = to_string(r.metric);
   j["tolerance"] = r.tolerance;
   j["final_metric"] = r.final_metric;
@@ -479,6 +618,10 @@ std::string tune_json(const TuneResult& r) {
   j["sensitivity_seconds"] = r.probe_seconds;
   j["input_bytes"] = r.input_bytes;
   j["output_bytes"] = r.output_bytes;
+  j["baseline"] = {{"qconfig", "per_channel_dynamic"},
+                   {"metric", r.baseline_metric},
+                   {"estimated_bytes", r.baseline_estimated_bytes}};
+  j["stopped_early"] = r.stopped_early.empty() ? json() : json(r.stopped_early);
   json mods = json::array();
   for (const auto& m : r.modules) {
     json s = json::object();
@@ -493,7 +636,12 @@ std::string tune_json(const TuneResult& r) {
   j["modules"] = mods;
   json trials = json::array();
   for (const auto& t : r.trials)
-    trials.push_back({{"upgrades", t.upgrades}, {"metric", t.metric}, {"meets", t.meets}, {"note", t.note}});
+    trials.push_back({{"upgrades", t.upgrades},
+                      {"metric", t.metric},
+                      {"meets", t.meets},
+                      {"note", t.note},
+                      {"estimated_bytes", t.estimated_bytes},
+                      {"kept_float", t.kept_float.size()}});
   j["trials"] = trials;
   j["qconfig"] = json::parse(r.qconfig_json.empty() ? "null" : r.qconfig_json);
   return j.dump(2) + "\n";
@@ -508,28 +656,53 @@ std::string tune_html(const TuneResult& r) {
   double top = 0;
   for (const auto* m : worst) top = std::max(top, m->sensitivity.front());
   std::ostringstream page;
+  page.imbue(std::locale::classic());
   HtmlWriter out(page);
   out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>bertq tune</title>\n<style>"_html
       << Markup::embedded(report_css())
       << ".bar{height:10px;background:#7a8ca8;display:inline-block;vertical-align:middle}"
-         ".float .bar{background:#c0504d}</style></head><body>\n<h1>bertq tune</h1>\n"_html;
+         ".float .bar{background:#c0504d}td.why{font-size:12.5px}</style></head><body>\n<h1>bertq tune</h1>\n"_html;
   out << "<p>"_html << to_string(r.metric) << " " << fmt::format("{:.6g}", r.final_metric) << " &le; tolerance "_html
       << format_g17(r.tolerance) << "; " << fmt::format("{:.2f} MB", double(r.input_bytes) / 1e6) << " &rarr; "_html
       << fmt::format("{:.2f} MB", double(r.output_bytes) / 1e6) << "; " << r.conversions << " conversions, "
-      << fmt::format("{:.1f}", r.seconds) << " s</p>\n"_html;
+      << fmt::format("{:.1f}", r.seconds) << " s. Plain <code>bertq convert</code> gives "_html
+      << fmt::format("{:.6g}", r.baseline_metric) << " at about "
+      << fmt::format("{:.2f} MB", double(r.baseline_estimated_bytes) / 1e6) << ".</p>\n"_html;
+  if (!r.stopped_early.empty())
+    out << "<p class=\"alert warn\">The search stopped early ("_html << r.stopped_early
+        << "): this is the smallest choice measured to meet the tolerance; a longer search may quantize more.</p>\n"_html;
+
   out << "<h2>Sensitivity, worst modules first</h2>\n<p class=\"note\">Relative L2 error of each module's output "
-         "(Linear, int8) or rows (embeddings, at their cheapest precision) when only it is quantized; the bar is "
-         "scaled to the worst.</p>\n<table>\n<thead><tr><th>module</th><th>type</th><th>sensitivity</th><th></th>"
-         "<th>chosen</th><th>why</th></tr></thead>\n<tbody>\n"_html;
+         "(Linear, int8) or rows (embeddings: 4-bit, 8-bit) when only it is quantized; the bar is scaled to the "
+         "worst, at the module's cheapest precision.</p>\n<table>\n<thead><tr><th>module</th><th>type</th>"
+         "<th>sensitivity</th><th></th><th>chosen</th><th>int8 scheme</th><th>why</th></tr></thead>\n<tbody>\n"_html;
   for (const auto* m : worst) {
     const double v = m->sensitivity.front();
     const int width = top > 0 ? static_cast<int>(std::lround(200 * v / top)) : 0;
     out << (m->chosen == "float" ? "<tr class=\"float\">"_html : "<tr>"_html) << "<td><code>"_html << m->path
-        << "</code></td><td>"_html << m->type_name << "</td><td>"_html << fmt::format("{:.4g}", v)
-        << "</td><td><span class=\"bar\" style=\"width:"_html << width << "px\"></span></td><td>"_html << m->chosen
-        << "</td><td>"_html << m->why << "</td></tr>\n"_html;
+        << "</code></td><td>"_html << m->type_name << "</td><td>"_html;
+    for (size_t i = 0; i < m->levels.size(); ++i)
+      out << (i ? "<br>"_html : ""_html) << m->levels[i] << " " << fmt::format("{:.4g}", m->sensitivity[i]);
+    out << "</td><td><span class=\"bar\" style=\"width:"_html << width << "px\"></span></td><td>"_html << m->chosen
+        << "</td><td>"_html << (m->int8_scheme.empty() ? "-" : m->int8_scheme) << "</td><td class=\"why\">"_html
+        << m->why << "</td></tr>\n"_html;
   }
-  out << "</tbody></table>\n</body></html>\n"_html;
+  out << "</tbody></table>\n"_html;
+
+  out << "<h2>Trials</h2>\n<p class=\"note\">Each choice the search converted and measured, in order; sizes are "
+         "estimated from the weights' shapes.</p>\n<table>\n<thead><tr><th>#</th><th>trial</th><th>upgrades</th>"
+         "<th>modules kept float</th><th>"_html
+      << to_string(r.metric) << "</th><th>meets</th><th>size (about)</th></tr></thead>\n<tbody>\n"_html;
+  for (size_t i = 0; i < r.trials.size(); ++i) {
+    const TuneTrial& t = r.trials[i];
+    out << (t.meets ? "<tr>"_html : "<tr class=\"float\">"_html) << "<td>"_html << i + 1 << "</td><td>"_html << t.note
+        << "</td><td>"_html << t.upgrades << "</td><td>"_html << t.kept_float.size() << "</td><td>"_html
+        << fmt::format("{:.6g}", t.metric) << "</td><td>"_html << (t.meets ? "yes" : "no") << "</td><td>"_html
+        << format_bytes(static_cast<int64_t>(t.estimated_bytes)) << "</td></tr>\n"_html;
+  }
+  out << "</tbody></table>\n<h2>The chosen qconfig</h2>\n<p class=\"note\"><code>bertq convert INPUT OUTPUT "
+         "--qconfig</code> with it makes the tuned model.</p>\n<pre>"_html
+      << r.qconfig_json << "</pre>\n</body></html>\n"_html;
   return page.str();
 }
 
@@ -542,6 +715,11 @@ void print_tune(const TuneResult& r, std::ostream& out) {
       to_string(r.metric), r.final_metric, format_g17(r.tolerance), floats, r.modules.size(), r.conversions, r.seconds,
       r.probe_seconds);
   out << fmt::format("  size: {:.2f} MB -> {:.2f} MB\n", double(r.input_bytes) / 1e6, double(r.output_bytes) / 1e6);
+  out << fmt::format("  baseline: plain `bertq convert` gives {} {:.6g} at about {:.2f} MB\n", to_string(r.metric),
+                     r.baseline_metric, double(r.baseline_estimated_bytes) / 1e6);
+  if (!r.stopped_early.empty())
+    out << "  stopped early (" << r.stopped_early
+        << "): the smallest choice measured to meet the tolerance; a longer search may quantize more\n";
   std::vector<const TunedModule*> worst;
   for (const auto& m : r.modules) worst.push_back(&m);
   std::stable_sort(worst.begin(), worst.end(), [](const TunedModule* a, const TunedModule* b) {

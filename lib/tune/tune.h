@@ -49,7 +49,17 @@ struct TuneOptions {
   DataOptions data;
   RunOptions run;
   std::optional<Engine> engine;
+  // Stop the search early: at most this many trial conversions, or no new
+  // trial once this many seconds have passed. The best choice found that
+  // meets the tolerance is written.
+  std::optional<size_t> max_trials;
+  std::optional<double> time_limit;
 };
+
+// `--tolerance` as typed: a number in the metric's unit, or for the metrics
+// that are fractions (rel_l2, disagreement, f1_drop, accuracy_drop) a
+// percentage ("3%" is 0.03). Throws Error(Usage).
+double parse_tolerance(const std::string& text, TuneMetric metric);
 
 struct TunedModule {
   std::string path;
@@ -67,7 +77,9 @@ struct TuneTrial {
   size_t upgrades = 0;  // how many upgrades were applied
   double metric = 0;
   bool meets = false;
-  std::string note;  // "search", "undo <module>", ...
+  std::string note;                     // "search", "undo <module>", ...
+  uint64_t estimated_bytes = 0;         // the model's size with this choice, estimated from the weights' shapes
+  std::vector<std::string> kept_float;  // modules left float
 };
 
 struct TuneResult {
@@ -80,6 +92,11 @@ struct TuneResult {
   double seconds = 0, probe_seconds = 0;
   uint64_t output_bytes = 0, input_bytes = 0;
   std::string qconfig_json;  // what was written to qconfig_out
+  // Plain `bertq convert` (per_channel_dynamic) on the same data, measured
+  // before the search: what tuning starts from.
+  double baseline_metric = 0;
+  uint64_t baseline_estimated_bytes = 0;
+  std::string stopped_early;  // "--max-trials 3" / "--time-limit 60": the search did not finish
 };
 
 // Throws Error(Tolerance) when no choice but all-float meets the tolerance

@@ -122,3 +122,142 @@ TEST_CASE("tune refuses a tolerance that is not a number", "[cli][tune][errors]"
     CHECK(r.code == 2);
   }
 }
+
+namespace {
+
+// The metric each "tune: trial N" line reports, in order.
+std::vector<double> trial_metrics(const std::string& log) {
+  std::vector<double> out;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("bertq: info: tune: trial ", 0) != 0) continue;
+    const size_t at = line.find("): rel_l2 ");
+    if (at != std::string::npos) out.push_back(std::stod(line.substr(at + 10)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tune explains itself: a baseline first, every trial with size and time, the final conversion",
+          "[cli][tune]") {
+  Scratch s;
+  const Result r = run({"tune", kOutlier, s / "t.pt", "--tolerance", "5%", "--qconfig-out", s / "t.json", "--rows",
+                        "16", "--seq-length", "16", "--tune-report", s / "r.json", "--tune-html", s / "t.html"});
+  REQUIRE(r.code == 0);
+  const size_t baseline = r.err.find(
+      "bertq: info: tune: baseline: plain `bertq convert` (per_channel_dynamic) gives "
+      "rel_l2 ");
+  const size_t first = r.err.find("bertq: info: tune: trial 1 (");
+  const size_t last = r.err.find("bertq: info: tune: final conversion, as `bertq convert --qconfig` makes it: ");
+  REQUIRE(baseline != std::string::npos);
+  REQUIRE(first != std::string::npos);
+  REQUIRE(last != std::string::npos);
+  CHECK(baseline < first);
+  CHECK(first < last);
+  CHECK(contains(r.err, "which misses --tolerance 0.05, at about "));
+  const auto report = parse_json(slurp(s / "r.json"));
+  CHECK(report["schema"] == "bertq-tune/2");
+  CHECK(report["tolerance"] == 0.05);  // 5% is 0.05
+  // Every conversion of the search is logged (a choice met again is not
+  // converted again), with the estimate refined as trials run.
+  CHECK(trial_metrics(r.err).size() == report["conversions"].get<size_t>() - 1);
+  CHECK(contains(r.err, " s so far, at most "));
+  // The baseline's size estimate is within 10 % of what plain convert writes.
+  REQUIRE(run({"convert", kOutlier, s / "plain.pt"}).code == 0);
+  const double plain = static_cast<double>(fs::file_size(s / "plain.pt"));
+  CHECK(report["baseline"]["estimated_bytes"].get<double>() == Approx(plain).epsilon(0.1));
+  // Each module's reason is its own: its sensitivity and rank.
+  std::set<std::string> whys;
+  for (const auto& m : report["modules"]) whys.insert(m["why"].get<std::string>());
+  CHECK(whys.size() == report["modules"].size());
+  const std::string page = slurp(s / "t.html");
+  CHECK(contains(page, "<h2>Trials</h2>"));
+  CHECK(contains(page, "<h2>The chosen qconfig</h2>"));
+  CHECK(contains(page, "4bit "));  // both embedding precisions' sensitivity
+  CHECK_FALSE(contains(page, "&amp;"));
+}
+
+TEST_CASE("tune stops at --max-trials with the best choice that met the tolerance, or says none did", "[cli][tune]") {
+  Scratch s;
+  const std::vector<std::string> base{"tune", kOutlier,       s / "t.pt", "--qconfig-out", s / "t.json", "--rows",
+                                      "16",   "--seq-length", "16",       "--tune-report", s / "r.json", "--tolerance"};
+  auto with = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  // The full search, then the same stopped after two trials.
+  Result r = with({"0.05"});
+  REQUIRE(r.code == 0);
+  const size_t full = trial_metrics(r.err).size();
+  REQUIRE(full > 2);
+  r = with({"0.05", "--max-trials", "2"});
+  if (r.code == 0) {
+    CHECK(trial_metrics(r.err).size() == 2);
+    CHECK(contains(r.err,
+                   "bertq: warning: tune: stopped early (--max-trials 2) after 2 trials: writing the smallest "
+                   "choice measured to meet the tolerance"));
+    CHECK(parse_json(slurp(s / "r.json"))["stopped_early"] == "--max-trials 2");
+    CHECK(parse_json(slurp(s / "r.json"))["final_metric"].get<double>() <= 0.05);
+  } else {
+    CHECK(r.code == 10);
+    CHECK(contains(r.err, "bertq: error: tune stopped (--max-trials 2) after 2 trials before any choice met"));
+  }
+  // One trial (the cheapest everywhere) cannot meet a tight tolerance.
+  fs::remove(s / "t.pt");
+  r = with({"0.0001", "--max-trials", "1"});
+  CHECK(r.code == 10);
+  CHECK(trial_metrics(r.err).size() == 1);
+  CHECK(contains(r.err,
+                 "bertq: error: tune stopped (--max-trials 1) after 1 trial before any choice met --tolerance "
+                 "0.0001 on rel_l2; the best gave "));
+  CHECK_FALSE(fs::exists(s / "t.pt"));
+}
+
+TEST_CASE("tune quotes its best trial when nothing meets the tolerance", "[cli][tune]") {
+  Scratch s;
+  const Result r = run({"tune", kOutlier, s / "t.pt", "--tolerance", "1e-9", "--qconfig-out", s / "t.json", "--rows",
+                        "16", "--seq-length", "16"});
+  CHECK(r.code == 10);
+  const auto metrics = trial_metrics(r.err);
+  REQUIRE_FALSE(metrics.empty());
+  const double best = *std::min_element(metrics.begin(), metrics.end());
+  const size_t at = r.err.find("(the best trial gave ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(r.err.substr(at + 21)) == Approx(best).epsilon(1e-5));
+  CHECK(contains(r.err, "; plain `bertq convert` gives "));
+}
+
+TEST_CASE("tune reads tolerances as the user means them, and needs real data unless asked", "[cli][tune][errors]") {
+  Scratch s;
+  const std::vector<std::string> base{"tune",       kOutlier,       s / "t.pt", "--qconfig-out",
+                                      s / "t.json", "--seq-length", "16"};
+  auto with = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  // No data, no --rows: refused; tuning on dummy ids is only on request.
+  Result r = with({"--tolerance", "0.05"});
+  CHECK(r.code == 2);
+  CHECK(r.err ==
+        "bertq: error: tune needs data to measure the error on\nhint: --tokenized FILE.jsonl, --data DIR "
+        "--vocab FILE (MRPC), or --inputs FILE; --rows N tunes on N dummy rows\n");
+  // A relative metric's tolerance of 1 or more is 100 % or more: said.
+  r = with({"--tolerance", "3", "--rows", "8"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.err,
+                 "bertq: warning: --tolerance 3 allows rel_l2 of 300 %: rel_l2 is a fraction (did you mean "
+                 "--tolerance 3%?)\n"));
+  CHECK_FALSE(contains(with({"--tolerance", "3%", "--rows", "8"}).err, "bertq: warning: --tolerance"));
+  for (const std::string bad : {"10%x", "%", "-1%", "nan", ""}) {
+    INFO(bad);
+    r = with({"--tolerance", bad, "--rows", "8"});
+    CHECK(r.code == 2);
+    CHECK(contains(r.err, "bertq: error: --tolerance "));
+  }
+  r = with({"--tolerance", "5%", "--metric", "max_abs", "--rows", "8"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "max_abs is in the logits' unit, not a fraction"));
+}
