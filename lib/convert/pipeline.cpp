@@ -272,7 +272,35 @@ class Conversion {
       note_repeated_calls();
       if (o_.fuse_qkv) note_fusions();
     }
+    if (!o_.prepare_only) warn_outlier_modules();
     timer_.done("describe modules");
+  }
+
+  // Modules whose weights lose far more than the rest (4-bit position rows,
+  // a Linear with an outlier row) are said in every format, not only marked
+  // on the HTML page: the same rule as the page's red marks.
+  void warn_outlier_modules() {
+    // Twice the page's 3 dB for its red marks: 4x the noise power, beyond the
+    // spread of int8 Linears even in a small model.
+    constexpr double kOutlierDb = 6.0;
+    std::vector<double> values;
+    for (const auto& m : r_.modules)
+      if (m.plan.quantized && m.sqnr_db && std::isfinite(*m.sqnr_db)) values.push_back(*m.sqnr_db);
+    if (values.size() < 3) return;
+    std::sort(values.begin(), values.end());
+    const size_t n = values.size();
+    const double median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    std::vector<std::string> low;
+    for (const auto& m : r_.modules)
+      if (m.plan.quantized && m.sqnr_db && *m.sqnr_db < median - kOutlierDb)
+        low.push_back(fmt::format("{} ({} {:.1f} dB)", shown_path(m.plan.path), m.plan.op, *m.sqnr_db));
+    if (low.empty()) return;
+    r_.warnings.push_back(fmt::format(
+        "{} module{} lose{} far more precision than the rest, weight SQNR more than {:.0f} dB below the median of "
+        "{:.1f} dB: {}; a higher precision for {} (8-bit rows for embeddings, a null qconfig key for float) keeps "
+        "more, and `bertq compare` measures what it costs the outputs",
+        low.size(), low.size() == 1 ? "" : "s", low.size() == 1 ? "s" : "", kOutlierDb, median, join(low, ", "),
+        low.size() == 1 ? "it" : "them"));
   }
 
   // A module called several times is inlined at each call by Finalize, and

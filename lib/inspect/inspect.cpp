@@ -151,23 +151,28 @@ Inspection inspect_model(const InspectOptions& o) {
     // Frozen: the module structure is gone; the manifest remembers it.
     if (manifest) {
       for (const auto& mm : manifest->modules)
-        ins.modules.push_back(
-            {mm.path, mm.type_name, mm.quantized ? mm.op + (mm.fused_rows ? " (fused)" : "") : "float",
-             manifest->schema >= 2 ? mm.rule.describe() : "", mm.float_reason, mm.packed_attr, mm.fused_rows});
+        ins.modules.push_back({mm.path, mm.type_name,
+                               mm.quantized ? mm.op + (mm.fused_rows ? " (fused)" : "") : "float",
+                               manifest->schema >= 2 ? mm.rule.describe() : "",
+                               manifest->schema >= 2 ? std::optional<Rule>(mm.rule) : std::nullopt, mm.float_reason,
+                               mm.packed_attr, mm.fused_rows});
     } else {
       for (const auto& attr : packed_weight_attrs(m)) {
         const bool rows = !is_packed_linear(*packed_value(m, attr));
         ins.modules.push_back({attr, rows ? "EmbeddingPackedParamsBase" : "LinearPackedParamsBase",
-                               rows ? "embedding rows" : "linear_dynamic", "", "", attr, std::nullopt});
+                               rows ? "embedding rows" : "linear_dynamic", "", std::nullopt, "", attr, std::nullopt});
       }
     }
   } else {
     for (const auto& child : m.named_modules()) {
       const auto type = child.value.type()->name()->qualifiedName();
       if (is_observer_type_name(type) || !own_weight_shape(child.value)) continue;
-      InspectedModule im{child.name, short_type_name(type), "float", "", "", "", std::nullopt};
+      InspectedModule im{child.name, short_type_name(type), "float", "", std::nullopt, "", "", std::nullopt};
       if (auto it = from_manifest.find(child.name); it != from_manifest.end()) {
-        if (manifest->schema >= 2) im.rule = it->second->rule.describe();
+        if (manifest->schema >= 2) {
+          im.rule = it->second->rule.describe();
+          im.rule_data = it->second->rule;
+        }
         im.float_reason = it->second->float_reason;
       }
       if (ins.kind == ModelKind::Debug) {
@@ -240,7 +245,11 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
   out << "\n";
   if (ins.detail) {
     const ModuleDetail& d = *ins.detail;
-    auto list = [](const std::vector<double>& v) { return fmt::format("{:.6g}", fmt::join(v, ", ")); };
+    // +0.0 for -0.0: a float zero point computed as -min/scale can be -0.
+    auto list = [](std::vector<double> v) {
+      for (double& x : v) x = x == 0 ? 0.0 : x;
+      return fmt::format("{:.6g}", fmt::join(v, ", "));
+    };
     const auto& shape = format_shape;
     out << "module: " << printable_line(d.module.path.empty() ? "<root>" : d.module.path) << " ("
         << printable_line(d.module.type_name) << ")\n";
@@ -266,13 +275,23 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
     if (!ins.graph.empty()) out << "graph:\n" << ins.graph;
     return;
   }
-  size_t width = 6;
-  for (const auto& m : ins.modules) width = std::max(width, m.path.size());
+  // Columns: path, type, state, then the rule, or for a float module why.
+  size_t wp = 6, wt = 4, ws = 5;
   for (const auto& m : ins.modules) {
-    std::string path = m.path.empty() ? "<root>" : m.path;
-    out << path << std::string(width + 2 - path.size(), ' ') << m.type_name << "  " << m.state;
-    if (!m.rule.empty()) out << "  [" << m.rule << "]";
-    out << "\n";
+    wp = std::max(wp, std::max<size_t>(m.path.size(), 6));
+    wt = std::max(wt, m.type_name.size());
+    ws = std::max(ws, m.state.size());
+  }
+  auto pad = [](const std::string& s, size_t w) { return s + std::string(w > s.size() ? w - s.size() : 0, ' '); };
+  for (const auto& m : ins.modules) {
+    std::string line =
+        pad(m.path.empty() ? "<root>" : m.path, wp) + "  " + pad(m.type_name, wt) + "  " + pad(m.state, ws);
+    if (m.state == "float" && !m.float_reason.empty())
+      line += "  " + m.float_reason;
+    else if (!m.rule.empty())
+      line += "  [" + m.rule + "]";
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << printable_line(line) << "\n";
   }
   if (ins.kind == ModelKind::Final && !ins.has_manifest)
     out << "(no bertq manifest: module names are unknown, packed-params attributes are listed)\n";
@@ -292,7 +311,7 @@ void print_inspection_json(const Inspection& ins, std::ostream& out) {
     return json{{"path", m.path},
                 {"type", m.type_name},
                 {"state", m.state},
-                {"rule", m.rule.empty() ? json() : json(m.rule)},
+                {"rule", m.rule_data ? json(to_json(*m.rule_data)) : json()},
                 {"float_reason", m.float_reason.empty() ? json() : json(m.float_reason)},
                 {"packed_attr", m.packed_attr.empty() ? json() : json(m.packed_attr)},
                 {"fused_rows", m.fused_rows ? json{m.fused_rows->first, m.fused_rows->second} : json()}};

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "plan/plan.h"
+
 namespace torch::jit {
 struct Module;
 }
@@ -20,8 +22,9 @@ namespace bertq {
 struct InspectedModule {
   std::string path;
   std::string type_name;
-  std::string state;  // "float", "linear_dynamic", "observed: linear_dynamic", ...
-  std::string rule;   // the deciding qconfig rule, from the bertq manifest ("" if unknown)
+  std::string state;              // "float", "linear_dynamic", "observed: linear_dynamic", ...
+  std::string rule;               // the deciding qconfig rule, from the bertq manifest ("" if unknown)
+  std::optional<Rule> rule_data;  // the same as data, rendered as the report renders it
   std::string float_reason;
   std::string packed_attr;
   std::optional<std::pair<int64_t, int64_t>> fused_rows;  // --fuse-qkv: its rows of packed_attr

@@ -85,15 +85,9 @@ std::string printf_double(const char* format, double v) {
   return buf;
 }
 
-// Scales and errors span many decades: 3 significant digits, "1.23e-03".
-// The exponent loses its padding zero ("1.23e-4"): tables fold three of these
-// into one cell.
-std::string sci3(double v) {
-  std::string s = printf_double("%.2e", v);
-  const size_t e = s.find('e');
-  if (e != std::string::npos && e + 2 < s.size() - 1 && s[e + 2] == '0') s.erase(e + 2, 1);
-  return s;
-}
+// Scales and errors: three significant digits, as the text table and
+// `inspect` print them ("0.000361", "3.6e-05").
+std::string sci3(double v) { return printf_double("%.3g", v); }
 
 // SQNR with one decimal; infinite when the weight was reproduced exactly.
 Html db1(double v) {
@@ -290,7 +284,9 @@ Diagnosis diagnose(const Report& r) {
   d.min = *std::min_element(values.begin(), values.end());
   d.max = *std::max_element(values.begin(), values.end());
   d.median = median_of(values);
-  const size_t want = values.size() < 3 ? 0 : std::min(kMaxLowest, values.size() / 3);
+  // The lowest are marked only when the spread means something: modules
+  // within a few dB of each other are alike, whatever their order.
+  const size_t want = values.size() < 3 || d.max - d.min < kOutlierDb ? 0 : std::min(kMaxLowest, values.size() / 3);
   d.lowest = want;
   for (size_t i = 0; i < d.ranked.size(); ++i) {
     const ModuleReport* m = d.ranked[i];
@@ -419,9 +415,13 @@ void write_alerts(const Report& r, HtmlWriter& out) {
     }
     out << "</section>\n"_html;
   } else if (!passed.empty()) {
+    // What was checked, in words: the guard "nothing quantized" passing
+    // means that something was.
     out << "<p class=\"alert ok\"><strong>&#10003; "_html << passed.size()
         << (passed.size() == 1 ? " CI guard" : " CI guards") << " passed:</strong>"_html;
-    for (const GuardResult* g : passed) out << " <code class=\"chip\">"_html << g->name << "</code>"_html;
+    for (size_t i = 0; i < passed.size(); ++i)
+      out << (i ? "; "_html : " "_html) << guard_check_text(passed[i]->name) << " <code class=\"chip\">"_html
+          << passed[i]->name << "</code>"_html;
     out << "</p>\n"_html;
   }
   if (!r.warnings.empty()) {
@@ -608,6 +608,9 @@ void write_layer_chart(const Report& r, const Diagnosis& d, HtmlWriter& out) {
     out << "<li><span class=\"swatch low\"></span>"_html
         << (d.lowest == 1 ? std::string("the lowest SQNR") : "among the " + std::to_string(d.lowest) + " lowest SQNR")
         << "</li>\n"_html;
+  else if (d.finite >= 3)
+    out << "<li>none marked as the lowest: all " << d.finite << " are within " << tick_db(kOutlierDb)
+        << " dB of each other</li>\n"_html;
   if (d.finite > 0)
     out << "<li><span class=\"swatch out\"></span>more than "_html << tick_db(kOutlierDb)
         << " dB below the median (under "_html << db1(d.threshold()) << " dB): "_html

@@ -30,10 +30,11 @@ std::string after_text(const ModuleReport& m) {
 // columns are dropped from the end of this list, then module names are
 // shortened in the middle.
 enum Col { kModule, kState, kSqnr, kBefore, kAfter, kShape, kScale, kType, kRule, kZp, kCols };
-const char* const kHeader[kCols] = {"MODULE", "STATE", "SQNR dB", "before", "after", "SHAPE", "SCALE min/med/max",
-                                    "TYPE",   "RULE",  "ZP"};
-// Printed left to right in this order.
-const Col kOrder[kCols] = {kModule, kType, kState, kRule, kShape, kScale, kZp, kSqnr, kBefore, kAfter};
+const char* const kHeader[kCols] = {
+    "MODULE", "STATE", "SQNR dB", "before", "after", "SHAPE", "SCALE min/med/max", "TYPE", "RULE, or why float", "ZP"};
+// Printed left to right in this order; the rule (or a float module's
+// reason, which can be long) last, so that it pushes no column aside.
+const Col kOrder[kCols] = {kModule, kType, kState, kShape, kScale, kZp, kSqnr, kBefore, kAfter, kRule};
 bool numeric(Col c) { return c == kSqnr || c == kBefore || c == kAfter; }
 
 // Shortens `s` to `n` columns by cutting its middle (module names differ at
@@ -63,8 +64,11 @@ void print_summary(const Report& r, std::ostream& out) {
     if (r.dry_run) out << ", if written";
   }
   out << "\n";
-  out << "  modules: " << r.quantized_count() << " quantized, " << r.skipped_count() << " left float (of "
-      << r.modules.size() << " with weights)\n";
+  // A prepared model holds observers: its modules are quantized only when
+  // `bertq convert` finishes it.
+  out << "  modules: " << r.quantized_count()
+      << (r.mode == ConvertMode::Prepare ? " observed (quantized by `bertq convert`), " : " quantized, ")
+      << r.skipped_count() << " left float (of " << r.modules.size() << " with weights)\n";
   std::map<std::string, size_t> ops, reasons;
   for (const auto& m : r.modules) {
     if (m.plan.quantized)
@@ -96,7 +100,7 @@ void print_table(const Report& r, std::ostream& out, TableRows which, size_t wid
     c[kModule] = m.plan.path.empty() ? "<root>" : m.plan.path;
     c[kType] = m.plan.type_name;
     c[kState] = m.plan.quantized ? m.plan.op : "float";
-    c[kRule] = m.plan.rule.describe();
+    c[kRule] = m.plan.quantized || m.plan.float_reason.empty() ? m.plan.rule.describe() : m.plan.float_reason;
     c[kShape] = format_shape(m.plan.weight_shape);
     c[kScale] = spread(m.scales);
     c[kZp] = spread(m.zero_points);

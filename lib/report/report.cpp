@@ -97,4 +97,13 @@ std::string manifest_json(const Report& r) {
   return j.dump(1);
 }
 
+std::string guard_check_text(const std::string& name) {
+  if (name == "nothing quantized") return "at least one weight is quantized";
+  const std::string require = "require_quantized ", fraction = "min_quantized_fraction ";
+  if (name.rfind(require, 0) == 0) return "every Linear matching " + name.substr(require.size()) + " is quantized";
+  if (name.rfind(fraction, 0) == 0)
+    return "at least " + name.substr(fraction.size()) + " of the weight elements are quantized";
+  return name;
+}
+
 }  // namespace bertq

@@ -77,6 +77,10 @@ struct GuardResult {
   std::string message;  // why it failed
 };
 
+// What a guard checks, in words ("at least one weight is quantized" for
+// "nothing quantized", whose name says what it guards against).
+std::string guard_check_text(const std::string& name);
+
 struct Report {
   std::string bertq_version;
   std::string libtorch_version;  // the LibTorch that converted (1.13.1, 2.6.0)

@@ -394,14 +394,6 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       }
       cands.push_back(c);
     }
-    std::map<std::string, torch::jit::Module> by_path;
-    for (const auto& child : model.named_modules()) by_path.emplace(child.name, child.value);
-    for (auto& c : cands)
-      if (c.embedding) {
-        const at::Tensor w = by_path.at(c.path).attr("weight").toTensor();
-        c.errors = {rows_error(w, preset("float_qparams_weight_only_4bit")),
-                    rows_error(w, preset("float_qparams_weight_only"))};
-      }
   }
   if (cands.empty())
     throw Error(ErrorKind::Model, o.input + " has no module bertq can quantize (no Linear, no embedding)");
@@ -425,6 +417,17 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
         to_string(o.metric), r.baseline_metric, r.baseline_metric <= o.tolerance ? "meets" : "misses",
         format_g17(o.tolerance), format_bytes(static_cast<int64_t>(r.baseline_estimated_bytes)),
         format_bytes(static_cast<int64_t>(float_bytes)), seconds_since(start));
+  }
+  {
+    // Embeddings' sensitivity: their rows' own error at 4 and 8 bits.
+    std::map<std::string, torch::jit::Module> by_path;
+    for (const auto& child : float_model.named_modules()) by_path.emplace(child.name, child.value);
+    for (auto& c : cands)
+      if (c.embedding) {
+        const at::Tensor w = by_path.at(c.path).attr("weight").toTensor();
+        c.errors = {rows_error(w, preset("float_qparams_weight_only_4bit")),
+                    rows_error(w, preset("float_qparams_weight_only"))};
+      }
   }
   const auto probe_start = Clock::now();
   probe_linears(float_model, cands, data, run.batch, progress);

@@ -50,9 +50,25 @@ TEST_CASE("inspect on final, debug and float models shows one truth", "[cli][ins
   REQUIRE(f.code == 0);
   CHECK(f.out.find(kModel + ": float model\nmodule: bert.encoder.layer.0.attention.self.query (Linear)\n"
                             "state: float\nsource: float weight\nweight: shape [32, 32], dtype float32\n") == 0);
-  // The module tree, with the deciding rule from the manifest.
+  // The module tree in aligned columns: the deciding rule from the manifest,
+  // or for a float module why it stays float.
   const Result tree = run({"inspect", s / "q.pt"});
-  CHECK(contains(tree.out, "\nbert.encoder.layer.0.attention.output.LayerNorm  LayerNorm  float  [global \"\"]\n"));
+  CHECK(contains(tree.out,
+                 "\nbert.encoder.layer.0.attention.output.LayerNorm  LayerNorm  float           LayerNorm is "
+                 "not quantized by dynamic quantization\n"));
+  CHECK(contains(tree.out,
+                 "\nbert.encoder.layer.0.attention.self.query        Linear     linear_dynamic  [global "
+                 "\"\"]\n"));
+  // JSON gives the rule as the report does: an object.
+  const auto tj = parse_json(run({"inspect", s / "q.pt", "--format", "json"}).out);
+  bool checked = false;
+  for (const auto& m : tj["modules"])
+    if (m["path"] == "bert.encoder.layer.0.attention.self.query") {
+      CHECK(m["rule"]["kind"] == "global");
+      CHECK(m["rule"]["text"] == "global \"\"");
+      checked = true;
+    }
+  CHECK(checked);
   CHECK(contains(tree.out, ", LibTorch " + std::string(BERTQ_LIBTORCH_VERSION)));
   const Result g = run({"inspect", s / "q.pt", "--graph"});
   CHECK(contains(g.out, "quantized::linear_dynamic"));

@@ -172,3 +172,30 @@ TEST_CASE("the HTML page escapes every text once and writes its own entities as 
   CHECK(count("a.<wbr>&lt;b&gt;&amp;c") >= 1);
   CHECK(count("<span class=\"arg\">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;amp;</span>") == 1);
 }
+
+TEST_CASE("the page marks the lowest SQNR only when the spread means something, and words guards as checks",
+          "[report][render][html]") {
+  auto page_with = [](const std::vector<double>& sqnr) {
+    Report r = sample();
+    r.modules.clear();
+    for (size_t i = 0; i < sqnr.size(); ++i) {
+      ModuleReport m = sample().modules[0];
+      m.plan.path = "layer." + std::to_string(i);
+      m.sqnr_db = sqnr[i];
+      r.modules.push_back(m);
+    }
+    r.guards = {{"nothing quantized", true, ""}};
+    std::ostringstream s;
+    print_html(r, s);
+    return s.str();
+  };
+  const std::string close = page_with({41.0, 41.4, 41.9, 42.1, 42.3, 41.2});
+  CHECK(close.find("none marked as the lowest: all 6 are within 3 dB of each other") != std::string::npos);
+  CHECK(close.find("<tr class=\"low\">") == std::string::npos);
+  const std::string spread = page_with({30.0, 41.4, 41.9, 42.1, 42.3, 36.2});
+  CHECK(spread.find("among the 2 lowest SQNR") != std::string::npos);
+  // "nothing quantized" passing means something was: said as what was checked.
+  CHECK(close.find("passed:</strong> at least one weight is quantized <code class=\"chip\">nothing quantized</code>") !=
+        std::string::npos);
+  CHECK(guard_check_text("require_quantized \"bert.*\"") == "every Linear matching \"bert.*\" is quantized");
+}
