@@ -261,3 +261,17 @@ TEST_CASE("tune reads tolerances as the user means them, and needs real data unl
   CHECK(r.code == 2);
   CHECK(contains(r.err, "max_abs is in the logits' unit, not a fraction"));
 }
+
+TEST_CASE("tune --time-limit starts no trial past the limit", "[cli][tune]") {
+  Scratch s;
+  // The baseline and the sensitivity pass alone take longer than 1 ms.
+  const Result r = run({"tune", kOutlier, s / "t.pt", "--tolerance", "0.05", "--qconfig-out", s / "t.json", "--rows",
+                        "16", "--seq-length", "16", "--time-limit", "0.001"});
+  CHECK(r.code == 10);
+  CHECK(trial_metrics(r.err).empty());
+  CHECK(contains(r.err, "bertq: error: tune stopped (--time-limit 0.001) after 0 trials before any choice met"));
+  CHECK_FALSE(fs::exists(s / "t.pt"));
+  CHECK(run({"tune", kOutlier, s / "t.pt", "--tolerance", "0.05", "--qconfig-out", s / "t.json", "--rows", "16",
+             "--time-limit", "-1"})
+            .code == 2);
+}
