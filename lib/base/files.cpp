@@ -60,9 +60,11 @@ void release_slot(int i) {
   if (i >= 0) g_slots[i].used = 0;
 }
 
-// Set while StagedOutputs::commit renames outputs into place: a signal then
-// may leave some replaced and some not, and the last line says so.
-volatile sig_atomic_t g_committing = 0;
+// Where StagedOutputs::commit is, for the line a signal leaves: before it
+// nothing is written, during it some outputs may be in place, after it all
+// are (a signal can still come while the summary is printed).
+enum CommitState : int { kNotCommitted = 0, kCommitting = 1, kCommitted = 2 };
+volatile sig_atomic_t g_commit_state = kNotCommitted;
 
 // Appends `s` to buf[0, *n) within `cap`; async-signal-safe.
 void append_raw(char* buf, size_t* n, size_t cap, const char* s) {
@@ -80,9 +82,14 @@ void cleanup_and_reraise(int sig) {
              : sig == SIGTERM ? "SIGTERM"
              : sig == SIGHUP  ? "SIGHUP"
                               : "a signal");
+  bool unfinished = false;  // temporaries that are about to be removed
+  for (int i = 0; i < kSlots; ++i) unfinished = unfinished || g_slots[i].used;
   append_raw(line, &n, sizeof line,
-             g_committing ? " while moving its outputs into place: some may be replaced, the others are as they were"
-                          : ": nothing was written; its unfinished files are removed");
+             g_commit_state == kCommitting
+                 ? " while moving its outputs into place: some may be replaced, the others are as they were"
+             : unfinished                   ? ": nothing was written; its unfinished files are removed"
+             : g_commit_state == kCommitted ? ": what it had finished is in place; nothing unfinished is left"
+                                            : ": nothing was written");
   append_raw(line, &n, sizeof line, "\n");
   [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
   // Newest first: a temporary folder made inside another (a conversion
@@ -201,10 +208,6 @@ std::string file_kind(const std::string& path) {
 OutputPath check_text_output_path(const std::string& role, const std::string& path) {
   if (path == "-") return OutputPath{role, path, path, true};
   return check_output_path(role, path);
-}
-
-bool any_to_stdout(const std::vector<OutputPath>& outputs) {
-  return std::any_of(outputs.begin(), outputs.end(), [](const OutputPath& o) { return o.to_stdout; });
 }
 
 OutputPath check_output_path(const std::string& role, const std::string& path) {
@@ -383,10 +386,12 @@ void StagedOutputs::write(const OutputPath& out, std::string_view contents) {
 }
 
 void StagedOutputs::commit() {
-  // Cleared however this ends (a failed rename throws).
+  // Back to "not committed" if a rename throws; "committed" at the end.
   struct Committing {
-    Committing() { g_committing = 1; }
-    ~Committing() { g_committing = 0; }
+    Committing() { g_commit_state = kCommitting; }
+    ~Committing() {
+      if (g_commit_state == kCommitting) g_commit_state = kNotCommitted;
+    }
   } committing;
   std::vector<std::string> replaced;
   for (size_t i = 0; i < staged_.size(); ++i) {
@@ -405,6 +410,7 @@ void StagedOutputs::commit() {
     }
     replaced.push_back(s.out.path);
   }
+  g_commit_state = kCommitted;
   // Last: once standard output has the bytes, nothing can take them back.
   for (auto& s : staged_) {
     if (!s->pending) continue;

@@ -43,9 +43,6 @@ OutputPath check_output_path(const std::string& role, const std::string& path);
 // into place.
 OutputPath check_text_output_path(const std::string& role, const std::string& path);
 
-// True if any of `outputs` goes to standard output: what the command would
-// print there itself then goes to standard error.
-bool any_to_stdout(const std::vector<OutputPath>& outputs);
 
 // A path the run reads (input, --qconfig, a manifest, a vocabulary).
 struct InputPath {

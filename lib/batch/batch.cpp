@@ -394,7 +394,15 @@ BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const s
       return Error(ErrorKind::Config, src + ": " + what,
                    "give the files that `bertq batch --summary FILE` wrote, one per shard");
     };
-    if (!doc.is_object() || doc.value("schema", "") != "bertq-batch-summary/4")
+    // Every field is looked up and type-checked before use: a summary is a
+    // file from another machine, and a wrong type must be bad input, not an
+    // exception from the JSON library.
+    auto field = [&](const json& obj, const char* key) -> const json* {
+      const auto it = obj.find(key);
+      return it == obj.end() ? nullptr : &*it;
+    };
+    const json* schema = doc.is_object() ? field(doc, "schema") : nullptr;
+    if (!schema || !schema->is_string() || schema->get<std::string>() != "bertq-batch-summary/4")
       throw bad("not a bertq batch summary (schema \"bertq-batch-summary/4\")");
     if (!doc.contains("shard") || !doc["shard"].is_string()) throw bad("no \"shard\"");
     Shard shard;
@@ -414,8 +422,11 @@ BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const s
           ErrorKind::Usage,
           src + " and " + it->second + " are both shard " + std::to_string(shard.index) + "/" + std::to_string(count),
           "give each shard's summary once");
-    if (doc.value("interrupted", false) && merged.signal == 0 && doc["signal"].is_number_integer())
-      merged.signal = doc["signal"].get<int>();
+    const json* interrupted = field(doc, "interrupted");
+    const json* signal = field(doc, "signal");
+    if (interrupted && interrupted->is_boolean() && interrupted->get<bool>() && merged.signal == 0 && signal &&
+        signal->is_number_integer() && signal->get<int64_t>() > 0 && signal->get<int64_t>() < 128)
+      merged.signal = signal->get<int>();
     if (!doc.contains("jobs") || !doc["jobs"].is_array()) throw bad("no \"jobs\" list");
     for (size_t i = 0; i < doc["jobs"].size(); ++i) {
       const json& j = doc["jobs"][i];
@@ -440,27 +451,28 @@ BatchResult merge_batch_summaries(const std::vector<std::string>& texts, const s
       r.hint = text("hint");
       if (!j.contains("exit_code") || !j["exit_code"].is_number_integer()) throw bad(at + ".exit_code is not a number");
       r.exit_code = j["exit_code"].get<int>();
-      r.seconds = j.value("seconds", 0.0);
+      if (const json* sec = field(j, "seconds"); sec && sec->is_number()) r.seconds = sec->get<double>();
       // What the child left: an error kind for a failed conversion, the
       // measurements for a finished one; null for jobs that did not run.
-      auto field = [&](const char* key) -> const json* {
-        const auto it = j.find(key);
-        return it == j.end() || it->is_null() ? nullptr : &*it;
+      auto job_field = [&](const char* key) -> const json* {
+        const json* f = field(j, key);
+        return f && !f->is_null() ? f : nullptr;
       };
-      const json* kind = field("error_kind");
-      const json* quantized = field("quantized");
+      const json* kind = job_field("error_kind");
+      const json* quantized = job_field("quantized");
       if (kind || quantized) {
         ChildResult c;
         c.exit_code = r.exit_code;
         if (kind && kind->is_string()) c.error_kind = kind->get<std::string>();
         if (quantized && quantized->is_number_unsigned()) c.quantized = quantized->get<size_t>();
-        if (const json* f = field("quantized_fraction"); f && f->is_number()) c.quantized_fraction = f->get<double>();
-        if (const json* b = field("input_bytes"); b && b->is_number_unsigned()) c.input_bytes = b->get<uint64_t>();
-        if (const json* b = field("output_bytes"); b && b->is_number_unsigned()) {
+        if (const json* f = job_field("quantized_fraction"); f && f->is_number())
+          c.quantized_fraction = f->get<double>();
+        if (const json* b = job_field("input_bytes"); b && b->is_number_unsigned()) c.input_bytes = b->get<uint64_t>();
+        if (const json* b = job_field("output_bytes"); b && b->is_number_unsigned()) {
           c.output_written = true;
           c.output_bytes = b->get<uint64_t>();
         }
-        if (const json* g = field("guards")) {
+        if (const json* g = job_field("guards")) {
           try {
             c.guards = guards_from_json(*g);
           } catch (const json::exception&) {

@@ -479,6 +479,14 @@ TEST_CASE("merging refuses summaries that are not every shard of one run once", 
     CHECK(r.code == c.code);
     CHECK(contains(r.err, c.error));
   }
+  // Fields of the wrong type are bad input, never an exception from the JSON library.
+  write_file(s / "odd.json", R"({"schema": "bertq-batch-summary/4", "shard": "1/1", "interrupted": "yes",
+      "signal": "x", "jobs": [{"input": "a.pt", "output": "b.pt", "status": "ok", "message": "", "hint": "",
+      "exit_code": 0, "seconds": "slow", "quantized": "many", "guards": 5}]})");
+  Result odd = run({"batch", "--merge-summaries", s / "odd.json"});
+  CHECK(odd.code == 3);
+  CHECK(contains(odd.err, "jobs[0].guards is not a list of {name, passed, message}"));
+  CHECK_FALSE(contains(odd.err, "internal error"));
   // Every shard once: one job failed, so the merged batch failed.
   const Result r = run({"batch", "--merge-summaries", s / "a.json", s / "b.json", s / "c.json", "--summary", "-"});
   CHECK(r.code == 9);
