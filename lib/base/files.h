@@ -43,7 +43,6 @@ OutputPath check_output_path(const std::string& role, const std::string& path);
 // into place.
 OutputPath check_text_output_path(const std::string& role, const std::string& path);
 
-
 // A path the run reads (input, --qconfig, a manifest, a vocabulary).
 struct InputPath {
   std::string role;
