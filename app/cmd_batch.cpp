@@ -26,6 +26,24 @@ std::string self_executable() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// The end of a batch, run or merged: the summary line on `out`, the JSON
+// summary to its file or stdout, and the exit status.
+int finish_batch(const BatchResult& r, const std::optional<OutputPath>& summary, std::ostream& out) {
+  print_batch_summary(r, out);
+  if (summary) {
+    std::ostringstream s;
+    print_batch_json(r, s);
+    if (summary->to_stdout) {
+      std::cout << s.str() << std::flush;
+      if (!std::cout) throw Error(ErrorKind::Io, "cannot write --summary to standard output");
+    } else {
+      write_file_atomic(*summary, s.str());
+    }
+  }
+  if (r.signal) return 128 + r.signal;
+  return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);
+}
+
 // `bertq batch --merge-summaries S1 S2 ...`: one summary for a sharded run,
 // and the exit status one batch over every job would have given.
 int merge_summaries(const std::vector<std::string>& files, const std::string& summary_path) {
@@ -42,19 +60,7 @@ int merge_summaries(const std::vector<std::string>& files, const std::string& su
     texts.push_back(read_file_capped(file, uint64_t{1} << 30, ErrorKind::Config, "batch summary"));
   const BatchResult r = merge_batch_summaries(texts, files);
   std::ostream& out = summary && summary->to_stdout ? std::cerr : std::cout;
-  print_batch_summary(r, out);
-  if (summary) {
-    std::ostringstream s;
-    print_batch_json(r, s);
-    if (summary->to_stdout) {
-      std::cout << s.str() << std::flush;
-      if (!std::cout) throw Error(ErrorKind::Io, "cannot write --summary to standard output");
-    } else {
-      write_file_atomic(*summary, s.str());
-    }
-  }
-  if (r.signal) return 128 + r.signal;
-  return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);
+  return finish_batch(r, summary, out);
 }
 
 }  // namespace
@@ -138,19 +144,7 @@ void setup_batch(CLI::App& parent, Runner& runner) {
         out << std::endl;  // as it happens, also into a pipe
       });
       r.total_in_manifest = all.size();
-      print_batch_summary(r, out);
-      if (summary) {
-        std::ostringstream s;
-        print_batch_json(r, s);
-        if (summary->to_stdout) {
-          std::cout << s.str() << std::flush;
-          if (!std::cout) throw Error(ErrorKind::Io, "cannot write --summary to standard output");
-        } else {
-          write_file_atomic(*summary, s.str());
-        }
-      }
-      if (r.signal) return 128 + r.signal;
-      return r.count(JobStatus::Failed) ? int(kBatchFailed) : int(kOk);
+      return finish_batch(r, summary, out);
     };
   });
 }
