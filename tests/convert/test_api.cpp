@@ -47,6 +47,17 @@ bool same_state(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>&
   return true;
 }
 
+// tiny_bert's three inputs, batch 2 x 16.
+std::vector<c10::IValue> tiny_bert_inputs() {
+  return {at::randint(0, 100, {2, 16}, at::kLong), at::ones({2, 16}, at::kLong), at::zeros({2, 16}, at::kLong)};
+}
+
+// The model's first output (the logits) on `inputs`.
+at::Tensor first_output_of(torch::jit::Module& m, const std::vector<c10::IValue>& inputs) {
+  const c10::IValue out = m.forward(inputs);
+  return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
+}
+
 }  // namespace
 
 TEST_CASE("the C++ API writes Python's quantize_dynamic_jit file byte for byte", "[api]") {
@@ -89,12 +100,8 @@ TEST_CASE("a conversion in memory that shares the float model's tensors leaves t
   model.eval();
   const auto before = state_of(model);
   const bertq::QConfigDict dict = bertq::default_qconfig_dict();
-  const std::vector<c10::IValue> inputs = {at::randint(0, 100, {2, 16}, at::kLong), at::ones({2, 16}, at::kLong),
-                                           at::zeros({2, 16}, at::kLong)};
-  auto first_output = [&](torch::jit::Module& m) {
-    const c10::IValue out = m.forward(inputs);
-    return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
-  };
+  const std::vector<c10::IValue> inputs = tiny_bert_inputs();
+  auto first_output = [&](torch::jit::Module& m) { return first_output_of(m, inputs); };
   const at::Tensor float_out = first_output(model);
 
   bertq::ConversionSettings copy, share;
@@ -122,12 +129,8 @@ TEST_CASE("fusion in memory (--fuse-qkv): the last rewrite, final models only, l
   torch::jit::Module model = torch::jit::load(kTestdata + "models/tiny_bert.pt");
   model.eval();
   const bertq::QConfigDict dict = bertq::default_qconfig_dict();
-  const std::vector<c10::IValue> inputs = {at::randint(0, 100, {2, 16}, at::kLong), at::ones({2, 16}, at::kLong),
-                                           at::zeros({2, 16}, at::kLong)};
-  auto first_output = [&](torch::jit::Module& m) {
-    const c10::IValue out = m.forward(inputs);
-    return out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor();
-  };
+  const std::vector<c10::IValue> inputs = tiny_bert_inputs();
+  auto first_output = [&](torch::jit::Module& m) { return first_output_of(m, inputs); };
   bertq::ConversionSettings plain, fused;
   fused.fuse_qkv = true;
   bertq::ConvertedModel a = bertq::convert_model(model, dict, plain);
