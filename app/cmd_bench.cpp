@@ -76,6 +76,7 @@ void setup_bench(CLI::App& parent, Runner& runner) {
       const BenchResult r = run_bench(
           f->options, [&bar](int done, int total, const std::string& model) { bar.update(done, total, model); });
       bar.finish();
+      for (const auto& w : r.runtime.warnings) spdlog::warn("{}", w);
       if (f->format == "json")
         print_bench_json(r, std::cout);
       else

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <streambuf>
+#include <string_view>
 
 #include "base/files.h"
 #include "base/text.h"
@@ -104,7 +105,7 @@ std::string version_text() {
   const std::string package = BERTQ_LIBTORCH_PACKAGE;
   if (!package.empty()) libtorch += " (" + package + "; its headers say " + TORCH_VERSION + ")";
   return std::string("bertq ") + BERTQ_VERSION + "\n" + libtorch + "\nquantized engines: " + engines + " (default " +
-         to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::blas_name();
+         to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::describe(bertq::blas_info());
 }
 
 // What a parse error means when the cause is a mistyped subcommand or flag:
@@ -188,6 +189,13 @@ void set_footers(CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace bertq::app;
+  // The commands that run models get OpenBLAS's kernel for this CPU, which
+  // may take a new process image: before anything else is set up.
+  if (argc > 1) {
+    const std::string_view command = argv[1];
+    if (command == "bench" || command == "eval" || command == "compare" || command == "tune")
+      bertq::choose_openblas_kernel(argv);
+  }
   for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + shell_quoted(argv[i]);
   // Both streams escape what a terminal would obey; logs go to stderr through
   // std::cerr (so through the same escaper), stdout carries results.

@@ -156,8 +156,7 @@ void print_bench(const BenchResult& r, std::ostream& out) {
   out << fmt::format("{}, {} thread{}, engine {}, {} iterations after {} warm-up\n", shape, r.runtime.threads,
                      r.runtime.threads == 1 ? "" : "s", r.runtime.engine, r.options.iters, r.options.warmup);
   out << (r.runtime.allocator_tuned ? "runtime tuned (allocator, BLAS threads)" : "runtime: LibTorch defaults")
-      << "; BLAS: " << r.runtime.blas
-      << (r.runtime.openblas_coretype.empty() ? "" : ", kernel " + r.runtime.openblas_coretype) << "\n";
+      << "; BLAS: " << describe(r.runtime.blas) << "\n";
   size_t width = 5;
   for (const auto& t : r.models) width = std::max(width, printable_line(t.model).size());
   out << fmt::format("{:<{}}  {:<9}  {:>10}  {:>10}  {:>10}  {:>8}\n", "MODEL", width, "KIND", "mean ms", "median ms",
@@ -184,8 +183,14 @@ void print_bench_json(const BenchResult& r, std::ostream& out) {
   j["engine"] = r.runtime.engine;
   j["iters"] = r.options.iters;
   j["warmup"] = r.options.warmup;
-  j["blas"] = r.runtime.blas;
-  j["openblas_kernel"] = r.runtime.openblas_coretype;
+  j["blas"] = r.runtime.blas.name;
+  j["blas_threading"] = r.runtime.blas.threading;
+  j["openblas_kernel"] = r.runtime.blas.kernel;
+  j["openblas_kernel_source"] = r.runtime.blas.kernel_source;
+  j["openblas_detected_kernel"] = r.runtime.blas.detected_kernel.empty()
+                                      ? nlohmann::ordered_json()
+                                      : nlohmann::ordered_json(r.runtime.blas.detected_kernel);
+  j["warnings"] = r.runtime.warnings;
   j["allocator_tuned"] = r.runtime.allocator_tuned;
   j["inputs"] = r.inputs;
   nlohmann::ordered_json models = nlohmann::ordered_json::array();

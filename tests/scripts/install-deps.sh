@@ -15,7 +15,10 @@ set -euo pipefail
 core=(build-essential cmake ninja-build nlohmann-json3-dev libfmt-dev catch2 zlib1g-dev libssl-dev)
 torch=(
   libtorch-dev          # LibTorch (1.13.1 or 2.6.0): the passes, kernels and serializer
-  libopenblas0-pthread  # a fast libblas.so.3; the reference BLAS is ~30x slower
+  # A fast libblas.so.3 (the reference BLAS is ~30x slower), in its OpenMP
+  # build: it shares LibTorch's OpenMP threads, where the default pthreads
+  # build fights them. bertq's RPATH finds it (CMakeLists.txt, BERTQ_BLAS_DIR).
+  libopenblas0-openmp
   libcli11-dev libspdlog-dev
 )
 format=(clang-format)  # the formatting check (tests/scripts/check-format.sh)

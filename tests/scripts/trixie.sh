@@ -20,7 +20,7 @@ root=${BERTQ_TRIXIE_ROOT:-/var/cache/bertq/trixie}
 # What the build and the tests need (install-deps.sh --no-format
 # --no-browser); the stamp file records the list installed, and a root that
 # lacks one of them is built again.
-packages=(build-essential cmake ninja-build libtorch-dev libopenblas0-pthread libcli11-dev
+packages=(build-essential cmake ninja-build libtorch-dev libopenblas0-openmp libcli11-dev
   nlohmann-json3-dev libspdlog-dev catch2 zlib1g-dev libssl-dev libfmt-dev ca-certificates)
 # The golden generator's (testdata/generate.py).
 reference=(python3-torch python3-numpy)
