@@ -48,6 +48,7 @@ void add_data_options(CLI::App& cmd, DataFlags& f) {
 
 void finish_flags(DataFlags& f, const std::vector<std::string>& models) {
   if (!f.engine.empty()) f.run.engine = parse_engine(f.engine);
+  f.run.warn = [](const std::string& w) { spdlog::warn("{}", printable_line(w)); };
   if (f.data.inputs.empty()) {
     std::string note;
     f.data.max_seq_length = choose_seq_length(f.seq, 128, models, &note);

@@ -60,6 +60,9 @@ void setup_tune(CLI::App& parent, Runner& runner) {
   cmd->add_option("--report", f->o.report_path, "the final conversion's JSON report");
   cmd->add_option("--html", f->o.html_path, "the final conversion's HTML report");
   cmd->add_flag("--float-embeddings", f->float_embeddings, "leave embeddings float (tune Linear modules only)");
+  cmd->add_flag("--full-range-activations", f->o.full_range_activations,
+                "also try each Linear's int8 level with full 8-bit activations, and take them where they err less "
+                "(exact only with VNNI or qnnpack; refused elsewhere)");
   cmd->add_flag("-v,--verbose", f->verbose, "log each trial's conversion and evaluation time to stderr");
   cmd->add_option("--task", f->o.data.task, "GLUE task of --data: mrpc");
   cmd->add_option("--data", f->o.data.data_dir, "folder with the task's dev.tsv");

@@ -99,13 +99,15 @@ std::string shell_quoted(const std::string& s) {
 }
 
 std::string version_text() {
+  const std::string why_not = bertq::full_range_refusal(bertq::Engine::OneDNN);
   std::string engines;
   for (bertq::Engine e : bertq::available_engines()) engines += (engines.empty() ? "" : ", ") + to_string(e);
   std::string libtorch = std::string("LibTorch ") + BERTQ_LIBTORCH_VERSION;
   const std::string package = BERTQ_LIBTORCH_PACKAGE;
   if (!package.empty()) libtorch += " (" + package + "; its headers say " + TORCH_VERSION + ")";
   return std::string("bertq ") + BERTQ_VERSION + "\n" + libtorch + "\nquantized engines: " + engines + " (default " +
-         to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::describe(bertq::blas_info());
+         to_string(bertq::default_engine()) + ")\nBLAS: " + bertq::describe(bertq::blas_info()) +
+         "\nfull 8-bit activations with onednn: " + (why_not.empty() ? "exact here" : "refused here: " + why_not);
 }
 
 // What a parse error means when the cause is a mistyped subcommand or flag:

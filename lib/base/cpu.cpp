@@ -27,8 +27,8 @@ namespace {
 // AVX-512; every other x86 kernel is older (Prescott, Core2, Nehalem,
 // Sandybridge, ...).
 bool uses_avx2(std::string_view kernel) {
-  static constexpr std::array<std::string_view, 6> kModern = {"haswell", "zen",       "skylakex",
-                                                              "cooperlake", "sapphirerapids", "excavator"};
+  static constexpr std::array<std::string_view, 6> kModern = {"haswell",        "zen",      "skylakex", "cooperlake",
+                                                              "sapphirerapids", "excavator"};
   std::string lower(kernel);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   return std::find(kModern.begin(), kModern.end(), lower) != kModern.end();

@@ -3,13 +3,16 @@
 #include <fmt/format.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "base/error.h"
 #include "base/text.h"
 #include "convert/embeddings.h"
 #include "convert/planner.h"
 #include "convert/quantize.h"
+#include "jit/engines.h"
 #include "jit/qtensor.h"
 
 namespace bertq {
@@ -66,6 +69,7 @@ class ModelConversion {
   ConvertedModel run_prepared() {
     check_settings();
     out_.plan = plan_from_prepared(model_);
+    apply_full_range_flag();
     plan_embeddings();
     out_.floats = capture_float_tensors(model_, out_.plan);
     prepared_ = model_;
@@ -79,6 +83,7 @@ class ModelConversion {
     prepared_ = torch::jit::Module();
     if (s_.stage == ConversionStage::Final) quantize_embedding_rows();
     done("quantize and pack");
+    widen_activations();
     out_.quantized_in_output =
         count_quantized_weights(out_.model, s_.stage == ConversionStage::Debug ? ModelKind::Debug : ModelKind::Final);
     fuse_siblings();
@@ -97,6 +102,7 @@ class ModelConversion {
     // Only now is every module's fate known (embeddings come last).
     warn_idle_keys(dict_, out_.plan, out_.warnings);
     done("quantize and pack");
+    widen_activations();
     const ModelKind kind = s_.stage == ConversionStage::Prepared ? ModelKind::Prepared
                            : s_.stage == ConversionStage::Debug  ? ModelKind::Debug
                                                                  : ModelKind::Final;
@@ -110,11 +116,71 @@ class ModelConversion {
   }
 
   void check_settings() const {
+    bool asked = s_.full_range_activations;
+    for (const auto& e : dict_.entries) asked = asked || (e.qconfig && e.qconfig->full_range_activations);
+    if (asked && s_.stage != ConversionStage::Final)
+      throw Error(ErrorKind::Usage,
+                  std::string("full 8-bit activations are written into the final model's quantized linears; ") +
+                      (s_.stage == ConversionStage::Debug ? "--debug writes float ones" : "prepare writes observers"),
+                  "drop --full-range-activations (or the qconfig's full_range_activations), or the other option");
     if (s_.fuse_qkv && s_.stage != ConversionStage::Final)
       throw Error(ErrorKind::Usage,
                   std::string("--fuse-qkv rewrites the final model's quantized linears; ") +
                       (s_.stage == ConversionStage::Debug ? "--debug writes float ones" : "prepare writes observers"),
                   "drop one of the two");
+  }
+
+  // --full-range-activations asks it of every int8 dynamic linear.
+  void apply_full_range_flag() {
+    if (!s_.full_range_activations) return;
+    for (auto& mp : out_.plan.modules)
+      if (mp.qconfig && predicted_op(*mp.qconfig, WeightUse::Linear) == "linear_dynamic")
+        mp.qconfig->full_range_activations = true;
+  }
+
+  // Full 8-bit activations where they were asked for: PyTorch's passes write
+  // reduce_range=True into every quantized::linear_dynamic call, and the
+  // calls whose packed weight belongs only to modules asking for 8 bits get
+  // False. Refused where the int8 kernel could saturate: the model would
+  // run, and be wrong.
+  void widen_activations() {
+    std::set<std::string> wanted;
+    for (const auto& mp : out_.plan.modules)
+      if (mp.quantized && mp.op == "linear_dynamic" && mp.qconfig && mp.qconfig->full_range_activations)
+        wanted.insert(mp.path);
+    if (wanted.empty()) return;
+    if (const std::string why = full_range_refusal(s_.engine); !why.empty())
+      throw Error(ErrorKind::Unsupported,
+                  "full 8-bit activations would not be exact with engine " + to_string(s_.engine) + " here: " + why,
+                  "drop --full-range-activations (or the qconfig's full_range_activations), convert on a CPU with "
+                  "VNNI, or use --engine qnnpack");
+    const auto owners = packed_weight_owners(out_.model, out_.plan, out_.floats);
+    auto graph = out_.model.get_method("forward").graph();
+    torch::jit::Value* eight_bits = nullptr;
+    std::set<std::string> mixed;
+    for (const LinearCall& call : linear_dynamic_calls(out_.model)) {
+      auto it = owners.find(call.packed);
+      if (it == owners.end()) continue;
+      const auto asking = std::count_if(it->second.begin(), it->second.end(),
+                                        [&](const std::string& path) { return wanted.count(path) > 0; });
+      if (asking == 0) continue;
+      if (static_cast<size_t>(asking) < it->second.size()) {
+        std::vector<std::string> shown;
+        for (const auto& path : it->second) shown.push_back(quoted_value(path));
+        mixed.insert(join(shown, ", "));
+        continue;
+      }
+      if (!eight_bits) {
+        torch::jit::WithInsertPoint first(graph->block()->nodes().front());
+        eight_bits = graph->insertConstant(false);
+      }
+      call.node->replaceInput(2, eight_bits);
+    }
+    for (const auto& group : mixed)
+      out_.warnings.push_back("modules " + group +
+                              " share one quantized linear, and not all of them ask for full 8-bit activations: it "
+                              "keeps 7 bits");
+    done("full-range activations");
   }
 
   // The last rewrite: everything the report describes is in the model after it.
@@ -137,6 +203,7 @@ class ModelConversion {
   // only).
   void plan() {
     out_.plan = make_plan(model_, dict_, s_.engine, s_.allow_missing);
+    apply_full_range_flag();
     for (const auto& e : dict_.entries)
       if (!e.warning.empty()) out_.warnings.push_back(e.warning);
     out_.warnings.insert(out_.warnings.end(), out_.plan.warnings.begin(), out_.plan.warnings.end());

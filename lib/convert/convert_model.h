@@ -33,6 +33,9 @@ struct ConversionSettings {
   bool allow_missing = false;             // a qconfig key that names no module is a warning
   std::optional<std::string> embeddings;  // --embeddings: 8bit, 4bit or float for every lookup
   bool fuse_qkv = false;                  // --fuse-qkv: final models only, the last rewrite
+  // --full-range-activations: every int8 dynamic linear quantizes its input
+  // to 8 bits, as if each qconfig said full_range_activations; final only.
+  bool full_range_activations = false;
   // What happens to the model's tensors. Copy: the model is untouched (as
   // Python's quantize_dynamic_jit). Consume: they move to the result, halving
   // peak memory; the model is left unusable (bertq convert). Share: the

@@ -281,6 +281,15 @@ FloatTensors capture_float_tensors(const torch::jit::Module& model, const Plan& 
   return out;
 }
 
+std::map<std::string, std::vector<std::string>> packed_weight_owners(const torch::jit::Module& converted,
+                                                                     const Plan& plan, const FloatTensors& floats) {
+  const std::vector<ModuleReport> modules = module_reports(plan);
+  std::map<std::string, std::vector<std::string>> owners;
+  for (const auto& [path, sources] : map_packed_params(converted, modules, floats, {}).sources_of)
+    for (const auto& source : sources) owners[source.attr].push_back(path);
+  return owners;
+}
+
 namespace {
 
 // Fills each module's report from the converted model; returns the packed
@@ -289,6 +298,10 @@ std::vector<std::string> fill_details(std::vector<ModuleReport>& modules, FloatT
                                       const torch::jit::Module& converted, const std::vector<LinearFusion>& fusions) {
   const auto by_path = modules_by_path(converted);
   PackedOwners packed = map_packed_params(converted, modules, floats, fusions);
+  const std::vector<std::string> full = full_range_linears(converted);
+  const auto eight_bits = [&](const std::string& attr) {
+    return std::find(full.begin(), full.end(), attr) != full.end();
+  };
   for (auto& r : modules) {
     auto f = floats.by_path.find(r.plan.path);
     if (f == floats.by_path.end()) continue;
@@ -309,6 +322,11 @@ std::vector<std::string> fill_details(std::vector<ModuleReport>& modules, FloatT
         qweight = unpack_packed(converted, r.packed_attr).first;
       }
       describe_quantized(r, qweight, fw);
+      if (r.plan.op == "linear_dynamic") {
+        bool all = eight_bits(r.packed_attr);
+        for (const auto& attr : r.extra_packed_attrs) all = all && eight_bits(attr);
+        r.activation_bits = all ? 8 : 7;
+      }
       // The float weight is not in the output: free it now, which leaves
       // room for the next module's temporaries.
       floats.by_path.erase(f);

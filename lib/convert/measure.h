@@ -73,6 +73,13 @@ std::vector<std::string> describe_modules(std::vector<ModuleReport>& modules, Fl
                                           const torch::jit::Module& converted,
                                           const std::vector<LinearFusion>& fusions = {});
 
+// Which modules each packed weight of a final model holds (packed-params
+// attribute -> module paths), matched as describe_modules matches them: a
+// module called k times owns k attributes, and modules with equal weights on
+// one input share one. Call before any fusion.
+std::map<std::string, std::vector<std::string>> packed_weight_owners(const torch::jit::Module& converted,
+                                                                     const Plan& plan, const FloatTensors& floats);
+
 // The input file's breakdown and each module's bytes_before. An input loaded
 // by torch::jit::load has one storage per tensor record, so distinct storages
 // are distinct records.

@@ -235,6 +235,7 @@ class Conversion {
     s.allow_missing = o_.allow_missing;
     s.embeddings = o_.embeddings;
     s.fuse_qkv = o_.fuse_qkv;
+    s.full_range_activations = o_.full_range_activations;
     s.input = ConversionSettings::InputTensors::Consume;
     s.step_done = [this](const char* step) { timer_.done(step); };
     ConvertedModel c =
@@ -271,9 +272,20 @@ class Conversion {
                               " bytes count as other tensors");
       note_repeated_calls();
       if (o_.fuse_qkv) note_fusions();
+      note_full_range();
     }
     if (!o_.prepare_only) warn_outlier_modules();
     timer_.done("describe modules");
+  }
+
+  void note_full_range() {
+    size_t n = 0;
+    for (const auto& m : r_.modules) n += m.activation_bits == 8 ? 1 : 0;
+    if (n == 0) return;
+    r_.notes.push_back(fmt::format(
+        "{} int8 linear{} quantize{} {} input to the full 8 bits (reduce_range=False; quantize_dynamic_jit writes "
+        "7): exact with onednn on a CPU with VNNI and with qnnpack; bench and compare warn where it is not",
+        n, n == 1 ? "" : "s", n == 1 ? "s" : "", n == 1 ? "its" : "their"));
   }
 
   // Modules whose weights lose far more than the rest (4-bit position rows,

@@ -28,13 +28,26 @@ torch::jit::QConfigDict script_qconfig_dict(const QConfigDict& dict) {
   // compiling them does not advance the model's type-name mangling counter.
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
   torch::jit::QConfigDict out;
+  std::vector<std::pair<const QConfig*, torch::jit::QConfig>> made;
   for (const auto& e : dict.entries) {
     if (!e.qconfig) {
       out.emplace(e.key, c10::nullopt);
       continue;
     }
-    out.emplace(e.key,
-                torch::jit::QConfig(make_observer(e.qconfig->activation, cu), make_observer(e.qconfig->weight, cu)));
+    // full_range_activations is bertq's, applied after the passes: to them,
+    // an entry that differs from another only there is the same qconfig, and
+    // gets the same observers. (Siblings reading one value, BERT's query, key
+    // and value, must have one activation observer, or InsertObservers
+    // fails, in Python too.)
+    const QConfig& q = *e.qconfig;
+    std::optional<torch::jit::QConfig> same;
+    for (const auto& [other, observers] : made)
+      if ((q.full_range_activations || other->full_range_activations) && q.activation == other->activation &&
+          q.weight == other->weight)
+        same = observers;
+    if (!same) same = torch::jit::QConfig(make_observer(q.activation, cu), make_observer(q.weight, cu));
+    made.emplace_back(&q, *same);
+    out.emplace(e.key, *same);
   }
   return out;
 }

@@ -204,6 +204,12 @@ Inspection inspect_model(const InspectOptions& o) {
       }
       auto [q, bias] = unpack_module(m, o.path, path, d.module.packed_attr, d.module.fused_rows);
       fill_quantized(d, q);
+      for (const LinearCall& call : linear_dynamic_calls(m))
+        if (call.packed == d.module.packed_attr) {
+          const auto full = full_range_linears(m);
+          d.activation_bits = std::find(full.begin(), full.end(), call.packed) != full.end() ? 8 : 7;
+          break;
+        }
       if (bias) d.bias = summarize(*bias, true);
     } else if (ins.kind == ModelKind::Final) {
       d.source = "not stored: frozen into the graph as a float constant";
@@ -258,6 +264,11 @@ void print_inspection(const Inspection& ins, std::ostream& out) {
     if (!d.module.float_reason.empty() && d.module.state == "float")
       out << "why float: " << d.module.float_reason << "\n";
     out << "source: " << d.source << "\n";
+    if (d.activation_bits)
+      out << "activations: quantized per batch to " << *d.activation_bits << " bits"
+          << (*d.activation_bits == 8 ? " (reduce_range False: full_range_activations)"
+                                      : " (reduce_range True, as PyTorch writes)")
+          << "\n";
     if (d.weight.shape.empty()) return;
     out << "weight: shape " << shape(d.weight.shape) << ", dtype " << d.weight.dtype;
     if (!d.qscheme.empty()) out << ", qscheme " << d.qscheme;
@@ -330,6 +341,7 @@ void print_inspection_json(const Inspection& ins, std::ostream& out) {
     const ModuleDetail& d = *ins.detail;
     json dj = module_json(d.module);
     dj["source"] = d.source;
+    dj["activation_bits"] = d.activation_bits ? json(*d.activation_bits) : json();
     if (!d.weight.shape.empty()) {
       dj["weight"] = summary_json(d.weight);
       dj["qscheme"] = d.qscheme.empty() ? json() : json(d.qscheme);

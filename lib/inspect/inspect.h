@@ -48,6 +48,9 @@ struct ModuleDetail {
   TensorSummary weight;                     // dequantized for quantized weights
   std::optional<int64_t> int_min, int_max;  // the integer values' range, when quantized
   std::optional<TensorSummary> bias;
+  // An int8 linear of a final model: the bits its input is quantized to at
+  // run time, read from the graph (7: reduce_range True, PyTorch's; 8: full).
+  std::optional<int> activation_bits;
 };
 
 struct Inspection {

@@ -1,6 +1,8 @@
 #include "jit/engines.h"
 
 #include <ATen/Context.h>
+#include <dlfcn.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -64,6 +66,36 @@ void set_engine(Engine engine) {
   const auto q = to_qengine(engine);
   if (!q) throw Error(ErrorKind::Unsupported, "engine " + to_string(engine) + " is not in this LibTorch");
   at::globalContext().setQEngine(*q);
+}
+
+}  // namespace bertq
+
+namespace bertq {
+
+std::string full_range_refusal(Engine engine) {
+  switch (engine) {
+    case Engine::QNNPACK:
+      return "";
+    case Engine::FBGEMM:
+    case Engine::X86:
+      return "fbgemm's int8 kernels sum u8 x s8 pairs in 16 bits, with saturation, on CPUs without VNNI, and bertq "
+             "does not ask fbgemm which it runs";
+    case Engine::OneDNN:
+      break;
+  }
+  // oneDNN's dnnl_cpu_isa_t bits (v2 and v3 alike): AVX-512 core with VNNI is
+  // 0x67, and every ISA above it (bf16, AMX, AVX10) has all of its bits; the
+  // AVX2 VNNI variants do not, and are refused with the rest.
+  using EffectiveIsa = int (*)();
+  const auto isa = reinterpret_cast<EffectiveIsa>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  if (!isa) return "bertq cannot ask this LibTorch's oneDNN which instructions it runs";
+  const int bits = isa();
+  constexpr int kAvx512Vnni = 0x67;
+  if ((bits & kAvx512Vnni) == kAvx512Vnni) return "";
+  return fmt::format(
+      "oneDNN runs int8 products here without VNNI (its ISA 0x{:x}): it sums pairs of u8 x s8 products in 16 bits "
+      "with saturation, which full 8-bit activations overflow; VNNI (AVX-512 VNNI or AMX) accumulates in 32 bits",
+      bits);
 }
 
 }  // namespace bertq

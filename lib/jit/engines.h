@@ -20,4 +20,14 @@ Engine default_engine();
 // Sets at::globalContext().setQEngine; packed weights are created for it.
 void set_engine(Engine engine);
 
+// Why quantized::linear_dynamic with full 8-bit activations (reduce_range
+// False) may be wrong on `engine` here, or "" when it is exact. An int8
+// kernel that sums pairs of u8 x s8 products in 16 bits with saturation
+// (vpmaddubsw: oneDNN and fbgemm on x86 without VNNI) overflows on 8-bit
+// inputs (2 x 255 x 128 > 32767); PyTorch's 7-bit activations cannot. VNNI
+// (and AMX) accumulate in 32 bits, and qnnpack widens to 16 bits before it
+// multiplies (it ignores reduce_range and always uses 8 bits). For onednn
+// this asks oneDNN which instructions it runs, so ONEDNN_MAX_CPU_ISA counts.
+std::string full_range_refusal(Engine engine);
+
 }  // namespace bertq

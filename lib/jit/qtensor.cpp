@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "base/enum_names.h"
@@ -208,6 +209,47 @@ std::optional<c10::IValue> packed_value(const torch::jit::Module& model, const s
   c10::IValue v = model.attr(name);
   if (!is_packed_linear(v) && !is_packed_embedding(v)) return std::nullopt;
   return v;
+}
+
+std::vector<LinearCall> linear_dynamic_calls(const torch::jit::Module& model) {
+  std::vector<LinearCall> out;
+  auto method = model.find_method("forward");
+  if (!method) return out;
+  static const c10::Symbol linear_dynamic = c10::Symbol::fromQualString("quantized::linear_dynamic");
+  // Constants are named as packed_constants numbers them: by first use, in
+  // the same walk.
+  std::map<const void*, size_t> constant_index;
+  for_each_node(method->graph()->block(), [&](torch::jit::Node* n) {
+    std::string name;
+    for (torch::jit::Value* in : n->inputs()) {
+      torch::jit::Node* src = in->node();
+      if (src->kind() == c10::prim::Constant) {
+        const auto v = torch::jit::toIValue(in);
+        if (!v || (!is_packed_linear(*v) && !is_packed_embedding(*v))) continue;
+        const auto [it, fresh] = constant_index.emplace(v->internalToPointer(), constant_index.size());
+        if (n->kind() == linear_dynamic && in == n->input(1)) name = kConstantPrefix + std::to_string(it->second) + ">";
+      } else if (n->kind() == linear_dynamic && in == n->input(1) && src->kind() == c10::prim::GetAttr &&
+                 src->input(0) == method->graph()->inputs()[0]) {
+        name = src->s(c10::attr::name);
+      }
+    }
+    if (n->kind() == linear_dynamic && n->inputs().size() == 3 && !name.empty()) out.push_back({n, name});
+  });
+  return out;
+}
+
+std::vector<std::string> full_range_linears(const torch::jit::Module& model) {
+  std::map<std::string, bool> full;
+  for (const LinearCall& call : linear_dynamic_calls(model)) {
+    const auto reduce = torch::jit::toIValue(call.node->input(2));
+    const bool eight_bits = reduce && reduce->isBool() && !reduce->toBool();
+    auto [it, fresh] = full.emplace(call.packed, eight_bits);
+    if (!fresh) it->second = it->second && eight_bits;
+  }
+  std::vector<std::string> out;
+  for (const auto& [name, eight_bits] : full)
+    if (eight_bits) out.push_back(name);
+  return out;
 }
 
 std::pair<at::Tensor, std::optional<at::Tensor>> unpack_packed(const torch::jit::Module& model,

@@ -14,7 +14,8 @@
 
 namespace torch::jit {
 struct Module;
-}
+struct Node;
+}  // namespace torch::jit
 
 namespace bertq {
 
@@ -98,6 +99,19 @@ std::string dtype_name(at::ScalarType type);
 // graph holds as constants (freezing a scripted model with loops leaves them
 // there), named "<constant K>" by first use in forward.
 std::vector<std::string> packed_weight_attrs(const torch::jit::Module& model);
+
+// The quantized::linear_dynamic calls of a final model's forward, each with
+// the name packed_weight_attrs gives the packed weight it reads.
+struct LinearCall {
+  torch::jit::Node* node = nullptr;
+  std::string packed;
+};
+std::vector<LinearCall> linear_dynamic_calls(const torch::jit::Module& model);
+
+// The packed weights whose every linear_dynamic call quantizes its input to
+// the full 8 bits (reduce_range a constant False), as LibTorch will run them:
+// read from the graph, so it holds for models bertq did not write too.
+std::vector<std::string> full_range_linears(const torch::jit::Module& model);
 
 // The packed params a name from packed_weight_attrs stands for; nullopt if
 // the model holds none under that name.

@@ -48,6 +48,11 @@ const std::vector<OptionSpec>& convert_option_specs() {
        "fuse quantized Linears that read the same input (attention's query, key and value) into one: the input is "
        "quantized once and the GEMM is wider; outputs stay bit-identical",
        &O::fuse_qkv, false, true, true, false},
+      {"full_range_activations", "--full-range-activations",
+       "quantize the int8 linears' inputs to the full 8 bits (reduce_range=False) instead of PyTorch's 7: smaller "
+       "error, exact only where the int8 kernel accumulates in 32 bits (onednn with VNNI, qnnpack), refused "
+       "elsewhere; per module: the qconfig's full_range_activations",
+       &O::full_range_activations, false, true, true, false},
       {"debug", "--debug", "write the debug model (float simulation, scales kept as attributes), like debug=True",
        &O::debug, false, true, true, false},
       {"allow_missing", "--allow-missing", "warn instead of failing when a qconfig key names no module",

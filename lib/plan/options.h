@@ -22,6 +22,7 @@ struct ConvertOptions {
   std::optional<Engine> engine;             // none: the best engine available
   std::optional<std::string> embeddings;    // "8bit", "4bit" or "float" for every embedding; none: the qconfig's
   bool fuse_qkv = false;                    // one quantized linear for siblings reading one input (exact)
+  bool full_range_activations = false;      // int8 linears quantize their input to 8 bits, not 7 (VNNI)
   bool debug = false;                       // debug model, like quantize_dynamic_jit(debug=True)
   bool prepare_only = false;                // `bertq prepare`: stop after inserting observers (not an option)
   bool dry_run = false;                     // plan, convert in memory, measure; write nothing

@@ -372,9 +372,9 @@ QConfigEntry parse_value(const std::string& key, const json& v, const std::strin
   }
   for (auto field = v.begin(); field != v.end(); ++field) {
     const std::string& name = field.key();
-    if (name != "preset" && name != "activation" && name != "weight") {
-      const std::string hint =
-          did_you_mean(name, {"preset", "activation", "weight"}, "allowed: preset, activation, weight");
+    if (name != "preset" && name != "activation" && name != "weight" && name != "full_range_activations") {
+      const std::string hint = did_you_mean(name, {"preset", "activation", "weight", "full_range_activations"},
+                                            "allowed: preset, activation, weight, full_range_activations");
       fail(source, child_path(path, name), "unknown field " + quoted_value(name), hint);
     }
   }
@@ -396,6 +396,16 @@ QConfigEntry parse_value(const std::string& key, const json& v, const std::strin
     (is_weight ? q.weight : q.activation) = spec;
   }
   entry.warning = validate_qconfig(q, source, path);
+  if (auto f = v.find("full_range_activations"); f != v.end()) {
+    const std::string fpath = child_path(path, "full_range_activations");
+    if (!f->is_boolean()) fail(source, fpath, "expected true or false, got " + describe(*f));
+    q.full_range_activations = f->get<bool>();
+    const bool int8_dynamic = q.activation.kind == ObserverKind::Placeholder && q.weight.dtype == DType::QInt8 &&
+                              q.weight.kind != ObserverKind::Placeholder;
+    if (q.full_range_activations && !int8_dynamic)
+      fail(source, fpath, "full_range_activations applies to int8 dynamic linears (qint8 weights) only",
+           "start from per_channel_dynamic or default_dynamic");
+  }
   entry.qconfig = q;
   return entry;
 }
@@ -421,7 +431,10 @@ json observer_to_json(const ObserverSpec& s) {
 }
 
 json qconfig_to_json(const QConfig& q) {
-  return json{{"activation", observer_to_json(q.activation)}, {"weight", observer_to_json(q.weight)}};
+  json j{{"activation", observer_to_json(q.activation)}, {"weight", observer_to_json(q.weight)}};
+  // Written only when set: every other qconfig stays as PyTorch spells it.
+  if (q.full_range_activations) j["full_range_activations"] = true;
+  return j;
 }
 
 }  // namespace

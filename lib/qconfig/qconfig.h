@@ -64,7 +64,14 @@ std::pair<int64_t, int64_t> effective_qrange(const ObserverSpec& spec);
 struct QConfig {
   ObserverSpec activation;
   ObserverSpec weight;
-  bool operator==(const QConfig& o) const { return activation == o.activation && weight == o.weight; }
+  // int8 dynamic linears quantize their input to the full 8 bits
+  // (reduce_range=False in quantized::linear_dynamic) instead of the 7 bits
+  // PyTorch's graph mode always writes. bertq's own option, not PyTorch's:
+  // exact only where the int8 kernel accumulates in 32 bits (docs/qconfig.md).
+  bool full_range_activations = false;
+  bool operator==(const QConfig& o) const {
+    return activation == o.activation && weight == o.weight && full_range_activations == o.full_range_activations;
+  }
 };
 
 // One entry of the dict. `qconfig` empty means `null`: not quantized.

@@ -103,6 +103,7 @@ void print_json(const Report& r, std::ostream& out) {
     mj["sqnr_db"] = number_or_null(m.sqnr_db);
     mj["packed_attr"] = m.packed_attr.empty() ? json() : json(m.packed_attr);
     mj["extra_packed_attrs"] = m.extra_packed_attrs;
+    mj["activation_bits"] = m.activation_bits ? json(*m.activation_bits) : json();
     mj["fused_rows"] = m.fused_rows ? json{m.fused_rows->first, m.fused_rows->second} : json();
     modules.push_back(mj);
   }

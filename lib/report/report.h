@@ -47,6 +47,9 @@ struct ModuleReport {
   // is its share of that weight's records, by rows (each record is rows
   // times a fixed width, so the share is exact).
   std::optional<std::pair<int64_t, int64_t>> fused_rows;
+  // Final int8 linears: the bits their input is quantized to, as the graph
+  // runs it: 7 (PyTorch's reduce_range=True) or 8 (full_range_activations).
+  std::optional<int> activation_bits;
 };
 
 // Sibling Linears that --fuse-qkv turned into one quantized linear.

@@ -71,6 +71,8 @@ BenchResult run_bench(const BenchOptions& o, const std::function<void(int, int, 
     packed_names.push_back(packed_module_names(parse_manifest(manifest_text, path)));
     m.eval();
     if (!m.find_method("forward")) throw Error(ErrorKind::Model, path + ": the model has no forward method");
+    if (const std::string w = saturation_warning(m, o.engine ? *o.engine : default_engine(), path); !w.empty())
+      result.runtime.warnings.push_back(w);
     const auto names = forward_arguments(m);
     if (result.inputs.empty())
       result.inputs = names;

@@ -132,6 +132,9 @@ at::Tensor run_logits(const std::string& path, const Dataset& data, const RunOpt
 at::Tensor run_logits(torch::jit::Module& m, const std::string& path, const Dataset& data, const RunOptions& run,
                       const Progress& progress, double* seconds) {
   m.eval();
+  if (run.warn)
+    if (const std::string w = saturation_warning(m, run.engine ? *run.engine : default_engine(), path); !w.empty())
+      run.warn(w);
   const ForwardFeed feed(m, data);
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> outs;

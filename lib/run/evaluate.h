@@ -70,6 +70,9 @@ struct RunOptions {
   int64_t batch = 8;
   int threads = 1;
   std::optional<Engine> engine;
+  // Told what makes a model's results on this machine suspect (full 8-bit
+  // activations on a CPU whose int8 kernel saturates), once per model run.
+  std::function<void(const std::string&)> warn;
 };
 
 using Progress = std::function<void(int64_t done, int64_t total, const std::string& what)>;

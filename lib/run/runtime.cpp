@@ -11,6 +11,7 @@
 #include "base/cpu.h"
 #include "base/files.h"
 #include "jit/engines.h"
+#include "jit/qtensor.h"
 
 namespace bertq {
 namespace {
@@ -107,6 +108,15 @@ void choose_openblas_kernel(char** argv) {
   // No new image (no /proc, say): run on with the kernel OpenBLAS took.
   unsetenv("OPENBLAS_CORETYPE");
   unsetenv(kDetectedVar);
+}
+
+std::string saturation_warning(const torch::jit::Module& model, Engine engine, const std::string& path) {
+  const size_t n = full_range_linears(model).size();
+  if (n == 0) return "";
+  const std::string why = full_range_refusal(engine);
+  if (why.empty()) return "";
+  return path + ": " + std::to_string(n) + " of its int8 linears take full 8-bit activations, which engine " +
+         to_string(engine) + " does not compute exactly here (" + why + "): its results here are not the model's";
 }
 
 RuntimeInfo configure_runtime(int threads, Engine engine, bool tune) {

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace torch::jit {
+struct Module;
+}
+
 namespace bertq {
 
 enum class Engine;
@@ -45,6 +49,11 @@ BlasInfo blas_info();
 // One line for logs and `--version`: "OpenBLAS 0.3.21 ... (OpenMP threads), kernel SkylakeX",
 // with who chose the kernel when it was not OpenBLAS itself.
 std::string describe(const BlasInfo& blas);
+
+// What is wrong with running `model` on `engine` here, or "": a model whose
+// int8 linears take full 8-bit activations, where the int8 kernel saturates
+// 16-bit sums (full_range_refusal), gives wrong logits without an error.
+std::string saturation_warning(const torch::jit::Module& model, Engine engine, const std::string& path);
 
 // OpenBLAS reads OPENBLAS_CORETYPE once, as it loads (before main). When it
 // took this CPU for an old one (better_openblas_kernel) and the user did not

@@ -117,6 +117,7 @@ struct Candidate {
   std::string type_name;
   bool embedding = false;
   bool per_tensor = false;          // Linear: its int8 level uses one scale, which erred less on the data
+  bool full_range = false;          // Linear: its int8 level takes 8-bit activations, which erred less
   std::vector<std::string> levels;  // cheapest first; float after the last
   std::vector<double> errors;
   size_t module_index = 0;     // plan order
@@ -149,7 +150,15 @@ struct StopSearch {};
 // The sensitivity of every Linear: one pass over the data through the frozen
 // float model, with each Linear's int8 counterpart computed beside it.
 void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cands, const Dataset& data, int64_t batch,
-                   const Progress& progress) {
+                   bool try_full_range, const Progress& progress) {
+  // The int8 variants each Linear is measured at: per channel and per
+  // tensor, with PyTorch's 7-bit activations and, where asked (and exact
+  // here), 8-bit ones. Same size and speed: the int8 level takes the best.
+  struct Variant {
+    bool per_tensor, full_range;
+  };
+  std::vector<Variant> variants = {{false, false}, {true, false}};
+  if (try_full_range) variants.insert(variants.end(), {{false, true}, {true, true}});
   std::map<std::string, std::pair<at::Tensor, std::optional<at::Tensor>>> weights;
   std::map<std::string, torch::jit::Module> by_path;
   for (const auto& child : model.named_modules()) by_path.emplace(child.name, child.value);
@@ -165,7 +174,8 @@ void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cand
   auto graph = frozen.get_method("forward").graph()->copy();
   torch::jit::Value* self = graph->inputs()[0];
 
-  std::vector<std::string> probed;  // candidate path per probe, in output order
+  std::vector<std::string> probed;                  // candidate path per probe, in output order
+  std::map<std::string, torch::jit::Value*> reads;  // candidate path -> the value its Linear reads
   std::vector<torch::jit::Value*> stats;
   std::map<std::string, std::string> attr_of;
   std::vector<torch::jit::Node*> linears;
@@ -192,18 +202,19 @@ void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cand
       attr_of[owner] = attr;
     }
     // Beside the Linear, which keeps its output: the model computes what it
-    // did. Per channel, then per tensor, then the signal: three sums per Linear.
+    // did. One sum per variant, then the signal.
     torch::jit::WithInsertPoint guard(n->next());
     torch::jit::Value* y = n->output();
-    for (const char* suffix : {"_c", "_t"}) {
-      torch::jit::Value* packed = graph->insertGetAttr(self, attr_of[owner] + suffix);
+    for (const Variant& v : variants) {
+      torch::jit::Value* packed = graph->insertGetAttr(self, attr_of[owner] + (v.per_tensor ? "_t" : "_c"));
       torch::jit::Value* yq =
-          graph->insert(c10::Symbol::fromQualString("quantized::linear_dynamic"), {n->input(0), packed, true});
+          graph->insert(c10::Symbol::fromQualString("quantized::linear_dynamic"), {n->input(0), packed, !v.full_range});
       torch::jit::Value* d = graph->insert(c10::aten::sub, {y, yq});
       stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {d, d})}));
     }
     stats.push_back(graph->insert(c10::aten::sum, {graph->insert(c10::aten::mul, {y, y})}));
     probed.push_back(owner);
+    reads[owner] = n->input(0);
   }
   torch::jit::Node* ret = graph->return_node();
   torch::jit::WithInsertPoint guard(ret);
@@ -212,7 +223,8 @@ void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cand
   ret->replaceInput(0, both);
   torch::jit::GraphFunction probe("bertq_tune_probe", graph, nullptr);
 
-  std::map<std::string, std::array<double, 3>> sums;  // path -> (noise per channel, per tensor, signal)
+  const size_t per_linear = variants.size() + 1;
+  std::map<std::string, std::vector<double>> sums;  // path -> noise per variant, then signal
   torch::NoGradGuard no_grad;
   const int64_t n = static_cast<int64_t>(data.examples.size());
   for (int64_t begin = 0; begin < n; begin += batch) {
@@ -222,31 +234,64 @@ void probe_linears(const torch::jit::Module& model, std::vector<Candidate>& cand
     probe.run(stack);
     const auto out = stack.back().toTupleRef().elements();
     const auto values = out[1].toTensorList();
-    for (size_t i = 0; i < probed.size(); ++i)
-      for (size_t k = 0; k < 3; ++k) sums[probed[i]][k] += values.get(3 * i + k).item<double>();
+    for (size_t i = 0; i < probed.size(); ++i) {
+      auto& sum = sums[probed[i]];
+      sum.resize(per_linear);
+      for (size_t k = 0; k < per_linear; ++k) sum[k] += values.get(per_linear * i + k).item<double>();
+    }
     if (progress) progress(end, n, "sensitivity");
+  }
+  // Linears reading one value (BERT's query, key and value) must share their
+  // weight observer's scheme: PyTorch's InsertObservers gives the value one
+  // activation observer, and fails (in Python too) when their qconfigs
+  // differ. So the scheme is chosen per group, by the group's summed
+  // relative error; full 8-bit activations stay each module's own.
+  std::map<torch::jit::Value*, std::vector<std::string>> groups;
+  for (const auto& [path, value] : reads) groups[value].push_back(path);
+  std::map<std::string, bool> per_tensor_of;
+  for (const auto& [value, members] : groups) {
+    double err[2] = {0, 0};
+    for (const auto& path : members) {
+      const auto& sum = sums[path];
+      if (sum.size() != per_linear || sum.back() == 0) continue;
+      // The 7-bit variants (the first two) decide the scheme, so that a
+      // Linear alone chooses as it did before 8-bit activations were offered.
+      err[0] += sum[0] / sum.back();
+      err[1] += sum[1] / sum.back();
+    }
+    for (const auto& path : members) per_tensor_of[path] = err[1] < err[0];
   }
   for (auto& c : cands) {
     if (c.embedding) continue;
     auto it = sums.find(c.path);
     // A Linear the frozen graph does not multiply by (unused): no error.
-    if (it == sums.end() || it->second[2] == 0) {
+    if (it == sums.end() || it->second.back() == 0) {
       c.errors = {0};
       continue;
     }
-    const double per_channel = std::sqrt(it->second[0] / it->second[2]);
-    const double per_tensor = std::sqrt(it->second[1] / it->second[2]);
     // The same size and speed: the int8 level takes whichever erred less
-    // (per channel on a tie, the tutorial's choice).
-    c.per_tensor = per_tensor < per_channel;
-    c.errors = {std::min(per_channel, per_tensor)};
+    // (on a tie the first: per channel, 7 bits, the tutorial's choice),
+    // within its group's scheme.
+    const bool per_tensor = per_tensor_of.count(c.path) ? per_tensor_of[c.path] : false;
+    std::optional<size_t> best;
+    for (size_t k = 0; k < variants.size(); ++k)
+      if (variants[k].per_tensor == per_tensor && (!best || it->second[k] < it->second[*best])) best = k;
+    c.per_tensor = per_tensor;
+    c.full_range = variants[*best].full_range;
+    c.errors = {std::sqrt(it->second[*best] / it->second.back())};
   }
 }
 
-// The qconfig for a choice, as (key, preset) in file order: per_channel_dynamic
-// for the whole model, null (no preset) for float Linears, a weight-only
-// preset or null per embedding.
-using Choice = std::vector<std::pair<std::string, std::optional<std::string>>>;
+// The qconfig for a choice, in file order: per_channel_dynamic for the whole
+// model, null (no preset) for float Linears, a weight-only preset or null per
+// embedding; a Linear's int8 level its own preset when it is not the
+// whole model's, with full_range_activations when it takes 8 bits.
+struct ChoiceEntry {
+  std::string key;
+  std::optional<std::string> preset;  // none: null
+  bool full_range = false;
+};
+using Choice = std::vector<ChoiceEntry>;
 Choice choice_for(const std::vector<Candidate>& cands, const std::vector<size_t>& level) {
   Choice q{{"", "per_channel_dynamic"}};
   for (size_t i = 0; i < cands.size(); ++i) {
@@ -254,16 +299,16 @@ Choice choice_for(const std::vector<Candidate>& cands, const std::vector<size_t>
     const bool is_float = level[i] >= c.levels.size();
     if (!c.embedding) {
       if (is_float)
-        q.emplace_back(c.path, std::nullopt);
-      else if (c.per_tensor)
-        q.emplace_back(c.path, "default_dynamic");
+        q.push_back({c.path, std::nullopt});
+      else if (c.per_tensor || c.full_range)
+        q.push_back({c.path, c.per_tensor ? "default_dynamic" : "per_channel_dynamic", c.full_range});
       continue;
     }
     if (is_float)
-      q.emplace_back(c.path, std::nullopt);
+      q.push_back({c.path, std::nullopt});
     else
-      q.emplace_back(c.path,
-                     c.levels[level[i]] == "4bit" ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only");
+      q.push_back(
+          {c.path, c.levels[level[i]] == "4bit" ? "float_qparams_weight_only_4bit" : "float_qparams_weight_only"});
   }
   return q;
 }
@@ -271,15 +316,24 @@ Choice choice_for(const std::vector<Candidate>& cands, const std::vector<size_t>
 // The file `bertq convert --qconfig` reproduces the choice from.
 json qconfig_json(const Choice& choice) {
   json q = json::object();
-  for (const auto& [key, name] : choice) q[key] = name ? json(*name) : json(nullptr);
+  for (const auto& e : choice)
+    q[e.key] = !e.preset      ? json(nullptr)
+               : e.full_range ? json{{"preset", *e.preset}, {"full_range_activations", true}}
+                              : json(*e.preset);
   return q;
 }
 
 // The same, as the dict a trial converts with (no text in between).
 QConfigDict qconfig_dict(const Choice& choice) {
   QConfigDict dict;
-  for (const auto& [key, name] : choice)
-    dict.entries.push_back({key, name ? std::optional<QConfig>(preset(*name)) : std::nullopt, name.value_or(""), ""});
+  for (const auto& e : choice) {
+    std::optional<QConfig> q;
+    if (e.preset) {
+      q = preset(*e.preset);
+      q->full_range_activations = e.full_range;
+    }
+    dict.entries.push_back({e.key, q, e.preset.value_or(""), ""});
+  }
   return dict;
 }
 
@@ -350,6 +404,11 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   RunOptions run = o.run;
   run.engine = o.engine;
   const Engine engine = o.engine ? *o.engine : default_engine();
+  if (o.full_range_activations)
+    if (const std::string why = full_range_refusal(engine); !why.empty())
+      throw Error(ErrorKind::Unsupported,
+                  "full 8-bit activations would not be exact with engine " + to_string(engine) + " here: " + why,
+                  "drop --full-range-activations, tune on a CPU with VNNI, or use --engine qnnpack");
   set_engine(engine);
 
   TuneResult r;
@@ -378,7 +437,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
     for (size_t i = 0; i < plan.modules.size(); ++i) {
       const ModulePlan& mp = plan.modules[i];
       if (mp.functional) continue;
-      Candidate c{mp.path, mp.type_name, false, false, {}, {}, i};
+      Candidate c{mp.path, mp.type_name, false, false, false, {}, {}, i};
       if (mp.weight_shape.size() == 2) {
         c.rows = mp.weight_shape[0];
         c.cols = mp.weight_shape[1];
@@ -430,7 +489,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
       }
   }
   const auto probe_start = Clock::now();
-  probe_linears(float_model, cands, data, run.batch, progress);
+  probe_linears(float_model, cands, data, run.batch, o.full_range_activations, progress);
   r.probe_seconds = seconds_since(probe_start);
 
   std::vector<std::vector<double>> errors;
@@ -574,8 +633,11 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
 
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
-    TunedModule m{c.path, c.type_name, c.levels, "", c.errors, "", ""};
-    if (!c.embedding) m.int8_scheme = c.per_tensor ? "per_tensor" : "per_channel";
+    TunedModule m{c.path, c.type_name, c.levels, "", 0, c.errors, "", ""};
+    if (!c.embedding) {
+      m.int8_scheme = c.per_tensor ? "per_tensor" : "per_channel";
+      m.activation_bits = c.full_range ? 8 : 7;
+    }
     m.chosen = level[i] >= c.levels.size() ? "float" : c.levels[level[i]];
     const size_t rank =
         static_cast<size_t>(std::count_if(cands.begin(), cands.end(),
@@ -633,6 +695,7 @@ std::string tune_json(const TuneResult& r) {
                     {"type", m.type_name},
                     {"sensitivity", s},
                     {"int8_scheme", m.int8_scheme.empty() ? json() : json(m.int8_scheme)},
+                    {"activation_bits", m.activation_bits ? json(m.activation_bits) : json()},
                     {"chosen", m.chosen},
                     {"why", m.why}});
   }
@@ -687,8 +750,9 @@ std::string tune_html(const TuneResult& r) {
     for (size_t i = 0; i < m->levels.size(); ++i)
       out << (i ? "<br>"_html : ""_html) << m->levels[i] << " " << fmt::format("{:.4g}", m->sensitivity[i]);
     out << "</td><td><span class=\"bar\" style=\"width:"_html << width << "px\"></span></td><td>"_html << m->chosen
-        << "</td><td>"_html << (m->int8_scheme.empty() ? "-" : m->int8_scheme) << "</td><td class=\"why\">"_html
-        << m->why << "</td></tr>\n"_html;
+        << "</td><td>"_html << (m->int8_scheme.empty() ? "-" : m->int8_scheme)
+        << (m->activation_bits == 8 ? ", 8-bit activations" : "") << "</td><td class=\"why\">"_html << m->why
+        << "</td></tr>\n"_html;
   }
   out << "</tbody></table>\n"_html;
 

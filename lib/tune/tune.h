@@ -46,6 +46,9 @@ struct TuneOptions {
   TuneMetric metric = TuneMetric::RelL2;
   double tolerance = 0;
   bool embeddings = true;  // also choose embedding precisions
+  // Also measure each Linear's int8 level with full 8-bit activations, and
+  // take them where they err less (refused where they are not exact).
+  bool full_range_activations = false;
   DataOptions data;
   RunOptions run;
   std::optional<Engine> engine;
@@ -68,6 +71,7 @@ struct TunedModule {
   // at each quantized precision, in the order of `levels`.
   std::vector<std::string> levels;  // "int8" / "4bit", "8bit"; float is implicit
   std::string int8_scheme;          // Linear: "per_channel" or "per_tensor", whichever erred less
+  int activation_bits = 0;          // Linear: 7, or 8 where --full-range-activations erred less
   std::vector<double> sensitivity;
   std::string chosen;  // a level, or "float"
   std::string why;

@@ -1,5 +1,4 @@
 #include "base/cpu.h"
-
 #include "catch.hpp"
 
 using bertq::better_openblas_kernel;

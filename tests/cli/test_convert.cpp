@@ -1110,3 +1110,82 @@ TEST_CASE("modules that lose far more precision than the rest are said in the te
   REQUIRE(r.code == 0);
   CHECK(contains(r.out, "  modules: 14 observed (quantized by `bertq convert`), 8 left float"));
 }
+
+TEST_CASE("full 8-bit activations: asked for per model or per module, recorded, refused where not exact",
+          "[cli][full_range]") {
+  Scratch s;
+  const bool exact_here = contains(run({"--version"}).out, "full 8-bit activations with onednn: exact here");
+  // oneDNN told to stop at AVX2 has no VNNI on any CPU.
+  const std::string no_vnni = "ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ";
+  const std::string bin = quote(kBinary);
+  CHECK(shell(no_vnni + bin + " convert " + quote(kModel) + " " + quote(s / "refused.pt") +
+              " --full-range-activations 2>" + quote(s / "err")) == 6);
+  CHECK(contains(slurp(s / "err"), "full 8-bit activations would not be exact with engine onednn here"));
+  CHECK_FALSE(fs::exists(s / "refused.pt"));
+  // qnnpack always multiplies 8-bit inputs exactly.
+  CHECK(shell(no_vnni + bin + " convert " + quote(kModel) + " " + quote(s / "qnnpack.pt") +
+              " --full-range-activations --engine qnnpack --report " + quote(s / "qnnpack.json") + " 2>/dev/null") ==
+        0);
+  const auto qnnpack = parse_json(slurp(s / "qnnpack.json"));
+  for (const auto& m : qnnpack["modules"])
+    if (m["op"] == "linear_dynamic") CHECK(m["activation_bits"] == 8);
+  // The same model loaded where onednn would saturate: a warning, the run goes on.
+  CHECK(shell(no_vnni + bin + " bench " + quote(kModel) + " " + quote(s / "qnnpack.pt") +
+              " --iters 1 --warmup 0 --seq-length 8 >/dev/null 2>" + quote(s / "bench_err")) == 0);
+  CHECK(contains(slurp(s / "bench_err"),
+                 "of its int8 linears take full 8-bit activations, which engine onednn does "
+                 "not compute exactly here"));
+  if (!exact_here) {
+    WARN("this CPU's oneDNN has no VNNI: the onednn conversions below are refused, as checked above");
+    return;
+  }
+  // Per module, from the qconfig: only layer 0's linears.
+  write_file(s / "q.json", R"({"": "per_channel_dynamic",
+    "bert.encoder.layer.0": {"preset": "per_channel_dynamic", "full_range_activations": true}})");
+  Result r = run({"convert", kModel, s / "layer0.pt", "--qconfig", s / "q.json", "--report", s / "layer0.json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  int eight = 0, seven = 0;
+  const auto layer0 = parse_json(slurp(s / "layer0.json"));
+  for (const auto& m : layer0["modules"]) {
+    if (m["op"] != "linear_dynamic") continue;
+    const bool in_layer0 = m["path"].get<std::string>().rfind("bert.encoder.layer.0.", 0) == 0;
+    CHECK(m["activation_bits"] == (in_layer0 ? 8 : 7));
+    (in_layer0 ? eight : seven)++;
+  }
+  CHECK(eight == 6);
+  CHECK(seven > 0);
+  CHECK(contains(r.out + r.err, "6 int8 linears quantize their input to the full 8 bits"));
+  r = run({"inspect", s / "layer0.pt", "--module", "bert.encoder.layer.0.attention.self.query"});
+  CHECK(contains(r.out, "activations: quantized per batch to 8 bits (reduce_range False: full_range_activations)"));
+  r = run({"inspect", s / "layer0.pt", "--module", "bert.encoder.layer.1.attention.self.query"});
+  CHECK(contains(r.out, "activations: quantized per batch to 7 bits (reduce_range True, as PyTorch writes)"));
+  // The flag: every int8 linear, recorded in the manifest's options.
+  r = run({"convert", kModel, s / "all.pt", "--full-range-activations", "--report", s / "all.json"});
+  REQUIRE(r.code == 0);
+  const auto report = parse_json(slurp(s / "all.json"));
+  CHECK(report["options"]["full_range_activations"] == true);
+  for (const auto& m : report["modules"])
+    if (m["op"] == "linear_dynamic") CHECK(m["activation_bits"] == 8);
+  // PyTorch's own: 7 bits everywhere, and no note.
+  r = run({"convert", kModel, s / "plain.pt", "--report", s / "plain.json"});
+  const auto plain = parse_json(slurp(s / "plain.json"));
+  for (const auto& m : plain["modules"])
+    if (m["op"] == "linear_dynamic") CHECK(m["activation_bits"] == 7);
+  CHECK_FALSE(contains(r.out + r.err, "full 8 bits"));
+}
+
+TEST_CASE("full_range_activations in a qconfig: int8 dynamic linears only, true or false", "[cli][full_range]") {
+  Scratch s;
+  write_file(s / "fp16.json", R"({"": {"preset": "float16_dynamic", "full_range_activations": true}})");
+  Result r = run({"convert", kModel, s / "o.pt", "--qconfig", s / "fp16.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "full_range_activations applies to int8 dynamic linears (qint8 weights) only"));
+  write_file(s / "str.json", R"({"": {"preset": "per_channel_dynamic", "full_range_activations": "yes"}})");
+  r = run({"convert", kModel, s / "o.pt", "--qconfig", s / "str.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "[\"\"].full_range_activations: expected true or false"));
+  r = run({"convert", kModel, s / "o.pt", "--debug", "--full-range-activations"});
+  CHECK(r.code == 2);
+  CHECK_FALSE(fs::exists(s / "o.pt"));
+}

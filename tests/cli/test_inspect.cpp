@@ -41,6 +41,11 @@ TEST_CASE("inspect on final, debug and float models shows one truth", "[cli][ins
     CHECK(line == (file == "q.pt" ? "source: packed params quantized_forward._jit_pass_packed_weight_0"
                                   : "source: debug attributes (float weight quantized with the stored scales)"));
     std::getline(lines, line);
+    // A final model's linear runs with PyTorch's 7-bit activations.
+    if (file == "q.pt") {
+      CHECK(line == "activations: quantized per batch to 7 bits (reduce_range True, as PyTorch writes)");
+      std::getline(lines, line);
+    }
     // The same qscheme as the report's.
     CHECK(line == "weight: shape [32, 32], dtype qint8, qscheme " + query["qscheme"].get<std::string>() + ", axis 0");
     CHECK(contains(r.out, "\nscales (32): " + scales + "\n"));

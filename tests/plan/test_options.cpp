@@ -31,6 +31,7 @@ TEST_CASE("the result key holds every option that decides the result", "[options
                                           "engine",
                                           "embeddings",
                                           "fuse_qkv",
+                                          "full_range_activations",
                                           "debug",
                                           "allow_missing",
                                           "allow_unrunnable",
