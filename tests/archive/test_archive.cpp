@@ -2,6 +2,7 @@
 // checksums, pickle scan, hashing what was loaded.
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -69,6 +70,48 @@ TEST_CASE("the zip index of a TorchScript archive", "[archive][zip]") {
   ::close(fd);
   CHECK(text.size() == code->size);
   CHECK(text.find("class Submodules(Module):") != std::string::npos);
+}
+
+TEST_CASE("checksums of a large archive: every record checked, the first damaged one named", "[archive][zip]") {
+  // Large enough (4 x 24 MiB) that the records are checked in two halves
+  // on two threads.
+  bertq::testing::ScratchDir s;
+  const std::string path = s / "big.bin";
+  constexpr uint64_t kRecord = 24 << 20;
+  ZipIndex index;
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::string data(kRecord, '\0');
+    for (int r = 0; r < 4; ++r) {
+      for (uint64_t i = 0; i < kRecord; ++i) data[i] = static_cast<char>((i * 131 + static_cast<uint64_t>(r)) >> 3);
+      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      ZipEntry e;
+      e.name = "data/" + std::to_string(r);
+      e.size = e.stored_size = kRecord;
+      e.data_offset = r * kRecord;
+      e.crc32 = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(data.data()), kRecord));
+      index.entries.push_back(e);
+    }
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  const auto error_of = [&](const ZipIndex& z) -> std::string {
+    try {
+      verify_zip_checksums(fd, "big.bin", z);
+      return "";
+    } catch (const Error& e) {
+      return e.what();
+    }
+  };
+  CHECK(error_of(index).empty());
+  for (const std::vector<int>& damaged : std::vector<std::vector<int>>{{3}, {1}, {0, 3}, {2, 3}, {1, 2}}) {
+    ZipIndex z = index;
+    for (int r : damaged) z.entries[static_cast<size_t>(r)].crc32 ^= 1;
+    const std::string first = "data/" + std::to_string(damaged.front());
+    INFO("damaged records " << damaged.front() << (damaged.size() > 1 ? " and more" : ""));
+    CHECK(error_of(z) == "big.bin: record " + first + " is corrupted (its CRC-32 does not match)");
+  }
+  ::close(fd);
 }
 
 TEST_CASE("the pickle scan finds every storage and tensor of a real model", "[archive][pickle]") {
