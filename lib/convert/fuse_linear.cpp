@@ -64,6 +64,42 @@ c10::IValue pack_fused(const std::vector<Member>& members) {
       at::_make_per_channel_quantized_tensor(at::cat(values), at::cat(scales), at::cat(zero_points), 0), bias);
 }
 
+// True if `v` reaches nothing but matrix products, through layout-only
+// views: every use is a permute or transpose (whose output obeys the same
+// rule) or an aten::matmul. aten::matmul gives a batched product inputs that
+// it reshapes to 3-D, copying any that are not viewable so, and bmm and
+// BLAS compute the same sums whatever the source strides: the values
+// reaching the product are the same as from a contiguous tensor.
+bool feeds_only_matmul(torch::jit::Value* v) {
+  for (const torch::jit::Use& use : v->uses()) {
+    const c10::Symbol kind = use.user->kind();
+    if (kind == c10::aten::matmul) continue;
+    if ((kind == c10::aten::permute || kind == c10::aten::transpose) && use.offset == 0 &&
+        feeds_only_matmul(use.user->output()))
+      continue;
+    return false;
+  }
+  return true;
+}
+
+// A member's columns can be used in place, without the copy that keeps the
+// layout, when the member's output is only split into heads and multiplied:
+// one aten::view (or reshape) of it, which then feeds only matrix products
+// (BERT's query, key and value), besides aten::size calls (the head shape is
+// computed from its size, which the columns share). The view becomes a
+// reshape, which is the same view where the columns allow one and a copy
+// where they do not.
+torch::jit::Node* head_split_without_copy(torch::jit::Value* member_out) {
+  torch::jit::Node* split = nullptr;
+  for (const torch::jit::Use& use : member_out->uses()) {
+    const c10::Symbol kind = use.user->kind();
+    if (kind == c10::aten::size) continue;
+    if ((kind != c10::aten::view && kind != c10::aten::reshape) || use.offset != 0 || split) return nullptr;
+    split = use.user;
+  }
+  return split && feeds_only_matmul(split->output()) ? split : nullptr;
+}
+
 }  // namespace
 
 FusionResult fuse_sibling_linears(torch::jit::Module& m) {
@@ -156,11 +192,20 @@ FusionResult fuse_sibling_linears(torch::jit::Module& m) {
       const int64_t rows = mem.weight.size(0);
       torch::jit::WithInsertPoint guard(mem.node);
       // Columns [begin, begin + rows) of the last dimension, copied out so
-      // that views and strides downstream are as before.
+      // that views and strides downstream are as before, unless all that
+      // follows is a split into heads and matrix products.
       torch::jit::Value* cols =
           graph->insert(c10::aten::slice, {fused_out, int64_t{-1}, begin, begin + rows, int64_t{1}});
-      torch::jit::Value* out = graph->insert(c10::aten::contiguous, {cols});
-      mem.node->output(0)->replaceAllUsesWith(out);
+      if (torch::jit::Node* split = head_split_without_copy(mem.node->output(0))) {
+        torch::jit::WithInsertPoint at_split(split);
+        torch::jit::Value* heads = graph->insert(c10::aten::reshape, {cols, split->input(1)});
+        split->output()->replaceAllUsesWith(heads);
+        split->destroy();
+        mem.node->output(0)->replaceAllUsesWith(cols);  // the size calls
+        ++fusion.copies_saved;
+      } else {
+        mem.node->output(0)->replaceAllUsesWith(graph->insert(c10::aten::contiguous, {cols}));
+      }
       mem.node->destroy();
       fusion.members.push_back(mem.attr);
       fusion.rows.push_back(rows);

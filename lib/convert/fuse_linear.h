@@ -9,8 +9,9 @@
 // every output element exactly as the member that owns it did: the input is
 // quantized once and the GEMM is three times wider. Each member's output is
 // then a contiguous copy of its columns, so what reads it sees the layout it
-// saw before. tests/convert/test_fuse.cpp checks the logits bit for bit on
-// both engines.
+// saw before, unless all that reads it is a split into heads feeding matrix
+// products (BERT's attention), which read the columns in place.
+// tests/convert/test_fuse.cpp checks the logits bit for bit on both engines.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,9 @@ struct LinearFusion {
   // their one scale and zero point on every row, and the report describes
   // them as they were.
   std::vector<bool> per_tensor;
+  // Members whose columns feed their head split directly, with no copy
+  // (their output was only reshaped into heads and multiplied).
+  int copies_saved = 0;
 };
 
 // A group of siblings left alone, and why.

@@ -104,6 +104,25 @@ TEST_CASE("full 8-bit activations: a product that would saturate 16-bit sums is 
   }
 }
 
+TEST_CASE("full 8-bit activations: qnnpack multiplies 8-bit inputs exactly, whatever reduce_range says",
+          "[full_range]") {
+  // Why bertq accepts full 8-bit activations with qnnpack on any CPU: its
+  // kernels widen both operands to 16 bits before multiplying and sum in 32,
+  // and always quantize the input to 8 bits (qlinear_dynamic.cpp: "qnnpack
+  // incorrectly ignores reduce_range").
+  bertq::set_engine(Engine::QNNPACK);
+  const at::Tensor w = at::_make_per_tensor_quantized_tensor(at::full({4, 64}, -128, at::kChar), 1.0, 0);
+  const c10::IValue packed = prepack(w, std::nullopt);
+  const at::Tensor x = at::ones({2, 64});
+  const at::Tensor exact = integer_linear(x, w, std::nullopt, /*reduce_range=*/false);
+  for (const bool reduce_range : {false, true}) {
+    INFO("reduce_range " << reduce_range);
+    CHECK(at::allclose(linear_dynamic(x, packed, reduce_range), exact, 1e-6, 1e-3));
+  }
+  bertq::set_engine(Engine::OneDNN);
+  CHECK(bertq::full_range_refusal(Engine::QNNPACK).empty());
+}
+
 TEST_CASE("full 8-bit activations: the logits equal integer arithmetic on the model's own weights", "[full_range]") {
   if (!full_range_exact_here()) {
     WARN("skipped: full 8-bit activations are refused on this CPU: " << bertq::full_range_refusal(Engine::OneDNN));

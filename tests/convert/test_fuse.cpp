@@ -76,6 +76,11 @@ TEST_CASE("fused query, key and value: logits bit-identical to the unfused model
       CHECK(count_nodes(pm, "quantized::linear_dynamic") == 14);
       CHECK(count_nodes(fm, "quantized::linear_dynamic") == 10);
       CHECK(bertq::packed_weight_attrs(fm).size() == 10);
+      // Query, key and value are only split into heads and multiplied: their
+      // columns are read in place (a reshape instead of the view), no copy.
+      CHECK(count_nodes(fm, "aten::contiguous") == count_nodes(pm, "aten::contiguous"));
+      CHECK(count_nodes(fm, "aten::reshape") == count_nodes(pm, "aten::reshape") + 6);
+      CHECK(count_nodes(fm, "aten::view") == count_nodes(pm, "aten::view") - 6);
       REQUIRE(fused.fusions.size() == 2);
       for (size_t layer = 0; layer < 2; ++layer) {
         const std::string prefix = "bert.encoder.layer." + std::to_string(layer) + ".attention.self.";
