@@ -224,17 +224,29 @@ class ModelConversion {
   }
 
   void prepare() {
-    switch (s_.input) {
-      case ConversionSettings::InputTensors::Copy:
-        prepared_ = prepare_dynamic_jit(model_, dict_);
-        break;
-      case ConversionSettings::InputTensors::Consume:
-        prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
-        model_ = torch::jit::Module();  // only stand-ins are left in it
-        break;
-      case ConversionSettings::InputTensors::Share:
-        prepared_ = prepare_dynamic_jit_sharing(model_, dict_);
-        break;
+    try {
+      switch (s_.input) {
+        case ConversionSettings::InputTensors::Copy:
+          prepared_ = prepare_dynamic_jit(model_, dict_);
+          break;
+        case ConversionSettings::InputTensors::Consume:
+          prepared_ = prepare_dynamic_jit_consuming(model_, dict_);
+          model_ = torch::jit::Module();  // only stand-ins are left in it
+          break;
+        case ConversionSettings::InputTensors::Share:
+          prepared_ = prepare_dynamic_jit_sharing(model_, dict_);
+          break;
+      }
+    } catch (const c10::Error& e) {
+      // InsertObservers gives each value one activation observer: modules
+      // that read one value under different qconfig entries are a qconfig
+      // Python's quantize_dynamic_jit refuses the same way, not a bertq bug.
+      if (std::string(e.what_without_backtrace()).find("only configured with one observer") != std::string::npos)
+        throw Error(ErrorKind::Config,
+                    "modules that read the same input have different qconfigs, and PyTorch's graph mode gives that "
+                    "input one observer (Python's quantize_dynamic_jit fails the same way)",
+                    "give siblings that read one input (BERT's query, key and value) the same qconfig value");
+      throw;
     }
     done("insert observers");
     record_prepared(out_.plan, prepared_);

@@ -1189,3 +1189,17 @@ TEST_CASE("full_range_activations in a qconfig: int8 dynamic linears only, true 
   CHECK(r.code == 2);
   CHECK_FALSE(fs::exists(s / "o.pt"));
 }
+
+TEST_CASE("siblings reading one input under different qconfigs are a qconfig error, as in Python", "[cli][errors]") {
+  Scratch s;
+  // Query per tensor, key and value per channel: PyTorch's InsertObservers
+  // cannot give their shared input two observers (Python fails too).
+  write_file(s / "q.json", R"({"": "per_channel_dynamic",
+    "bert.encoder.layer.0.attention.self.query": "default_dynamic"})");
+  const Result r = run({"convert", kModel, s / "o.pt", "--qconfig", s / "q.json"});
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "modules that read the same input have different qconfigs"));
+  CHECK(contains(r.err, "hint: give siblings that read one input"));
+  CHECK_FALSE(contains(r.err, "internal error"));
+  CHECK_FALSE(fs::exists(s / "o.pt"));
+}
