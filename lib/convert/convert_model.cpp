@@ -149,11 +149,9 @@ class ModelConversion {
       if (mp.quantized && mp.op == "linear_dynamic" && mp.qconfig && mp.qconfig->full_range_activations)
         wanted.insert(mp.path);
     if (wanted.empty()) return;
-    if (const std::string why = full_range_refusal(s_.engine); !why.empty())
-      throw Error(ErrorKind::Unsupported,
-                  "full 8-bit activations would not be exact with engine " + to_string(s_.engine) + " here: " + why,
-                  "drop --full-range-activations (or the qconfig's full_range_activations), convert on a CPU with "
-                  "VNNI, or use --engine qnnpack");
+    require_full_range(s_.engine,
+                       "drop --full-range-activations (or the qconfig's full_range_activations), convert on a CPU "
+                       "with VNNI, or use --engine qnnpack");
     const auto owners = packed_weight_owners(out_.model, out_.plan, out_.floats);
     auto graph = out_.model.get_method("forward").graph();
     torch::jit::Value* eight_bits = nullptr;

@@ -202,7 +202,6 @@ FusionResult fuse_sibling_linears(torch::jit::Module& m) {
         split->output()->replaceAllUsesWith(heads);
         split->destroy();
         mem.node->output(0)->replaceAllUsesWith(cols);  // the size calls
-        ++fusion.copies_saved;
       } else {
         mem.node->output(0)->replaceAllUsesWith(graph->insert(c10::aten::contiguous, {cols}));
       }

@@ -33,9 +33,6 @@ struct LinearFusion {
   // their one scale and zero point on every row, and the report describes
   // them as they were.
   std::vector<bool> per_tensor;
-  // Members whose columns feed their head split directly, with no copy
-  // (their output was only reshaped into heads and multiplied).
-  int copies_saved = 0;
 };
 
 // A group of siblings left alone, and why.

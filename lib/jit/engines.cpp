@@ -98,4 +98,10 @@ std::string full_range_refusal(Engine engine) {
       bits);
 }
 
+void require_full_range(Engine engine, const std::string& hint) {
+  if (const std::string why = full_range_refusal(engine); !why.empty())
+    throw Error(ErrorKind::Unsupported,
+                "full 8-bit activations would not be exact with engine " + to_string(engine) + " here: " + why, hint);
+}
+
 }  // namespace bertq

@@ -29,5 +29,7 @@ void set_engine(Engine engine);
 // multiplies (it ignores reduce_range and always uses 8 bits). For onednn
 // this asks oneDNN which instructions it runs, so ONEDNN_MAX_CPU_ISA counts.
 std::string full_range_refusal(Engine engine);
+// Throws Error(Unsupported) with that reason, and `hint`, unless it is "".
+void require_full_range(Engine engine, const std::string& hint);
 
 }  // namespace bertq

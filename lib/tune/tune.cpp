@@ -405,10 +405,7 @@ TuneResult run_tune(const TuneOptions& o, const std::string& command_line, const
   run.engine = o.engine;
   const Engine engine = o.engine ? *o.engine : default_engine();
   if (o.full_range_activations)
-    if (const std::string why = full_range_refusal(engine); !why.empty())
-      throw Error(ErrorKind::Unsupported,
-                  "full 8-bit activations would not be exact with engine " + to_string(engine) + " here: " + why,
-                  "drop --full-range-activations, tune on a CPU with VNNI, or use --engine qnnpack");
+    require_full_range(engine, "drop --full-range-activations, tune on a CPU with VNNI, or use --engine qnnpack");
   set_engine(engine);
 
   TuneResult r;

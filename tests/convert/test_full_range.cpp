@@ -73,24 +73,30 @@ at::Tensor integer_linear(const at::Tensor& x, const at::Tensor& qweight, const 
 
 bool full_range_exact_here() { return bertq::full_range_refusal(Engine::OneDNN).empty(); }
 
+// 64 inputs of 1.0 quantize to 255 (scale 1/255, zero point 0); weights of
+// -128 (scale 1): each pair of products is 2 x 255 x -128 = -65280, beyond
+// int16. Exact: 64 x 255 x -128 x (1/255) = -8192. A kernel that sums pairs
+// in 16 bits with saturation gives 32 x -32768 / 255 = -4112.06. Packed for
+// the engine set when it is made.
+struct SaturatingProduct {
+  at::Tensor w = at::_make_per_tensor_quantized_tensor(at::full({4, 64}, -128, at::kChar), 1.0, 0);
+  c10::IValue packed = prepack(w, std::nullopt);
+  at::Tensor x = at::ones({2, 64});
+  at::Tensor exact = integer_linear(x, w, std::nullopt, /*reduce_range=*/false);
+};
+
 }  // namespace
 
 TEST_CASE("full 8-bit activations: a product that would saturate 16-bit sums is exact where bertq allows it",
           "[full_range]") {
   bertq::set_engine(Engine::OneDNN);
-  // 64 inputs of 1.0 quantize to 255 (scale 1/255, zero point 0); weights of
-  // -128 (scale 1): each pair of products is 2 x 255 x -128 = -65280, beyond
-  // int16. Exact: 64 x 255 x -128 x (1/255) = -8192. A kernel that sums pairs
-  // in 16 bits with saturation gives 32 x -32768 / 255 = -4112.06.
-  const at::Tensor w = at::_make_per_tensor_quantized_tensor(at::full({4, 64}, -128, at::kChar), 1.0, 0);
-  const c10::IValue packed = prepack(w, std::nullopt);
-  const at::Tensor x = at::ones({2, 64});
+  const SaturatingProduct p;
   // 7 bits (PyTorch's): 127 x -128 x 2 fits in int16 everywhere.
-  const at::Tensor seven = linear_dynamic(x, packed, /*reduce_range=*/true);
-  CHECK(at::allclose(seven, integer_linear(x, w, std::nullopt, true), 1e-6, 1e-3));
+  const at::Tensor seven = linear_dynamic(p.x, p.packed, /*reduce_range=*/true);
+  CHECK(at::allclose(seven, integer_linear(p.x, p.w, std::nullopt, true), 1e-6, 1e-3));
   CHECK(std::abs(seven[0][0].item<double>() - (-128.0 * 64 * 127 / 127)) < 1e-2);
-  const at::Tensor eight = linear_dynamic(x, packed, /*reduce_range=*/false);
-  const at::Tensor exact = integer_linear(x, w, std::nullopt, false);
+  const at::Tensor eight = linear_dynamic(p.x, p.packed, /*reduce_range=*/false);
+  const at::Tensor& exact = p.exact;
   CHECK(std::abs(exact[0][0].item<double>() + 8192.0) < 1e-2);
   if (full_range_exact_here()) {
     INFO("oneDNN with VNNI: " << eight);
@@ -111,13 +117,10 @@ TEST_CASE("full 8-bit activations: qnnpack multiplies 8-bit inputs exactly, what
   // and always quantize the input to 8 bits (qlinear_dynamic.cpp: "qnnpack
   // incorrectly ignores reduce_range").
   bertq::set_engine(Engine::QNNPACK);
-  const at::Tensor w = at::_make_per_tensor_quantized_tensor(at::full({4, 64}, -128, at::kChar), 1.0, 0);
-  const c10::IValue packed = prepack(w, std::nullopt);
-  const at::Tensor x = at::ones({2, 64});
-  const at::Tensor exact = integer_linear(x, w, std::nullopt, /*reduce_range=*/false);
+  const SaturatingProduct p;
   for (const bool reduce_range : {false, true}) {
     INFO("reduce_range " << reduce_range);
-    CHECK(at::allclose(linear_dynamic(x, packed, reduce_range), exact, 1e-6, 1e-3));
+    CHECK(at::allclose(linear_dynamic(p.x, p.packed, reduce_range), p.exact, 1e-6, 1e-3));
   }
   bertq::set_engine(Engine::OneDNN);
   CHECK(bertq::full_range_refusal(Engine::QNNPACK).empty());
