@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -74,7 +76,72 @@ std::string file_identity(const std::string& p) {
 }
 
 volatile sig_atomic_t g_stop_signal = 0;
-void on_stop_signal(int sig) { g_stop_signal = sig; }
+// The batch's wake-up pipe: a stop signal or a child's exit writes a byte, so
+// the loop that sleeps in poll() cannot miss one that arrives just before it
+// sleeps (or on another thread), as a blocking waitpid() could.
+volatile sig_atomic_t g_wake_fd = -1;
+void wake() {
+  const int saved = errno;
+  if (g_wake_fd >= 0) {
+    const ssize_t n = ::write(g_wake_fd, "x", 1);  // a full pipe already wakes
+    (void)n;
+  }
+  errno = saved;
+}
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  wake();
+}
+void on_child_exit(int) { wake(); }
+
+// run_batch's signal handling, undone however run_batch leaves.
+// SIGINT, SIGTERM and SIGHUP stop the batch alike (children are sent SIGTERM,
+// the summary is written), but a signal ignored when bertq started stays
+// ignored (`nohup bertq batch ...`), in the children too. SIGCHLD gets a
+// handler, not SIG_IGN (which would reap the children before bertq reads how
+// they ended); exec resets it in the children.
+class BatchSignals {
+ public:
+  BatchSignals() {
+    if (::pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
+      throw Error(ErrorKind::Io, std::string("cannot make the batch's wake-up pipe: ") + std::strerror(errno));
+    g_stop_signal = 0;
+    g_wake_fd = pipe_[1];
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    for (int k = 0; k < 3; ++k) {
+      sigaction(kStop[k], nullptr, &old_[k]);
+      if (ignored_at_start(kStop[k])) {
+        std::signal(kStop[k], SIG_IGN);  // the children inherit it
+        continue;
+      }
+      sigaction(kStop[k], &sa, nullptr);
+      handled_[k] = true;
+    }
+    struct sigaction on_child {};
+    on_child.sa_handler = on_child_exit;
+    on_child.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &on_child, &old_child_);
+  }
+  ~BatchSignals() {
+    for (int k = 0; k < 3; ++k)
+      if (handled_[k]) sigaction(kStop[k], &old_[k], nullptr);
+    sigaction(SIGCHLD, &old_child_, nullptr);
+    g_wake_fd = -1;
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+  }
+  BatchSignals(const BatchSignals&) = delete;
+  BatchSignals& operator=(const BatchSignals&) = delete;
+  int wake_fd() const { return pipe_[0]; }
+
+ private:
+  static constexpr int kStop[3] = {SIGINT, SIGTERM, SIGHUP};
+  int pipe_[2] = {-1, -1};
+  struct sigaction old_[3]{};
+  struct sigaction old_child_ {};
+  bool handled_[3] = {false, false, false};
+};
 
 struct Running {
   size_t index;
@@ -573,24 +640,8 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   result.shard = o.shard;
   result.jobs.resize(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) result.jobs[i].job = jobs[i];
-  // SIGINT, SIGTERM and SIGHUP stop the batch alike (children are sent
-  // SIGTERM, the summary is written), but a signal ignored when bertq started
-  // stays ignored (`nohup bertq batch ...`), in the children too.
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid returns EINTR
-  const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction old[3]{};
-  bool handled[3] = {false, false, false};
-  for (int k = 0; k < 3; ++k) {
-    sigaction(stop_signals[k], nullptr, &old[k]);
-    if (ignored_at_start(stop_signals[k])) {
-      std::signal(stop_signals[k], SIG_IGN);  // the children inherit it
-      continue;
-    }
-    sigaction(stop_signals[k], &sa, nullptr);
-    handled[k] = true;
-  }
-  g_stop_signal = 0;
+  const BatchSignals signals;
+  bool children_stopped = false;
 
   // Results and logs of the children, in a private folder that a later run
   // removes if this one is killed.
@@ -651,18 +702,28 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
       running.push_back(run);
     }
     if (running.empty()) break;
+    if (g_stop_signal && !children_stopped) {
+      // Conversions delete their temporary files when terminated.
+      for (const auto& r : running) ::kill(r.pid, SIGTERM);
+      children_stopped = true;
+      result.signal = g_stop_signal;
+    }
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR && g_stop_signal) {
-        // Conversions delete their temporary files when terminated.
-        for (const auto& r : running) ::kill(r.pid, SIGTERM);
-        result.signal = g_stop_signal;
+    auto it = running.begin();
+    for (; it != running.end(); ++it)
+      if (::waitpid(it->pid, &status, WNOHANG) == it->pid) break;
+    if (it == running.end()) {
+      // Nothing has ended: sleep until a child ends or a stop signal comes
+      // (either writes to the pipe), then empty the pipe and look again.
+      struct pollfd pfd {
+        signals.wake_fd(), POLLIN, 0
+      };
+      ::poll(&pfd, 1, -1);
+      char drain[64];
+      while (::read(signals.wake_fd(), drain, sizeof drain) > 0) {
       }
       continue;
     }
-    auto it = std::find_if(running.begin(), running.end(), [&](const Running& r) { return r.pid == pid; });
-    if (it == running.end()) continue;
     const Running run = *it;
     running.erase(it);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
@@ -702,8 +763,6 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   if (g_stop_signal) result.signal = g_stop_signal;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(logs.path(), ec)) fs::remove_all(e.path(), ec);
-  for (int k = 0; k < 3; ++k)
-    if (handled[k]) sigaction(stop_signals[k], &old[k], nullptr);
   return result;
 }
 

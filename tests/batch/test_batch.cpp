@@ -1,4 +1,5 @@
 // Batch manifests, shards, and what a job's end says about the disk.
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -106,6 +107,31 @@ TEST_CASE("a job killed after writing its output is reported as it is on disk", 
   CHECK(r.signal == 15);
   CHECK(r.jobs[0].status == JobStatus::Interrupted);
   CHECK(r.jobs[0].message.find("stopped by signal 15 after writing its output, which is complete") == 0);
+}
+
+TEST_CASE("a stop signal that comes while the batch is not waiting still stops the running jobs", "[batch]") {
+  // The signal is raised from the progress callback, between two waits: a
+  // batch that only learns of signals inside a blocking waitpid() would sit
+  // out the second job's 30 s and call it failed.
+  Dir d;
+  put(d / "in.pt", "x");
+  put(d / "fake.sh", "#!/bin/sh\nfor a; do last=$a; done\ncase \"$last\" in *quick.pt) exit 1;; esac\nexec sleep 30\n");
+  fs::permissions(d / "fake.sh", fs::perms::owner_all);
+  BatchOptions o;
+  o.self = d / "fake.sh";
+  o.force = true;
+  o.jobs = 2;
+  std::vector<BatchJob> jobs(2);
+  jobs[0].options.input = jobs[1].options.input = d / "in.pt";
+  jobs[0].options.output = d / "slow.pt";
+  jobs[1].options.output = d / "quick.pt";
+  const BatchResult r = run_batch(o, jobs, [](const JobResult& done, size_t, size_t) {
+    if (done.job.options.output.find("quick.pt") != std::string::npos) ::raise(SIGTERM);
+  });
+  CHECK(r.signal == SIGTERM);
+  CHECK(r.jobs[1].status == JobStatus::Failed);
+  CHECK(r.jobs[0].status == JobStatus::Interrupted);
+  CHECK(r.jobs[0].message.find("stopped by signal 15 before writing its output") == 0);
 }
 
 TEST_CASE("an automatic shard reads each scheduler's worker number, and refuses what is not one", "[batch]") {
