@@ -1,8 +1,12 @@
 #include "base/cpu.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
+#include <thread>
 
 namespace bertq {
 
@@ -41,6 +45,26 @@ std::optional<std::string> better_openblas_kernel(std::string_view detected, con
   if (cpu.avx512) return "SkylakeX";
   if (cpu.avx2_fma) return "Haswell";
   return std::nullopt;
+}
+
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+ThreadChoice conversion_threads(std::optional<int> asked, bool env_set, int cpus, int jobs) {
+  if (asked) return {asked, "--threads"};
+  if (env_set) return {std::nullopt, "OMP_NUM_THREADS or MKL_NUM_THREADS, read by LibTorch"};
+  const int n = std::max(1, cpus / std::max(1, jobs));
+  return {n, jobs > 1 ? "the usable CPUs shared among --jobs " + std::to_string(jobs) : "the usable CPUs"};
+}
+
+bool threads_set_in_environment() {
+  for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"})
+    if (const char* v = std::getenv(name); v && *v) return true;
+  return false;
 }
 
 }  // namespace bertq

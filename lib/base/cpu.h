@@ -27,4 +27,23 @@ CpuFeatures cpu_features();
 // AVX2 (a choice among AVX2 and AVX-512 kernels is OpenBLAS's to make).
 std::optional<std::string> better_openblas_kernel(std::string_view detected, const CpuFeatures& cpu);
 
+// The CPUs this process may run on: its affinity mask, which taskset,
+// cgroup cpusets and schedulers' CPU binding narrow; at least 1.
+int usable_cpus();
+
+// LibTorch's intra-op threads for work whose result does not depend on them
+// (conversion's passes and weight packing). LibTorch's own default is its
+// count of physical cores, which some VMs report as 1 however many vCPUs they
+// give; so, unless the user chose (`asked`, or OMP_NUM_THREADS/MKL_NUM_THREADS,
+// which LibTorch reads itself: `env_set`), every usable CPU, shared among the
+// `jobs` conversions that run at once.
+struct ThreadChoice {
+  std::optional<int> threads;  // nullopt: leave LibTorch's own (environment) choice
+  std::string why;             // for the log: "--threads", "OMP_NUM_THREADS", ...
+};
+ThreadChoice conversion_threads(std::optional<int> asked, bool env_set, int cpus, int jobs = 1);
+
+// Whether OMP_NUM_THREADS or MKL_NUM_THREADS is set (and not empty).
+bool threads_set_in_environment();
+
 }  // namespace bertq

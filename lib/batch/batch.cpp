@@ -24,6 +24,7 @@
 #include "archive/archive_file.h"
 #include "archive/manifest.h"
 #include "archive/sha256.h"
+#include "base/cpu.h"
 #include "base/enum_names.h"
 #include "base/error.h"
 #include "base/files.h"
@@ -651,6 +652,8 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
   const std::vector<std::string> problems = preflight(jobs);
   std::vector<Running> running;
   size_t next = 0, done = 0;
+  const int cpus = usable_cpus();
+  const bool env_threads = threads_set_in_environment();
   auto finish = [&](size_t i, JobStatus status, const std::string& message, const std::string& hint, int code,
                     double seconds) {
     JobResult& r = result.jobs[i];
@@ -678,7 +681,11 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
       run.result_path = (fs::path(logs.path()) / (std::to_string(i) + ".json")).string();
       run.err_path = (fs::path(logs.path()) / (std::to_string(i) + ".err")).string();
       run.output_existed = stat_output(jobs[i].options.output, &run.output_before);
-      std::vector<std::string> args = options_to_args(jobs[i].options);
+      // Each conversion gets its share of the CPUs: --jobs conversions each
+      // with every CPU would only make LibTorch's threads wait on each other.
+      ConvertOptions child = jobs[i].options;
+      child.threads = conversion_threads(child.threads, env_threads, cpus, o.jobs).threads;
+      std::vector<std::string> args = options_to_args(child);
       // Flags first, then "--" and the paths: a path is never read as a flag.
       args.insert(std::find(args.begin(), args.end(), "--"), "--batch-result=" + run.result_path);
       args.insert(args.begin(), o.self);

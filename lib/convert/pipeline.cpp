@@ -18,6 +18,7 @@
 #include "archive/archive_file.h"
 #include "archive/manifest.h"
 #include "archive/sha256.h"
+#include "base/cpu.h"
 #include "base/error.h"
 #include "base/files.h"
 #include "base/text.h"
@@ -155,7 +156,11 @@ class Conversion {
     if (o_.engine) parse_engine(to_string(*o_.engine));  // says clearly if this LibTorch lacks it
     r_.engine = to_string(engine_);
     set_engine(engine_);
-    if (o_.threads) at::set_num_threads(*o_.threads);
+    // The passes quantize and pack every weight through LibTorch's parallel
+    // loops; the output is the same for any count.
+    const ThreadChoice threads = conversion_threads(o_.threads, threads_set_in_environment(), usable_cpus());
+    if (threads.threads) at::set_num_threads(*threads.threads);
+    spdlog::debug("LibTorch threads: {} ({})", at::get_num_threads(), threads.why);
     input_ = std::make_unique<ArchiveFile>(o_.input);
     timer_.done("check archive");
     r_.input.bytes = input_->size();

@@ -20,3 +20,17 @@ TEST_CASE("OpenBLAS's generic kernels are replaced by the one the CPU can run", 
   // Not OpenBLAS, or it does not say.
   CHECK_FALSE(better_openblas_kernel("", avx512));
 }
+
+TEST_CASE("conversion threads: the user's choice, else every usable CPU shared among the jobs", "[base][cpu]") {
+  using bertq::conversion_threads;
+  CHECK(conversion_threads(3, false, 8).threads == std::optional<int>(3));
+  CHECK(conversion_threads(3, true, 8).threads == std::optional<int>(3));  // --threads beats the environment
+  CHECK(conversion_threads(3, false, 8).why == "--threads");
+  // OMP_NUM_THREADS is LibTorch's to read.
+  CHECK_FALSE(conversion_threads(std::nullopt, true, 8).threads);
+  CHECK(conversion_threads(std::nullopt, false, 8).threads == std::optional<int>(8));
+  CHECK(conversion_threads(std::nullopt, false, 8, 3).threads == std::optional<int>(2));
+  CHECK(conversion_threads(std::nullopt, false, 2, 4).threads == std::optional<int>(1));
+  CHECK(conversion_threads(std::nullopt, false, 8, 3).why == "the usable CPUs shared among --jobs 3");
+  CHECK(bertq::usable_cpus() >= 1);
+}

@@ -2,9 +2,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
+#include "base/cpu.h"
 #include "base/error.h"
 #include "batch/batch.h"
 #include "catch.hpp"
@@ -19,6 +22,22 @@ struct Dir : testing::ScratchDir {
   Dir() : ScratchDir("bertq-batch") {}
 };
 using testing::put;
+
+// Unsets an environment variable for the test's life, then restores it.
+struct SavedEnv {
+  explicit SavedEnv(const char* name) : name(name) {
+    if (const char* v = std::getenv(name)) value = v;
+    ::unsetenv(name);
+  }
+  ~SavedEnv() {
+    if (value)
+      ::setenv(name, value->c_str(), 1);
+    else
+      ::unsetenv(name);
+  }
+  const char* name;
+  std::optional<std::string> value;
+};
 
 }  // namespace
 
@@ -132,6 +151,46 @@ TEST_CASE("a stop signal that comes while the batch is not waiting still stops t
   CHECK(r.jobs[1].status == JobStatus::Failed);
   CHECK(r.jobs[0].status == JobStatus::Interrupted);
   CHECK(r.jobs[0].message.find("stopped by signal 15 before writing its output") == 0);
+}
+
+TEST_CASE("each conversion of a batch gets its share of the CPUs, unless the job or the environment says", "[batch]") {
+  // A stand-in for bertq that records its arguments.
+  Dir d;
+  put(d / "in.pt", "x");
+  put(d / "fake.sh", "#!/bin/sh\nfor a; do last=$a; done\nprintf '%s\\n' \"$@\" > \"$last.args\"\nexit 1\n");
+  fs::permissions(d / "fake.sh", fs::perms::owner_all);
+  BatchOptions o;
+  o.self = d / "fake.sh";
+  o.force = true;
+  o.jobs = 2;
+  std::vector<BatchJob> jobs(2);
+  jobs[0].options.input = jobs[1].options.input = d / "in.pt";
+  jobs[0].options.output = d / "a.pt";
+  jobs[1].options.output = d / "b.pt";
+  jobs[1].options.threads = 5;
+  auto args = [&](const std::string& out) {
+    std::ifstream in(d / (out + ".args"));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  auto threads_flags = [&](const std::string& out) {
+    std::vector<std::string> flags;
+    for (const auto& a : args(out))
+      if (a.rfind("--threads", 0) == 0) flags.push_back(a);
+    return flags;
+  };
+  const SavedEnv omp("OMP_NUM_THREADS"), mkl("MKL_NUM_THREADS");
+  run_batch(o, jobs, {});
+  const std::string share = "--threads=" + std::to_string(std::max(1, bertq::usable_cpus() / 2));
+  CHECK(threads_flags("a.pt") == std::vector<std::string>{share});
+  CHECK(threads_flags("b.pt") == std::vector<std::string>{"--threads=5"});
+  CHECK(args("a.pt").back() == d / "a.pt");  // the stand-in ran with the job's paths
+  // OMP_NUM_THREADS set: the children read it, as LibTorch does.
+  ::setenv("OMP_NUM_THREADS", "3", 1);
+  run_batch(o, jobs, {});
+  CHECK(threads_flags("a.pt").empty());
+  CHECK(threads_flags("b.pt") == std::vector<std::string>{"--threads=5"});
 }
 
 TEST_CASE("an automatic shard reads each scheduler's worker number, and refuses what is not one", "[batch]") {

@@ -4,6 +4,8 @@
 # one run, alternating, with wall time and peak RSS from /usr/bin/time.
 #
 # Usage: tests/bench/bench_convert.sh [RUNS] [ENGINE]     (default 3, onednn)
+# PY_THREADS=N runs Python with torch.set_num_threads(N) (default: torch's own
+# count, its physical cores as cpuinfo sees them; bertq uses the usable CPUs).
 # Writes into bench-out/ (git-ignored; $BENCH_OUT); the model is generated once (~438 MB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +22,7 @@ measure() {  # label, command...: prints "wall_s peak_kib"
 
 declare -a py_wall py_rss bq_wall bq_rss
 for ((i = 0; i < runs; i++)); do
-  read -r w m < <(measure python /usr/bin/python3 tests/bench/py_quantize.py "$model" $out/q_python.pt --engine "$engine")
+  read -r w m < <(measure python /usr/bin/python3 tests/bench/py_quantize.py "$model" $out/q_python.pt --engine "$engine" ${PY_THREADS:+--threads "$PY_THREADS"})
   py_wall+=("$w"); py_rss+=("$m")
   read -r w m < <(measure bertq $build/bertq convert "$model" $out/q_bertq.pt --engine "$engine")
   bq_wall+=("$w"); bq_rss+=("$m")

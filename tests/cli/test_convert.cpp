@@ -834,6 +834,32 @@ TEST_CASE("the same input, qconfig and engine give byte-identical files whatever
   CHECK(byte_difference(slurp(s / "a/d.pt"), slurp(s / "b/d.pt")) == "");
 }
 
+TEST_CASE("convert uses every CPU it may run on, unless --threads or OMP_NUM_THREADS says", "[cli][convert][threads]") {
+  // LibTorch's own default is its count of physical cores, 1 on some VMs
+  // with several vCPUs; the passes pack every weight in parallel loops.
+  Scratch s;
+  auto threads_line = [&](const std::string& prefix, const std::string& flags) {
+    const int code = shell(prefix + " " + quote(kBinary) + " convert " + quote(kModel) + " " + quote(s / "q.pt") +
+                           " --table none -v " + flags + " > " + quote(s / "log") + " 2>&1");
+    const std::string log = slurp(s / "log");
+    INFO(log);
+    CHECK(code == 0);
+    const size_t at = log.find("LibTorch threads: ");
+    return at == std::string::npos ? std::string() : log.substr(at, log.find('\n', at) - at);
+  };
+  // nproc counts the affinity mask, as bertq does.
+  REQUIRE(shell("nproc > " + quote(s / "nproc")) == 0);
+  std::string cpus = slurp(s / "nproc");
+  cpus.erase(cpus.find_last_not_of(" \n") + 1);
+  CHECK(threads_line("env -u OMP_NUM_THREADS -u MKL_NUM_THREADS", "") ==
+        "LibTorch threads: " + cpus + " (the usable CPUs)");
+  CHECK(threads_line("env -u OMP_NUM_THREADS -u MKL_NUM_THREADS taskset -c 0", "") ==
+        "LibTorch threads: 1 (the usable CPUs)");
+  CHECK(threads_line("env OMP_NUM_THREADS=3", "") ==
+        "LibTorch threads: 3 (OMP_NUM_THREADS or MKL_NUM_THREADS, read by LibTorch)");
+  CHECK(threads_line("env OMP_NUM_THREADS=3", "--threads 2") == "LibTorch threads: 2 (--threads)");
+}
+
 TEST_CASE("every pass finishes with the thread pools started: no work after fork", "[cli][convert][threads]") {
   // LibTorch's OpenMP workers are started by the passes (4 of them here,
   // whatever the machine); a forked child inherits none of them, and the
