@@ -110,6 +110,9 @@ class BatchSignals {
     g_wake_fd = pipe_[1];
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
+    // The pipe wakes the loop, so no call needs to fail with EINTR: a
+    // progress line being written when the signal comes is written whole.
+    sa.sa_flags = SA_RESTART;
     for (int k = 0; k < 3; ++k) {
       sigaction(kStop[k], nullptr, &old_[k]);
       if (ignored_at_start(kStop[k])) {
