@@ -720,8 +720,16 @@ BatchResult run_batch(const BatchOptions& o, const std::vector<BatchJob>& jobs,
     }
     int status = 0;
     auto it = running.begin();
-    for (; it != running.end(); ++it)
-      if (::waitpid(it->pid, &status, WNOHANG) == it->pid) break;
+    for (; it != running.end(); ++it) {
+      const pid_t w = ::waitpid(it->pid, &status, WNOHANG);
+      if (w == it->pid) break;
+      // Reaped by someone else (it cannot tell how it ended): the job's
+      // result file, or its absence, says what happened; never wait forever.
+      if (w < 0 && errno == ECHILD) {
+        status = 0;
+        break;
+      }
+    }
     if (it == running.end()) {
       // Nothing has ended: sleep until a child ends or a stop signal comes
       // (either writes to the pipe), then empty the pipe and look again.
