@@ -68,10 +68,6 @@ void set_engine(Engine engine) {
   at::globalContext().setQEngine(*q);
 }
 
-}  // namespace bertq
-
-namespace bertq {
-
 std::string full_range_refusal(Engine engine) {
   switch (engine) {
     case Engine::QNNPACK:

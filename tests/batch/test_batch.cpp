@@ -39,6 +39,29 @@ struct SavedEnv {
   std::optional<std::string> value;
 };
 
+// A batch whose "bertq" is a shell script, forced, with one job per output,
+// all reading one input. The script finds the job's output in $last.
+struct StandInBatch {
+  Dir d;
+  BatchOptions o;
+  std::vector<BatchJob> jobs;
+  explicit StandInBatch(const std::vector<std::string>& outputs, int parallel = 1) {
+    put(d / "in.pt", "x");
+    o.self = d / "fake.sh";
+    o.force = true;
+    o.jobs = parallel;
+    for (const auto& out : outputs) {
+      jobs.emplace_back();
+      jobs.back().options.input = d / "in.pt";
+      jobs.back().options.output = d / out;
+    }
+  }
+  void script(const std::string& body) {
+    put(o.self, "#!/bin/sh\nfor a; do last=$a; done\n" + body);
+    fs::permissions(o.self, fs::perms::owner_all);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a manifest's jobs and directories, relative to its folder", "[batch]") {
@@ -97,32 +120,21 @@ TEST_CASE("preflight: each job's problem is its own, output folders are made", "
 TEST_CASE("a job killed after writing its output is reported as it is on disk", "[batch]") {
   // A stand-in for bertq: writes the output (renamed into place, as bertq
   // does), then dies by SIGKILL before leaving its result.
-  Dir d;
-  put(d / "in.pt", "x");
-  put(d / "fake.sh",
-      "#!/bin/sh\nfor a; do last=$a; done\nprintf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\nkill -KILL $$\n");
-  fs::permissions(d / "fake.sh", fs::perms::owner_all);
-  BatchOptions o;
-  o.self = d / "fake.sh";
-  o.force = true;
-  std::vector<BatchJob> jobs(1);
-  jobs[0].options.input = d / "in.pt";
-  jobs[0].options.output = d / "out.pt";
-  BatchResult r = run_batch(o, jobs, {});
+  StandInBatch b({"out.pt"});
+  b.script("printf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\nkill -KILL $$\n");
+  BatchResult r = run_batch(b.o, b.jobs, {});
   REQUIRE(r.jobs.size() == 1);
   CHECK(r.jobs[0].status == JobStatus::Failed);
   CHECK(r.jobs[0].message.find("bertq crashed: stopped by signal 9 after writing its output, which is complete") == 0);
   CHECK(r.jobs[0].exit_code == 128 + 9);
   // Killed before writing: says so, and the old output is untouched.
-  put(d / "fake.sh", "#!/bin/sh\nkill -KILL $$\n");
-  r = run_batch(o, jobs, {});
+  b.script("kill -KILL $$\n");
+  r = run_batch(b.o, b.jobs, {});
   CHECK(r.jobs[0].message.find("bertq crashed: stopped by signal 9 before writing its output (the previous file is "
                                "unchanged)") == 0);
   // Stopped by the batch's own SIGTERM after writing: interrupted, output complete.
-  put(d / "fake.sh",
-      "#!/bin/sh\nfor a; do last=$a; done\nprintf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\n"
-      "kill -TERM $PPID\nexec sleep 30\n");
-  r = run_batch(o, jobs, {});
+  b.script("printf done > \"$last.tmp\" && mv \"$last.tmp\" \"$last\"\nkill -TERM $PPID\nexec sleep 30\n");
+  r = run_batch(b.o, b.jobs, {});
   CHECK(r.signal == 15);
   CHECK(r.jobs[0].status == JobStatus::Interrupted);
   CHECK(r.jobs[0].message.find("stopped by signal 15 after writing its output, which is complete") == 0);
@@ -132,19 +144,9 @@ TEST_CASE("a stop signal that comes while the batch is not waiting still stops t
   // The signal is raised from the progress callback, between two waits: a
   // batch that only learns of signals inside a blocking waitpid() would sit
   // out the second job's 30 s and call it failed.
-  Dir d;
-  put(d / "in.pt", "x");
-  put(d / "fake.sh", "#!/bin/sh\nfor a; do last=$a; done\ncase \"$last\" in *quick.pt) exit 1;; esac\nexec sleep 30\n");
-  fs::permissions(d / "fake.sh", fs::perms::owner_all);
-  BatchOptions o;
-  o.self = d / "fake.sh";
-  o.force = true;
-  o.jobs = 2;
-  std::vector<BatchJob> jobs(2);
-  jobs[0].options.input = jobs[1].options.input = d / "in.pt";
-  jobs[0].options.output = d / "slow.pt";
-  jobs[1].options.output = d / "quick.pt";
-  const BatchResult r = run_batch(o, jobs, [](const JobResult& done, size_t, size_t) {
+  StandInBatch b({"slow.pt", "quick.pt"}, 2);
+  b.script("case \"$last\" in *quick.pt) exit 1;; esac\nexec sleep 30\n");
+  const BatchResult r = run_batch(b.o, b.jobs, [](const JobResult& done, size_t, size_t) {
     if (done.job.options.output.find("quick.pt") != std::string::npos) ::raise(SIGTERM);
   });
   CHECK(r.signal == SIGTERM);
@@ -155,21 +157,11 @@ TEST_CASE("a stop signal that comes while the batch is not waiting still stops t
 
 TEST_CASE("each conversion of a batch gets its share of the CPUs, unless the job or the environment says", "[batch]") {
   // A stand-in for bertq that records its arguments.
-  Dir d;
-  put(d / "in.pt", "x");
-  put(d / "fake.sh", "#!/bin/sh\nfor a; do last=$a; done\nprintf '%s\\n' \"$@\" > \"$last.args\"\nexit 1\n");
-  fs::permissions(d / "fake.sh", fs::perms::owner_all);
-  BatchOptions o;
-  o.self = d / "fake.sh";
-  o.force = true;
-  o.jobs = 2;
-  std::vector<BatchJob> jobs(2);
-  jobs[0].options.input = jobs[1].options.input = d / "in.pt";
-  jobs[0].options.output = d / "a.pt";
-  jobs[1].options.output = d / "b.pt";
-  jobs[1].options.threads = 5;
+  StandInBatch b({"a.pt", "b.pt"}, 2);
+  b.script("printf '%s\\n' \"$@\" > \"$last.args\"\nexit 1\n");
+  b.jobs[1].options.threads = 5;
   auto args = [&](const std::string& out) {
-    std::ifstream in(d / (out + ".args"));
+    std::ifstream in(b.d / (out + ".args"));
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
@@ -181,14 +173,14 @@ TEST_CASE("each conversion of a batch gets its share of the CPUs, unless the job
     return flags;
   };
   const SavedEnv omp("OMP_NUM_THREADS"), mkl("MKL_NUM_THREADS");
-  run_batch(o, jobs, {});
+  run_batch(b.o, b.jobs, {});
   const std::string share = "--threads=" + std::to_string(std::max(1, bertq::usable_cpus() / 2));
   CHECK(threads_flags("a.pt") == std::vector<std::string>{share});
   CHECK(threads_flags("b.pt") == std::vector<std::string>{"--threads=5"});
-  CHECK(args("a.pt").back() == d / "a.pt");  // the stand-in ran with the job's paths
+  CHECK(args("a.pt").back() == b.d / "a.pt");  // the stand-in ran with the job's paths
   // OMP_NUM_THREADS set: the children read it, as LibTorch does.
   ::setenv("OMP_NUM_THREADS", "3", 1);
-  run_batch(o, jobs, {});
+  run_batch(b.o, b.jobs, {});
   CHECK(threads_flags("a.pt").empty());
   CHECK(threads_flags("b.pt") == std::vector<std::string>{"--threads=5"});
 }
